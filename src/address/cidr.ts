@@ -1,0 +1,80 @@
+import { Ip, maskIp, parseIp } from './ip';
+
+interface Range4 {
+  readonly base: number;
+  readonly mask: number;
+}
+interface Range6 {
+  readonly groups: readonly number[];
+  readonly bits: number;
+}
+
+/** Thrown for a CIDR text that does not parse; the config stage turns it into a keyed error. */
+export class CidrError extends Error {}
+
+/** Parses `a.b.c.d/n`, `x::/n` or a bare address (a /32 or /128). */
+export function parseCidr(text: string): { ip: Ip; bits: number } {
+  const slash = text.indexOf('/');
+  const ip = parseIp(slash < 0 ? text : text.slice(0, slash));
+  if (!ip) throw new CidrError(`"${text}" is not an IP address or CIDR`);
+  const max = ip.family === 4 ? 32 : 128;
+  if (slash < 0) return { ip, bits: max };
+  const bitsText = text.slice(slash + 1);
+  const bits = /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN;
+  if (!(bits >= 0 && bits <= max)) throw new CidrError(`"${text}" has an invalid prefix length`);
+  return { ip, bits };
+}
+
+/**
+ * A set of CIDR ranges with a membership test that allocates nothing. Lists here are short
+ * (Cloudflare's 22 ranges, a few reserved and configured ones), so a linear scan beats a trie.
+ */
+export class CidrSet {
+  private readonly v4: Range4[] = [];
+  private readonly v6: Range6[] = [];
+
+  constructor(cidrs: Iterable<string> = []) {
+    for (const cidr of cidrs) this.add(cidr);
+  }
+
+  add(cidr: string): this {
+    const { ip, bits } = parseCidr(cidr);
+    if (ip.family === 4) {
+      const masked = maskIp(ip, bits);
+      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+      if (masked.family === 4) this.v4.push({ base: masked.v4, mask });
+    } else {
+      const masked = maskIp(ip, bits);
+      if (masked.family === 6) this.v6.push({ groups: masked.v6, bits });
+    }
+    return this;
+  }
+
+  get size(): number {
+    return this.v4.length + this.v6.length;
+  }
+
+  has(ip: Ip): boolean {
+    if (ip.family === 4) {
+      for (const range of this.v4) if (((ip.v4 & range.mask) >>> 0) === range.base) return true;
+      return false;
+    }
+    for (const range of this.v6) if (inRange6(ip.v6, range)) return true;
+    return false;
+  }
+
+  /** Membership of an address text; false for anything that is not an address. */
+  hasText(text: string): boolean {
+    const ip = parseIp(text);
+    return ip !== null && this.has(ip);
+  }
+}
+
+function inRange6(groups: readonly number[], range: Range6): boolean {
+  let bits = range.bits;
+  for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
+    const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
+    if ((groups[i] & mask) !== range.groups[i]) return false;
+  }
+  return true;
+}

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { parseCidr } from '../address/cidr';
+import { parseHostPort } from '../ingest/listeners';
+import { EVENT_KINDS } from '../wordpress/catalogue';
+import { parseDuration } from './duration';
+
+const hostPort = z.string().refine((value) => {
+  try {
+    parseHostPort(value);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be "host:port" (IPv6 as "[::1]:port")');
+
+const cidr = z.string().refine((value) => {
+  try {
+    parseCidr(value);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IP address or CIDR');
+
+/** A duration in seconds, written `30s`, `10m`, `1h`, `7d`, `1w` or as a number of seconds. */
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const seconds = parseDuration(value);
+  if (seconds === null || seconds <= 0) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use s, m, h, d, w)` });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+export const ACTIONS = ['block', 'managed_challenge', 'challenge', 'js_challenge'] as const;
+export type BanAction = (typeof ACTIONS)[number];
+
+const CLASSES = ['hard', 'soft', 'extra', 'info'] as const;
+const eventSelector = z.enum([...CLASSES, ...EVENT_KINDS] as [string, ...string[]]);
+
+const jail = z
+  .object({
+    events: z.array(eventSelector).min(1),
+    maxretry: z.number().int().min(1).max(1000),
+    findtime: duration,
+    bantime: duration,
+    action: z.enum(ACTIONS).default('block'),
+    increment: z
+      .object({ factor: z.number().min(1).max(100).default(2), max: duration })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const tlsEndpoint = z
+  .object({ address: hostPort, cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z
+      .object({
+        udp: z.array(hostPort).default(['127.0.0.1:5514']),
+        tcp: z.array(hostPort).default(['127.0.0.1:5514']),
+        tls: z.array(tlsEndpoint).default([]),
+        allowedSenders: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
+        maxMessageBytes: z.number().int().min(480).max(1_048_576).default(8192),
+        maxConnections: z.number().int().min(1).max(100_000).default(512),
+        idleTimeout: duration.default(300),
+        udpReceiveBuffer: z.number().int().min(65_536).max(1 << 30).default(4 << 20),
+      })
+      .strict()
+      .prefault({}),
+    trust: z
+      .object({
+        cloudflareRanges: z.enum(['bundled', 'refresh']).default('bundled'),
+        proxies: z.array(cidr).default([]),
+        allow: z.array(cidr).default([]),
+        ipv4Prefix: z.number().int().min(8).max(32).default(32),
+        ipv6Prefix: z.number().int().min(16).max(128).default(64),
+        maxTracked: z.number().int().min(1000).max(50_000_000).default(1_000_000),
+      })
+      .strict()
+      .prefault({}),
+    jails: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'jail names use letters, digits, . _ -'), jail).default({
+      'wordpress-hard': { events: ['hard'], maxretry: 1, findtime: 600, bantime: 3600, action: 'block' },
+      'wordpress-soft': { events: ['soft'], maxretry: 5, findtime: 600, bantime: 3600, action: 'managed_challenge' },
+    }),
+    cloudflare: z
+      .object({
+        token: z.string().optional(),
+        apiBase: z.string().url().default('https://api.cloudflare.com/client/v4'),
+        backend: z.enum(['access-rules', 'ip-list']).default('access-rules'),
+        scope: z.enum(['zone', 'account']).default('zone'),
+        zoneId: z.string().optional(),
+        accountId: z.string().optional(),
+        zones: z.record(z.string(), z.string()).default({}),
+        requestsPer5Min: z.number().int().min(1).max(1200).default(1000),
+        dryRun: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    privacy: z
+      .object({ logAddresses: z.enum(['pseudonymize', 'omit', 'plain']).default('pseudonymize') })
+      .strict()
+      .prefault({}),
+    admin: z
+      .object({ listen: hostPort.default('127.0.0.1:9514'), token: z.string().optional() })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.output<typeof configSchema>;
+export type JailConfig = z.output<typeof jail>;

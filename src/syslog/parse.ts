@@ -1,0 +1,295 @@
+/**
+ * RFC 3164 and RFC 5424 into one shape, tolerant of what rsyslog really sends: RFC 3339 timestamps
+ * in 3164 headers, tags cut at 32 characters, the 5424 double space, a trailing LF, no hostname.
+ * Index scanning only: no regular expression ever runs on the attacker-controlled part.
+ */
+
+export interface SyslogMessage {
+  facility: number;
+  severity: number;
+  /** unix milliseconds, or null when the message carries none */
+  timestamp: number | null;
+  /** true when the timestamp has a fraction of a second (used to recognise repeats) */
+  subSecond: boolean;
+  hostname: string | null;
+  /** RFC 3164 tag without `[pid]` and `:`, or RFC 5424 APP-NAME */
+  tag: string;
+  procId: string | null;
+  text: string;
+}
+
+export type ParseRejection = 'empty' | 'no_pri' | 'bad_pri' | 'bad_header' | 'no_tag';
+
+export type ParseResult = { ok: true; message: SyslogMessage } | { ok: false; reason: ParseRejection };
+
+export interface ParseOptions {
+  /** Current time in unix ms; BSD timestamps have no year and take the one that puts them nearest. */
+  now: number;
+  /** Accept lines without `<PRI>` (auth.log style files for replay). */
+  allowMissingPri?: boolean;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const SP = 32;
+
+function reject(reason: ParseRejection): ParseResult {
+  return { ok: false, reason };
+}
+
+export function parseSyslog(input: Buffer | string, options: ParseOptions): ParseResult {
+  let line = typeof input === 'string' ? input : input.toString('utf8');
+  line = trimTrailer(line);
+  if (line.length === 0) return reject('empty');
+  let facility = 1; // user.notice when no PRI, as RFC 3164 §4.3.3 suggests
+  let severity = 5;
+  let pos = 0;
+  if (line.charCodeAt(0) === 60 /* < */) {
+    const close = line.indexOf('>', 1);
+    if (close < 2 || close > 4) return reject('bad_pri');
+    const pri = digitsValue(line, 1, close);
+    if (pri < 0 || pri > 191) return reject('bad_pri');
+    facility = pri >> 3;
+    severity = pri & 7;
+    pos = close + 1;
+  } else if (!options.allowMissingPri) {
+    return reject('no_pri');
+  }
+  const is5424 = isDigit(line.charCodeAt(pos)) && line.charCodeAt(pos + 1) === SP && line.charCodeAt(pos) !== 48;
+  const body = is5424 ? parse5424(line, pos + 2) : parse3164(line, pos, options.now);
+  if (!('tag' in body)) return reject(body.reason);
+  return { ok: true, message: { facility, severity, ...body } };
+}
+
+type Body = Omit<SyslogMessage, 'facility' | 'severity'>;
+
+/** Drops the LF (5424 templates), CR, NUL and trailing spaces that framing and senders leave. */
+function trimTrailer(line: string): string {
+  let end = line.length;
+  while (end > 0) {
+    const c = line.charCodeAt(end - 1);
+    if (c !== 10 && c !== 13 && c !== 0 && c !== SP) break;
+    end--;
+  }
+  return end === line.length ? line : line.slice(0, end);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+function digitsValue(text: string, from: number, to: number): number {
+  if (to <= from) return -1;
+  let value = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (!isDigit(c)) return -1;
+    value = value * 10 + c - 48;
+  }
+  return value;
+}
+
+function skipSpaces(line: string, pos: number): number {
+  while (line.charCodeAt(pos) === SP) pos++;
+  return pos;
+}
+
+function tokenEnd(line: string, pos: number): number {
+  const space = line.indexOf(' ', pos);
+  return space < 0 ? line.length : space;
+}
+
+function nil(token: string): string | null {
+  return token === '-' ? null : token;
+}
+
+// ---------------------------------------------------------------- RFC 5424
+
+function parse5424(line: string, pos: number): Body | { reason: ParseRejection } {
+  const fields: string[] = [];
+  // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID; several spaces between fields are tolerated.
+  for (let i = 0; i < 5; i++) {
+    pos = skipSpaces(line, pos);
+    if (pos >= line.length) return { reason: 'bad_header' };
+    const end = tokenEnd(line, pos);
+    fields.push(line.slice(pos, end));
+    pos = end;
+  }
+  pos = skipSpaces(line, pos);
+  const sdEnd = structuredDataEnd(line, pos);
+  if (sdEnd < 0) return { reason: 'bad_header' };
+  const time = fields[0] === '-' ? null : parseRfc3339(fields[0]);
+  if (fields[0] !== '-' && time === null) return { reason: 'bad_header' };
+  const tag = nil(fields[2]);
+  if (tag === null) return { reason: 'no_tag' };
+  let text = line.slice(skipSpaces(line, sdEnd));
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM
+  return {
+    timestamp: time ? time.ms : null,
+    subSecond: time ? time.subSecond : false,
+    hostname: nil(fields[1]),
+    tag,
+    procId: nil(fields[3]),
+    text,
+  };
+}
+
+/** End of STRUCTURED-DATA (`-` or `[…]…`, with `\"`, `\\` and `\]` escapes in values), or -1. */
+function structuredDataEnd(line: string, pos: number): number {
+  if (line.charCodeAt(pos) === 45 /* - */) return pos + 1;
+  if (line.charCodeAt(pos) !== 91 /* [ */) return -1;
+  while (line.charCodeAt(pos) === 91) {
+    let inValue = false;
+    pos++;
+    for (;;) {
+      if (pos >= line.length) return -1;
+      const c = line.charCodeAt(pos);
+      if (inValue && c === 92 /* \ */) {
+        pos += 2;
+        continue;
+      }
+      if (c === 34 /* " */) inValue = !inValue;
+      else if (c === 93 /* ] */ && !inValue) break;
+      pos++;
+    }
+    pos++;
+  }
+  return pos;
+}
+
+// ---------------------------------------------------------------- RFC 3164
+
+function parse3164(line: string, pos: number, now: number): Body | { reason: ParseRejection } {
+  pos = skipSpaces(line, pos);
+  let timestamp: number | null = null;
+  let subSecond = false;
+  if (isDigit(line.charCodeAt(pos)) && line.charCodeAt(pos + 4) === 45 /* - */) {
+    const end = tokenEnd(line, pos);
+    const time = parseRfc3339(line.slice(pos, end));
+    if (!time) return { reason: 'bad_header' };
+    timestamp = time.ms;
+    subSecond = time.subSecond;
+    pos = skipSpaces(line, end);
+  } else {
+    const bsd = parseBsdTimestamp(line, pos, now);
+    if (bsd) {
+      timestamp = bsd.ms;
+      pos = skipSpaces(line, bsd.end);
+    }
+  }
+  // HOSTNAME, unless the token already looks like a tag (the host-less local-socket format).
+  let hostname: string | null = null;
+  let end = tokenEnd(line, pos);
+  if (end < line.length && looksLikeHostname(line, pos, end)) {
+    hostname = line.slice(pos, end);
+    pos = skipSpaces(line, end);
+    end = tokenEnd(line, pos);
+  }
+  if (pos >= line.length) return { reason: 'no_tag' };
+  const { tag, procId } = splitTag(line.slice(pos, end));
+  if (tag.length === 0) return { reason: 'no_tag' };
+  return { timestamp, subSecond, hostname, tag, procId, text: line.slice(skipSpaces(line, end)) };
+}
+
+/** Host names and literal addresses: letters, digits, `.`, `-`, `_`, `:` and no trailing `:`. */
+function looksLikeHostname(line: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = line.charCodeAt(i);
+    const ok = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || isDigit(c) || c === 46 || c === 45 || c === 95 || c === 58;
+    if (!ok) return false;
+  }
+  return line.charCodeAt(to - 1) !== 58;
+}
+
+/**
+ * `tag[pid]:` → tag and pid, tolerating a missing `:`, `]` or the whole `[pid]` (the 32-character
+ * cut). In `name(host)[pid]` the pid bracket comes after the `)`, since a host may hold `[::1]`.
+ */
+function splitTag(token: string): { tag: string; procId: string | null } {
+  const end = token.charCodeAt(token.length - 1) === 58 /* : */ ? token.length - 1 : token.length;
+  let searchFrom = 1;
+  if (token.indexOf('(') >= 0) {
+    const close = token.lastIndexOf(')', end);
+    if (close < 0) return { tag: token.slice(0, end), procId: null };
+    searchFrom = close + 1;
+  }
+  const open = token.indexOf('[', searchFrom);
+  if (open < 0 || open >= end) return { tag: token.slice(0, end), procId: null };
+  const pidEnd = token.charCodeAt(end - 1) === 93 /* ] */ ? end - 1 : end;
+  const pid = token.slice(open + 1, pidEnd);
+  return { tag: token.slice(0, open), procId: pid.length > 0 ? pid : null };
+}
+
+/** `Mmm dd hh:mm:ss` (day space-padded), optionally followed by a year as rsyslog allows. */
+function parseBsdTimestamp(line: string, pos: number, now: number): { ms: number; end: number } | null {
+  const month = MONTHS.indexOf(line.slice(pos, pos + 3));
+  if (month < 0 || line.charCodeAt(pos + 3) !== SP) return null;
+  let p = pos + 4;
+  if (line.charCodeAt(p) === SP) p++;
+  const dayEnd = line.indexOf(' ', p);
+  const day = dayEnd > p && dayEnd - p <= 2 ? digitsValue(line, p, dayEnd) : -1;
+  if (day < 1 || day > 31) return null;
+  p = dayEnd + 1;
+  if (line.charCodeAt(p + 2) !== 58 || line.charCodeAt(p + 5) !== 58) return null;
+  const hour = digitsValue(line, p, p + 2);
+  const minute = digitsValue(line, p + 3, p + 5);
+  const second = digitsValue(line, p + 6, p + 8);
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return null;
+  p += 8;
+  let year = new Date(now).getUTCFullYear();
+  const explicitYear = line.charCodeAt(p) === SP ? digitsValue(line, p + 1, p + 5) : -1;
+  if (explicitYear >= 1970 && line.charCodeAt(p + 5) === SP) {
+    year = explicitYear;
+    p += 5;
+  }
+  // No zone in a BSD timestamp: edgeban reads it as UTC. Without a year, a date more than a day in
+  // the future belongs to last year (the New Year case).
+  let ms = Date.UTC(year, month, day, hour, minute, second);
+  if (explicitYear < 0 && ms > now + 86_400_000) ms = Date.UTC(year - 1, month, day, hour, minute, second);
+  return { ms, end: p };
+}
+
+/** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)`. */
+export function parseRfc3339(text: string): { ms: number; subSecond: boolean } | null {
+  if (text.length < 20 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return null;
+  const t = text.charCodeAt(10);
+  if ((t !== 84 && t !== 116) || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return null;
+  const year = digitsValue(text, 0, 4);
+  const month = digitsValue(text, 5, 7);
+  const day = digitsValue(text, 8, 10);
+  const hour = digitsValue(text, 11, 13);
+  const minute = digitsValue(text, 14, 16);
+  const second = digitsValue(text, 17, 19);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23) return null;
+  if (minute < 0 || minute > 59 || second < 0 || second > 60) return null;
+  let p = 19;
+  let fraction = 0;
+  let subSecond = false;
+  if (text.charCodeAt(p) === 46 /* . */) {
+    let scale = 100;
+    p++;
+    const start = p;
+    while (isDigit(text.charCodeAt(p))) {
+      fraction += (text.charCodeAt(p) - 48) * scale;
+      scale /= 10;
+      p++;
+    }
+    if (p === start) return null;
+    subSecond = true;
+  }
+  let offsetMinutes = 0;
+  const z = text.charCodeAt(p);
+  if (z === 90 || z === 122) {
+    p++;
+  } else if ((z === 43 || z === 45) && text.charCodeAt(p + 3) === 58) {
+    const oh = digitsValue(text, p + 1, p + 3);
+    const om = digitsValue(text, p + 4, p + 6);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
+    offsetMinutes = (z === 45 ? -1 : 1) * (oh * 60 + om);
+    p += 6;
+  } else {
+    return null;
+  }
+  if (p !== text.length) return null;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
+  return { ms, subSecond };
+}

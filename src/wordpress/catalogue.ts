@@ -1,0 +1,231 @@
+/**
+ * Every WP fail2ban message template (1.0 to 6.3, Premium and add-ons), from
+ * shared/reference/wp-fail2ban-messages.md §2. Each template tests the text before ` from <ip>`
+ * with plain string operations; the username part (`rest: 'any'`) is never kept.
+ */
+
+export type EventClass = 'hard' | 'soft' | 'extra' | 'info';
+
+export const EVENT_KINDS = [
+  'auth_failure',
+  'auth_unknown_user',
+  'rest_auth_failure',
+  'rest_auth_unknown_user',
+  'xmlrpc_auth_failure',
+  'xmlrpc_auth_unknown_user',
+  'xmlrpc_auth_failure_legacy',
+  'xmlrpc_multicall_failure',
+  'empty_username',
+  'empty_password',
+  'auth_success',
+  'blocked_user',
+  'blocked_username',
+  'user_enumeration',
+  'authors_enumeration',
+  'pingback_error',
+  'pingback_requested',
+  'trackback',
+  'trackback_error',
+  'spam_comment',
+  'comment',
+  'comment_attempt',
+  'password_reset_requested',
+  'password_reset_failure',
+  'untrusted_proxy_header',
+  'plugin_message',
+  'country_blocked',
+  'xmlrpc_request_blocked',
+  'bogus_pingback',
+  'akismet_spam',
+  'blocklist_block',
+  'blocklist_advisory',
+  'honeypot',
+  'multicall_pingback_blocked',
+  'multicall_pingback_skipped',
+  'waf_blocked',
+  'unrecognized',
+] as const;
+
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+/**
+ * What may follow the fixed prefix: nothing; any non-empty text (a username, a URL); a number;
+ * a number then more text; or a custom test.
+ */
+type Rest = 'none' | 'any' | 'number' | 'number_then' | ((rest: string) => boolean);
+
+interface Template {
+  prefix: string;
+  rest: Rest;
+  kind: EventKind;
+  cls: EventClass;
+}
+
+function t(prefix: string, rest: Rest, kind: EventKind, cls: EventClass): Template {
+  return { prefix, rest, kind, cls };
+}
+
+/** `<digits>` then ` generated` and, in 6.x, ` by "<url>" to "<url>"`. */
+function pingbackErrorRest(rest: string): boolean {
+  const after = skipNumber(rest, 0);
+  if (after <= 0 || !rest.startsWith(' generated', after)) return false;
+  const tail = after + ' generated'.length;
+  return tail === rest.length || rest.startsWith(' by "', tail);
+}
+
+/** `<id> on post <pid> by "<url>"` (6.x pingback and trackback). */
+function onPostByRest(rest: string): boolean {
+  const after = skipNumber(rest, 0);
+  if (after <= 0 || !rest.startsWith(' on post ', after)) return false;
+  const pidEnd = skipNumber(rest, after + ' on post '.length);
+  return pidEnd > 0 && rest.startsWith(' by "', pidEnd);
+}
+
+/** `<comment type> <id>` (6.x `Spam trackback 4714`). */
+function spamTypeRest(rest: string): boolean {
+  const space = rest.indexOf(' ');
+  return space > 0 && skipNumber(rest, space + 1) === rest.length;
+}
+
+/** `'<CC>'` (≤5.x) or `<status> from country '<CC>'` (6.x): handled by two templates. */
+function countryRest(rest: string): boolean {
+  return rest.length >= 3 && rest.charCodeAt(0) === 39 && rest.charCodeAt(rest.length - 1) === 39;
+}
+
+function country6Rest(rest: string): boolean {
+  const after = skipNumber(rest, 0);
+  return after > 0 && rest.startsWith(" from country '", after) && rest.endsWith("'");
+}
+
+/** `<n>) matched request` (5.1 WAF rule). */
+function wafRuleRest(rest: string): boolean {
+  const after = skipNumber(rest, 0);
+  return after > 0 && rest.slice(after) === ') matched request';
+}
+
+/** `<robots path>)` */
+function honeypotRest(rest: string): boolean {
+  return rest.length > 1 && rest.endsWith(')');
+}
+
+/** Index after the digits starting at `from`, or -1 when there are none. */
+export function skipNumber(text: string, from: number): number {
+  let i = from;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  return i > from ? i : -1;
+}
+
+// Order matters within a first letter: the longest prefix that shares a start comes first.
+const TEMPLATES: Template[] = [
+  t('Authentication failure for ', 'any', 'auth_failure', 'soft'),
+  t('Authentication attempt for unknown user ', 'any', 'auth_unknown_user', 'soft'),
+  t('Authentication attempt with empty username', 'none', 'empty_username', 'soft'),
+  t('Authentication attempt with empty password', 'none', 'empty_password', 'soft'),
+  t('Accepted password for ', 'any', 'auth_success', 'info'),
+  t('Akismet discarded spam comment', 'none', 'akismet_spam', 'hard'),
+  t('Attempted access to honeypot (robots.txt: ', honeypotRest, 'honeypot', 'hard'),
+  t('REST authentication failure for ', 'any', 'rest_auth_failure', 'soft'),
+  t('REST authentication attempt for unknown user ', 'any', 'rest_auth_unknown_user', 'hard'),
+  t('XML-RPC authentication failure for ', 'any', 'xmlrpc_auth_failure', 'soft'),
+  t('XML-RPC authentication failure', 'none', 'xmlrpc_auth_failure_legacy', 'soft'),
+  t('XML-RPC authentication attempt for unknown user ', 'any', 'xmlrpc_auth_unknown_user', 'hard'),
+  t('XML-RPC multicall authentication failure', 'none', 'xmlrpc_multicall_failure', 'hard'),
+  t('XML-RPC request blocked', 'none', 'xmlrpc_request_blocked', 'hard'),
+  t('Empty username', 'none', 'empty_username', 'soft'),
+  t('Blocked username authentication attempt for ', 'any', 'blocked_username', 'soft'),
+  t('Blocked authentication attempt for ', 'any', 'blocked_user', 'hard'),
+  t('Blocked user enumeration attempt', 'none', 'user_enumeration', 'hard'),
+  t('Blocked authors enumeration', 'none', 'authors_enumeration', 'info'),
+  t('Blocked access from country ', countryRest, 'country_blocked', 'hard'),
+  t('Blocked access ', country6Rest, 'country_blocked', 'hard'),
+  t('Blocked multicall pingback attempt', 'none', 'multicall_pingback_blocked', 'soft'),
+  t('Pingback error ', pingbackErrorRest, 'pingback_error', 'hard'),
+  t('Pingback requested', 'none', 'pingback_requested', 'soft'),
+  t('Pingback ', onPostByRest, 'pingback_requested', 'soft'),
+  t('Trackback failed for post ', 'number_then', 'trackback_error', 'hard'),
+  t('Trackback ', onPostByRest, 'trackback', 'soft'),
+  t('Spam comment ', 'number', 'spam_comment', 'hard'),
+  t('Spam ', spamTypeRest, 'spam_comment', 'hard'),
+  t('Skipped multicall pingback attempt', 'none', 'multicall_pingback_skipped', 'info'),
+  t('Comment attempt on non-existent post ', 'number', 'comment_attempt', 'soft'),
+  t('Comment attempt on closed post ', 'number', 'comment_attempt', 'soft'),
+  t('Comment attempt on trashed post ', 'number', 'comment_attempt', 'soft'),
+  t('Comment attempt on trash post ', 'number', 'comment_attempt', 'soft'),
+  t('Comment attempt on draft post ', 'number', 'comment_attempt', 'soft'),
+  t('Comment attempt on password-protected post ', 'number', 'comment_attempt', 'soft'),
+  t('Comment attempt on unapproved comment ', (rest) => {
+    const after = skipNumber(rest, 0);
+    return after > 0 && rest.startsWith(' on post ', after) && skipNumber(rest, after + 9) === rest.length;
+  }, 'comment_attempt', 'soft'),
+  t('Comment post not found ', 'number', 'comment_attempt', 'soft'),
+  t('Comments closed on post ', 'number', 'comment_attempt', 'soft'),
+  t('Comment ', 'number', 'comment', 'extra'),
+  t('Password reset requested for ', 'any', 'password_reset_requested', 'extra'),
+  t('Failed password reset for unknown user ', 'any', 'password_reset_failure', 'soft'),
+  t('Failed password reset for ', 'any', 'password_reset_failure', 'soft'),
+  t('Failed password reset', 'none', 'password_reset_failure', 'soft'),
+  t('Untrusted X-Forwarded-For header', 'none', 'untrusted_proxy_header', 'hard'),
+  t('Unknown Proxy with X-Forwarded-For', 'none', 'untrusted_proxy_header', 'hard'),
+  t('WAF[blocked] ', 'any', 'waf_blocked', 'hard'),
+  t('WAF: ', 'any', 'waf_blocked', 'hard'),
+  t('WAF rule (level ', wafRuleRest, 'waf_blocked', 'hard'),
+];
+
+const BY_FIRST_CHAR = new Map<number, Template[]>();
+for (const template of TEMPLATES) {
+  const key = template.prefix.charCodeAt(0);
+  const bucket = BY_FIRST_CHAR.get(key) ?? [];
+  bucket.push(template);
+  BY_FIRST_CHAR.set(key, bucket);
+}
+
+function restMatches(rest: Rest, text: string, from: number): boolean {
+  switch (rest) {
+    case 'none':
+      return from === text.length;
+    case 'any':
+      return from < text.length;
+    case 'number':
+      return skipNumber(text, from) === text.length;
+    case 'number_then':
+      return skipNumber(text, from) > 0;
+    default:
+      return rest(text.slice(from));
+  }
+}
+
+export interface Classified {
+  kind: EventKind;
+  cls: EventClass;
+}
+
+const BOGUS_PINGBACK = '; Bogus Pingback';
+
+/** Classifies the text before ` from <ip>` (plugin prefix already removed). Null: no template. */
+export function classify(text: string): Classified | null {
+  const bucket = BY_FIRST_CHAR.get(text.charCodeAt(0));
+  if (bucket) {
+    for (const template of bucket) {
+      if (text.startsWith(template.prefix) && restMatches(template.rest, text, template.prefix.length)) {
+        return { kind: template.kind, cls: template.cls };
+      }
+    }
+  }
+  if (text.length > BOGUS_PINGBACK.length && text.endsWith(BOGUS_PINGBACK)) return { kind: 'bogus_pingback', cls: 'hard' };
+  return null;
+}
+
+const BLOCKLIST_SLUG = 'WPf2b++/blocklist';
+
+/** Messages logged through the plugin API: `(<slug>) <text>`. */
+export function classifyPluginMessage(slug: string, text: string): Classified {
+  if (slug === BLOCKLIST_SLUG) {
+    if (text === 'Immediately block connections') return { kind: 'blocklist_block', cls: 'hard' };
+    if (text === 'Consider blocking connections') return { kind: 'blocklist_advisory', cls: 'info' };
+  }
+  return { kind: 'plugin_message', cls: 'info' };
+}

@@ -1,0 +1,98 @@
+import { normalizeIp } from '../address/ip';
+import type { SyslogMessage } from '../syslog/parse';
+import { classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
+
+/** A WP fail2ban event. The username, if the message had one, is gone by now. */
+export interface WpEvent {
+  kind: EventKind;
+  class: EventClass;
+  /** normalised: IPv4 dotted, IPv6 compressed lower-case, mapped IPv6 as IPv4 */
+  address: string;
+  /** host[/path] from the tag or the 6.x inline host, lower-case, port dropped; null when unknown */
+  site: string | null;
+  /** unix ms: the message's own timestamp, else the time it was received */
+  at: number;
+}
+
+export type RecogniseRejection = 'not_wordpress' | 'no_address' | 'address_unknown' | 'address_invalid';
+
+export type RecogniseResult = { ok: true; event: WpEvent } | { ok: false; reason: RecogniseRejection };
+
+const FROM = ' from ';
+const VIA_XMLRPC = ' via XML-RPC';
+const ESCAPED_LF = '#012';
+
+function reject(reason: RecogniseRejection): RecogniseResult {
+  return { ok: false, reason };
+}
+
+/**
+ * The site named by a WP fail2ban tag: `wordpress(host)`, `wp(host)`, `wordpress(host/path)`,
+ * `wordpress(host:port)`, cut tags without `)`. Returns undefined when the tag is not the plugin's,
+ * null for a bare `wordpress`/`wp` tag.
+ */
+export function siteFromTag(tag: string): string | null | undefined {
+  let nameEnd: number;
+  if (tag.startsWith('wordpress')) nameEnd = 9;
+  else if (tag.startsWith('wp')) nameEnd = 2;
+  else return undefined;
+  if (nameEnd === tag.length) return null;
+  const next = tag.charCodeAt(nameEnd);
+  if (next === 91 /* [ */ || next === 58 /* : */) return null;
+  if (next !== 40 /* ( */) return undefined; // wpa_supplicant, wordpress-cron, …
+  const close = tag.indexOf(')', nameEnd);
+  return cleanSite(tag.slice(nameEnd + 1, close < 0 ? tag.length : close));
+}
+
+/** Lower-case, without a `:port`; keeps a sub-directory path. Empty → null. */
+export function cleanSite(host: string): string | null {
+  let site = host.toLowerCase();
+  const slash = site.indexOf('/');
+  const hostPart = slash < 0 ? site : site.slice(0, slash);
+  const colon = hostPart.lastIndexOf(':');
+  if (colon >= 0 && hostPart.indexOf(']') < colon && /^\d*$/.test(hostPart.slice(colon + 1))) {
+    site = hostPart.slice(0, colon) + (slash < 0 ? '' : site.slice(slash));
+  }
+  return site.length > 0 ? site : null;
+}
+
+export function recognise(message: SyslogMessage, receivedAt: number): RecogniseResult {
+  let site = siteFromTag(message.tag);
+  if (site === undefined) return reject('not_wordpress');
+
+  let text = message.text;
+  while (text.endsWith(ESCAPED_LF)) text = text.slice(0, -ESCAPED_LF.length);
+  if (text.endsWith(VIA_XMLRPC)) text = text.slice(0, -VIA_XMLRPC.length);
+
+  const from = text.lastIndexOf(FROM);
+  if (from < 0) return reject('no_address');
+  const token = text.slice(from + FROM.length);
+  if (token.length === 0 || token.indexOf(' ') >= 0) return reject('no_address');
+  if (token === 'unknown') return reject('address_unknown');
+  const address = normalizeIp(token);
+  if (address === null) return reject('address_invalid');
+
+  let head = text.slice(0, from);
+  if (site === null) {
+    // 6.x inline host: `… on <host>[/<path>] from <ip>`, only ever with a bare tag.
+    const on = head.lastIndexOf(' on ');
+    if (on >= 0 && head.indexOf(' ', on + 4) < 0) {
+      site = cleanSite(head.slice(on + 4));
+      head = head.slice(0, on);
+    }
+  }
+
+  const classified = classifyHead(head);
+  return {
+    ok: true,
+    event: { kind: classified.kind, class: classified.cls, address, site, at: message.timestamp ?? receivedAt },
+  };
+}
+
+function classifyHead(head: string): { kind: EventKind; cls: EventClass } {
+  if (head.charCodeAt(0) === 40 /* ( */) {
+    const close = head.indexOf(') ');
+    if (close > 1) return classifyPluginMessage(head.slice(1, close), head.slice(close + 2));
+  }
+  return classify(head) ?? { kind: 'unrecognized', cls: 'info' };
+}
