@@ -10,7 +10,7 @@ export interface WpEvent {
   address: string;
   /** host[/path] from the tag or the 6.x inline host, lower-case, port dropped; null when unknown */
   site: string | null;
-  /** unix ms: the message's own timestamp, else the time it was received */
+  /** unix ms on the policy's clock: arrival time live, the line's own timestamp in replay */
   at: number;
 }
 
@@ -56,7 +56,7 @@ export function cleanSite(host: string): string | null {
   return site.length > 0 ? site : null;
 }
 
-export function recognise(message: SyslogMessage, receivedAt: number): RecogniseResult {
+export function recognise(message: SyslogMessage, at: number): RecogniseResult {
   let site = siteFromTag(message.tag);
   if (site === undefined) return reject('not_wordpress');
 
@@ -85,7 +85,7 @@ export function recognise(message: SyslogMessage, receivedAt: number): Recognise
   const classified = classifyHead(head);
   return {
     ok: true,
-    event: { kind: classified.kind, class: classified.cls, address, site, at: message.timestamp ?? receivedAt },
+    event: { kind: classified.kind, class: classified.cls, address, site, at },
   };
 }
 

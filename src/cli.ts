@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+import { createReadStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config/load';
+import type { Config } from './config/schema';
+import { Daemon } from './daemon';
+import { createLogger } from './observe/log';
+import { replay } from './replay';
+
+const USAGE = `usage:
+  edgeban run [-c FILE]                                  run the daemon
+  edgeban check [-c FILE]                                validate the config
+  edgeban replay [-c FILE] [--json] [--events] [FILE|-]  what these log lines would ban
+  edgeban status | edgeban unban ADDRESS                 ask the running daemon
+`;
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+class UsageError extends Error {}
+
+function loadOrExplain(file: string | undefined): Config {
+  try {
+    return loadConfig(file);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(`invalid config: ${error.message}`);
+    throw error;
+  }
+}
+
+async function run(configFile: string | undefined): Promise<number> {
+  const config = loadOrExplain(configFile);
+  const log = createLogger();
+  const daemon = new Daemon({ config, log });
+  try {
+    await daemon.start();
+  } catch (error) {
+    log.fatal({ error: (error as Error).message }, 'cannot start');
+    log.flush();
+    return EXIT_FAILURE;
+  }
+  if (!config.cloudflare.token || config.cloudflare.dryRun) {
+    log.warn(config.cloudflare.token ? 'dryRun is set: bans are logged, not sent' : 'no Cloudflare token (CLOUDFLARE_API_TOKEN): dry run, bans are logged, not sent');
+  }
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      daemon.stop().then(
+        () => {
+          log.flush();
+          resolve(EXIT_OK);
+        },
+        () => resolve(EXIT_FAILURE),
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      json: { type: 'boolean', default: false },
+      events: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help || !command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return command ? EXIT_OK : EXIT_USAGE;
+  }
+  switch (command) {
+    case 'run':
+      return run(values.config);
+    case 'check': {
+      loadOrExplain(values.config);
+      process.stdout.write(`config ${values.config ?? '(embedded default)'} is valid\n`);
+      return EXIT_OK;
+    }
+    case 'replay': {
+      const config = loadOrExplain(values.config);
+      const source = positionals[0] ?? '-';
+      const input = source === '-' ? process.stdin : createReadStream(source);
+      await replay(config, input, process.stdout, { json: values.json, events: values.events });
+      return EXIT_OK;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: Error) => {
+      const usage = error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
+      process.stderr.write(`edgeban: ${error.message}\n`);
+      process.exitCode = usage ? EXIT_USAGE : EXIT_FAILURE;
+    },
+  );
+}

@@ -1,0 +1,87 @@
+import { CidrSet } from '../address/cidr';
+import type { Ip } from '../address/ip';
+
+/**
+ * Cloudflare's published ranges (GET /ips, cloudflare.com/ips-v4 and ips-v6), bundled so that
+ * edgeban never bans an edge address even when it cannot reach the API.
+ */
+export const CLOUDFLARE_RANGES = [
+  '173.245.48.0/20',
+  '103.21.244.0/22',
+  '103.22.200.0/22',
+  '103.31.4.0/22',
+  '141.101.64.0/18',
+  '108.162.192.0/18',
+  '190.93.240.0/20',
+  '188.114.96.0/20',
+  '197.234.240.0/22',
+  '198.41.128.0/17',
+  '162.158.0.0/15',
+  '104.16.0.0/13',
+  '104.24.0.0/14',
+  '172.64.0.0/13',
+  '131.0.72.0/22',
+  '2400:cb00::/32',
+  '2606:4700::/32',
+  '2803:f800::/32',
+  '2405:b500::/32',
+  '2405:8100::/32',
+  '2a06:98c0::/29',
+  '2c0f:f248::/32',
+];
+
+/**
+ * Ranges no visitor on the internet can come from. The documentation ranges (192.0.2.0/24,
+ * 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) are deliberately absent: examples and tests use them.
+ */
+export const RESERVED_RANGES = [
+  '0.0.0.0/8', // "this network", unspecified
+  '10.0.0.0/8', // RFC 1918
+  '100.64.0.0/10', // carrier-grade NAT
+  '127.0.0.0/8', // loopback
+  '169.254.0.0/16', // link-local
+  '172.16.0.0/12', // RFC 1918
+  '192.168.0.0/16', // RFC 1918
+  '224.0.0.0/4', // multicast
+  '240.0.0.0/4', // reserved, includes broadcast 255.255.255.255
+  '::/128', // unspecified
+  '::1/128', // loopback
+  'fc00::/7', // unique-local
+  'fe80::/10', // link-local
+  'ff00::/8', // multicast
+];
+
+export type TrustReason = 'cloudflare' | 'proxy' | 'allow' | 'reserved';
+
+export interface TrustOptions {
+  cloudflare: Iterable<string>;
+  proxies: Iterable<string>;
+  allow: Iterable<string>;
+}
+
+/** Says why an address is not a client that may be counted, or null when it is one. */
+export class Trust {
+  private cloudflare: CidrSet;
+  private readonly proxies: CidrSet;
+  private readonly allow: CidrSet;
+  private readonly reserved = new CidrSet(RESERVED_RANGES);
+
+  constructor(options: TrustOptions) {
+    this.cloudflare = new CidrSet(options.cloudflare);
+    this.proxies = new CidrSet(options.proxies);
+    this.allow = new CidrSet(options.allow);
+  }
+
+  /** Replaces the Cloudflare ranges (after a refresh from GET /ips). */
+  setCloudflareRanges(cidrs: Iterable<string>): void {
+    this.cloudflare = new CidrSet(cidrs);
+  }
+
+  reason(ip: Ip): TrustReason | null {
+    if (this.cloudflare.has(ip)) return 'cloudflare';
+    if (this.proxies.has(ip)) return 'proxy';
+    if (this.allow.has(ip)) return 'allow';
+    if (this.reserved.has(ip)) return 'reserved';
+    return null;
+  }
+}

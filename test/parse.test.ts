@@ -1,0 +1,132 @@
+import fc from 'fast-check';
+import { parseRfc3339, parseSyslog } from '../src/syslog/parse';
+
+const NOW = Date.UTC(2025, 2, 10, 12);
+const parse = (line: string, allowMissingPri = false) => parseSyslog(line, { now: NOW, allowMissingPri });
+
+describe('parseSyslog', () => {
+  test('RFC 3164 with RFC 3339 timestamp (RSYSLOG_ForwardFormat)', () => {
+    expect(parse('<37>2025-03-09T06:31:00.412733+00:00 web1 wordpress(www.example.com)[23456]: hello there')).toEqual({
+      ok: true,
+      message: {
+        facility: 4,
+        severity: 5,
+        timestamp: Date.UTC(2025, 2, 9, 6, 31, 0, 412),
+        subSecond: true,
+        hostname: 'web1',
+        tag: 'wordpress(www.example.com)',
+        procId: '23456',
+        text: 'hello there',
+      },
+    });
+  });
+
+  test('BSD timestamp, space-padded day, no year', () => {
+    const result = parse('<85>Mar  9 06:33:02 web1 wordpress[23461]: text');
+    expect(result).toMatchObject({ ok: true, message: { timestamp: Date.UTC(2025, 2, 9, 6, 33, 2), subSecond: false, tag: 'wordpress', procId: '23461' } });
+  });
+
+  test('a BSD date in the future by more than a day belongs to last year', () => {
+    const result = parse('<37>Dec 31 23:59:59 web1 wp: text');
+    expect(result.ok && result.message.timestamp).toBe(Date.UTC(2024, 11, 31, 23, 59, 59));
+  });
+
+  test('no hostname (local socket format)', () => {
+    expect(parse('<37>Nov 21 20:17:39 wordpress(example.com)[1234]: text')).toMatchObject({
+      ok: true,
+      message: { hostname: null, tag: 'wordpress(example.com)', procId: '1234', text: 'text' },
+    });
+  });
+
+  test('tag cut at 32 characters: no ] and no colon, or no pid at all', () => {
+    expect(parse('<37>2025-03-09T06:31:00Z web1 wordpress(www.example.com)[23456 text')).toMatchObject({
+      ok: true,
+      message: { tag: 'wordpress(www.example.com)', procId: '23456', text: 'text' },
+    });
+    expect(parse('<37>2025-03-09T06:31:00Z web1 wordpress(www.a-really-long-subd text')).toMatchObject({
+      ok: true,
+      message: { tag: 'wordpress(www.a-really-long-subd', procId: null, text: 'text' },
+    });
+  });
+
+  test('RFC 5424 with the double space and trailing LF of rsyslog', () => {
+    expect(parse('<37>1 2025-03-09T06:32:00.100200+00:00 web1 wordpress(www.example.com) 23456 - -  text here\n')).toEqual({
+      ok: true,
+      message: {
+        facility: 4,
+        severity: 5,
+        timestamp: Date.UTC(2025, 2, 9, 6, 32, 0, 100),
+        subSecond: true,
+        hostname: 'web1',
+        tag: 'wordpress(www.example.com)',
+        procId: '23456',
+        text: 'text here',
+      },
+    });
+  });
+
+  test('RFC 5424 structured data with escapes, BOM, NIL fields, several spaces', () => {
+    const line = '<14>1 2025-03-09T06:32:00Z  host  app - ID1 [ex@1 a="x\\"]y" b="\\\\"][meta n="1"] \uFEFFmsg';
+    expect(parse(line)).toMatchObject({ ok: true, message: { tag: 'app', procId: null, text: 'msg', hostname: 'host' } });
+    expect(parse('<14>1 - - app - - -')).toMatchObject({ ok: true, message: { timestamp: null, hostname: null, text: '' } });
+  });
+
+  test('#012 escapes and UTF-8 are kept as text', () => {
+    expect(parse('<37>2025-03-09T06:31:00Z web1 wp(x)[1]: jöhn#012line2 from 203.0.113.7')).toMatchObject({
+      ok: true,
+      message: { text: 'jöhn#012line2 from 203.0.113.7' },
+    });
+  });
+
+  test.each([
+    ['', 'empty'],
+    ['hello', 'no_pri'],
+    ['<>x', 'bad_pri'],
+    ['<192>x y: z', 'bad_pri'],
+    ['<37>1 2025-13-09T06:32:00Z h a - - - m', 'bad_header'],
+    ['<37>1 2025-03-09T06:32:00Z h a - - [unterminated', 'bad_header'],
+    ['<37>1 2025-03-09T06:32:00Z h - - - - m', 'no_tag'],
+  ])('rejects %j as %s', (line, reason) => expect(parse(line)).toEqual({ ok: false, reason }));
+
+  test('auth.log lines need allowMissingPri', () => {
+    expect(parse('Mar  9 06:25:01 web1 wordpress(x)[1]: t', true)).toMatchObject({ ok: true, message: { facility: 1, tag: 'wordpress(x)' } });
+  });
+
+  test('property: arbitrary text never throws', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), fc.boolean(), (text, loose) => {
+        parse(text, loose);
+        parse(`<37>${text}`, loose);
+        parse(`<37>1 ${text}`, loose);
+        parse(`<37>2025-03-09T06:31:00Z ${text}`, loose);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('property: arbitrary bytes never throw', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => void parse(Buffer.from(bytes).toString('latin1'))), { numRuns: 2000 });
+  });
+
+  test('property: a valid 3164 message round-trips', () => {
+    const word = fc.string({ minLength: 1, maxLength: 20, unit: fc.constantFrom(...'abcxyz0189.-'.split('')) });
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 191 }), word, word, fc.string({ maxLength: 80, unit: fc.constantFrom(...'ab cd:[]()'.split('')) }), (pri, host, app, text) => {
+        const result = parse(`<${pri}>2025-03-09T06:31:00.5Z ${host} ${app}(site)[42]: ${text}`);
+        expect(result).toMatchObject({ ok: true, message: { facility: pri >> 3, severity: pri & 7, hostname: host, tag: `${app}(site)`, procId: '42', text: text.trim() } });
+      }),
+    );
+  });
+});
+
+describe('parseRfc3339', () => {
+  test.each([
+    ['2025-03-09T06:31:00Z', Date.UTC(2025, 2, 9, 6, 31), false],
+    ['2025-03-09T06:31:00.5+01:00', Date.UTC(2025, 2, 9, 5, 31, 0, 500), true],
+    ['2025-03-09T06:31:00.123456789-02:30', Date.UTC(2025, 2, 9, 9, 1, 0, 123), true],
+  ])('%s', (text, ms, subSecond) => expect(parseRfc3339(text)).toEqual({ ms, subSecond }));
+
+  test.each(['2025-03-09 06:31:00Z', '2025-03-09T06:31:00', '2025-03-09T06:31:00.Z', '2025-03-09T25:31:00Z', '2025-03-09T06:31:00+0100'])('rejects %s', (text) =>
+    expect(parseRfc3339(text)).toBeNull(),
+  );
+});

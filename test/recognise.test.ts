@@ -1,0 +1,116 @@
+import { StreamFramer } from '../src/ingest/framer';
+import { parseSyslog } from '../src/syslog/parse';
+import { recognise, siteFromTag } from '../src/wordpress/recognise';
+import { AUTH_LOG, FORWARDED_3164, PROTOCOL_5424, Row } from './fixtures/reference-lines';
+import { forwardFormat, octetCounted, protocol23, splitAuthLogLine } from './helpers/wire';
+
+const NOW = Date.UTC(2025, 2, 10);
+
+function recogniseLine(line: string | Buffer, allowMissingPri = false) {
+  const parsed = parseSyslog(line, { now: NOW, allowMissingPri });
+  if (!parsed.ok) throw new Error(`parse failed (${parsed.reason}): ${line}`);
+  return recognise(parsed.message, 0);
+}
+
+function expectRow(result: ReturnType<typeof recognise>, [, kind, cls, address, site]: Row) {
+  if (kind === null) {
+    expect(result).toEqual({ ok: false, reason: address });
+    return;
+  }
+  expect(result).toEqual({ ok: true, event: { kind, class: cls, address, site, at: 0 } });
+}
+
+/** Under 5424 the APP-NAME loses everything from `/` or `:`, so a sub-directory site is cut. */
+function siteIn5424(row: Row): Row {
+  const tag = splitAuthLogLine(row[0]).tag;
+  return tag.includes('(') && row[4] ? [row[0], row[1], row[2], row[3], row[4].split('/')[0]] : row;
+}
+
+describe('every reference sample line', () => {
+  test.each(AUTH_LOG)('auth.log: %s', (...row) => expectRow(recogniseLine(row[0], true), row));
+
+  test.each(AUTH_LOG)('ForwardFormat datagram of: %s', (...row) => {
+    expectRow(recogniseLine(forwardFormat(splitAuthLogLine(row[0]))), row);
+  });
+
+  test.each(AUTH_LOG)('octet-counted TCP frame of: %s', (...row) => {
+    const frames: Buffer[] = [];
+    const framer = new StreamFramer(8192, { frame: (f) => frames.push(Buffer.from(f)), problem: (p) => frames.push(Buffer.from(p)) });
+    framer.push(octetCounted(forwardFormat(splitAuthLogLine(row[0]))));
+    expect(frames).toHaveLength(1);
+    expectRow(recogniseLine(frames[0]), row);
+  });
+
+  test.each(AUTH_LOG)('RFC 5424 (SyslogProtocol23Format) of: %s', (...row) => {
+    expectRow(recogniseLine(protocol23(splitAuthLogLine(row[0]))), siteIn5424(row));
+  });
+
+  test.each(FORWARDED_3164)('as forwarded: %s', (...row) => expectRow(recogniseLine(row[0]), row));
+
+  test.each(PROTOCOL_5424)('as RFC 5424: %s', (...row) => expectRow(recogniseLine(row[0].replace(/\\n$/, '\n')), row));
+});
+
+describe('tags', () => {
+  test.each([
+    ['wordpress(www.example.com)', 'www.example.com'],
+    ['wp(Example.COM)', 'example.com'],
+    ['wordpress(example.com/blog2)', 'example.com/blog2'],
+    ['wordpress(example.com:8443)', 'example.com'],
+    ['wordpress([2001:db8::1]:8080)', '[2001:db8::1]'],
+    ['wordpress(www.a-really-long-subd', 'www.a-really-long-subd'],
+    ['wordpress', null],
+    ['wp', null],
+    ['wordpress()', null],
+  ])('%s gives site %s', (tag, site) => expect(siteFromTag(tag)).toBe(site));
+
+  test.each(['wpa_supplicant', 'wordpress-cron', 'sshd', 'wpx(example.com)', 'WordPress(example.com)', ''])(
+    '%s is not a WP fail2ban tag',
+    (tag) => expect(siteFromTag(tag)).toBeUndefined(),
+  );
+
+  test('a non-WordPress line is rejected, not recognised', () => {
+    expect(recogniseLine('<37>2025-03-09T06:31:00.1+00:00 web1 wpa_supplicant[12]: Authentication failure for x from 203.0.113.7')).toEqual({
+      ok: false,
+      reason: 'not_wordpress',
+    });
+  });
+});
+
+describe('addresses', () => {
+  const line = (address: string) => `<37>2025-03-09T06:31:00.1+00:00 web1 wordpress(a.example)[1]: Authentication failure for x from ${address}`;
+  test.each([
+    ['203.0.113.7', '203.0.113.7'],
+    ['2001:DB8::A', '2001:db8::a'],
+    ['2001:db8:0:0:0:0:0:1', '2001:db8::1'],
+    ['::ffff:203.0.113.9', '203.0.113.9'],
+  ])('%s is normalised to %s', (raw, normal) => {
+    const result = recogniseLine(line(raw));
+    expect(result.ok && result.event.address).toBe(normal);
+  });
+
+  test.each(['unknown', '203.0.113.256', '203.0.113', '0203.0.113.7', 'fe80::1%eth0', '2001:db8::g', 'example.com', '1.2.3.4.5'])(
+    '%s is not an address',
+    (raw) => {
+      const result = recogniseLine(line(raw));
+      expect(result.ok).toBe(false);
+      expect(['address_unknown', 'address_invalid']).toContain(!result.ok && result.reason);
+    },
+  );
+
+  test('a line with no " from " carries no address', () => {
+    expect(recogniseLine('<37>2025-03-09T06:31:00.1+00:00 web1 wordpress(a.example)[1]: Authentication failure for x')).toEqual({
+      ok: false,
+      reason: 'no_address',
+    });
+  });
+
+  test('an unknown text with a WP fail2ban tag is kept as unrecognized (class info)', () => {
+    const result = recogniseLine(line('203.0.113.7').replace('Authentication failure for x', 'Something new'));
+    expect(result).toMatchObject({ ok: true, event: { kind: 'unrecognized', class: 'info' } });
+  });
+
+  test('usernames never reach the event', () => {
+    const result = recogniseLine(line('203.0.113.7').replace('for x', 'for SecretUserName'));
+    expect(JSON.stringify(result)).not.toContain('SecretUserName');
+  });
+});
