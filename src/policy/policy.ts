@@ -68,9 +68,9 @@ export class Policy {
       selects: new Set(config.events),
     }));
     const perf = this.clock;
-    this.windows = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, perf, ttl: 1 });
-    this.banned = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, perf, ttl: 1 });
-    this.offences = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, perf, ttl: 1 });
+    this.windows = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, ttlResolution: 0, perf, ttl: 1 });
+    this.banned = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, ttlResolution: 0, perf, ttl: 1 });
+    this.offences = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, ttlResolution: 0, perf, ttl: 1 });
     this.warnedSites = new LRUCache({ max: 10_000 });
   }
 
@@ -125,7 +125,8 @@ export class Policy {
       const hits = (this.windows.get(id) ?? []).filter((time) => time > since);
       if (hits.length + 1 < maxretry) {
         hits.push(at);
-        this.windows.set(id, hits, { ttl: Math.max(1, hits[0] + findtime * 1000 - this.now) });
+        // The window matters until its newest hit leaves findtime.
+        this.windows.set(id, hits, { ttl: Math.max(1, at + findtime * 1000 - this.now) });
         return null;
       }
       this.windows.delete(id);

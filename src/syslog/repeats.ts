@@ -13,7 +13,7 @@ export class RepeatFilter {
   private readonly seen: LRUCache<string, true>;
 
   constructor(maxEntries = 200_000) {
-    this.seen = new LRUCache({ max: maxEntries, ttl: WINDOW_MS, ttlAutopurge: false, perf: { now: () => this.now } });
+    this.seen = new LRUCache({ max: maxEntries, ttl: WINDOW_MS, ttlAutopurge: false, ttlResolution: 0, perf: { now: () => this.now } });
   }
 
   /** True when this message text was already seen within the window. */

@@ -1,0 +1,225 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import tls from 'node:tls';
+import { CidrSet } from '../src/address/cidr';
+import { Frame, Ingest, IngestOptions, IngestOutcome, normalizeSender, parseHostPort } from '../src/ingest/listeners';
+import { makePki, TestPki } from './helpers/certs';
+import { sleep, waitFor } from './helpers/wait';
+import { octetCounted } from './helpers/wire';
+
+const LINE = '<37>2025-03-09T06:31:00.412733+00:00 web1 wordpress(www.example.com)[23456 Authentication failure for admin from 203.0.113.7';
+
+interface Harness {
+  ingest: Ingest;
+  frames: { text: string; sender: string; transport: string }[];
+  outcomes: Map<string, number>;
+  port(transport: 'udp' | 'tcp' | 'tls'): number;
+}
+
+const running: Ingest[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((ingest) => ingest.stop()));
+});
+
+async function start(options: Partial<IngestOptions>): Promise<Harness> {
+  const frames: Harness['frames'] = [];
+  const outcomes = new Map<string, number>();
+  const ingest = new Ingest(
+    {
+      udp: [],
+      tcp: [],
+      tls: [],
+      allowedSenders: new CidrSet(['127.0.0.0/8', '::1/128']),
+      maxMessageBytes: 8192,
+      maxConnections: 16,
+      idleTimeoutMs: 10_000,
+      udpReceiveBufferBytes: 1 << 20,
+      ...options,
+    },
+    {
+      frame: (frame: Frame) => frames.push({ text: frame.bytes.toString('utf8'), sender: frame.sender, transport: frame.transport }),
+      outcome: (transport, outcome: IngestOutcome) => outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + 1),
+    },
+  );
+  await ingest.start();
+  running.push(ingest);
+  return { ingest, frames, outcomes, port: (t) => ingest.bound.find((b) => b.transport === t)!.port };
+}
+
+function sendUdp(port: number, message: string | Buffer, host = '127.0.0.1'): Promise<void> {
+  const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+  return new Promise((resolve, reject) => socket.send(message, port, host, (error) => (socket.close(), error ? reject(error) : resolve())));
+}
+
+function connectTcp(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+describe('helpers', () => {
+  test('host:port parsing', () => {
+    expect(parseHostPort('127.0.0.1:5514')).toEqual({ host: '127.0.0.1', port: 5514 });
+    expect(parseHostPort('[::1]:6514')).toEqual({ host: '::1', port: 6514 });
+    expect(() => parseHostPort('::1:5514')).toThrow();
+    expect(() => parseHostPort('127.0.0.1:70000')).toThrow();
+  });
+  test('mapped senders are normalised', () => {
+    expect(normalizeSender('::ffff:127.0.0.1')).toBe('127.0.0.1');
+    expect(normalizeSender('::1')).toBe('::1');
+  });
+});
+
+describe('UDP', () => {
+  test('IPv4 and IPv6 datagrams arrive as frames', async () => {
+    const h = await start({ udp: ['127.0.0.1:0', '[::1]:0'] });
+    const [v4, v6] = h.ingest.bound;
+    await sendUdp(v4.port, LINE);
+    await sendUdp(v6.port, `${LINE}\n`, '::1');
+    await waitFor(() => h.frames.length === 2);
+    expect(h.frames.map((f) => f.sender).sort()).toEqual(['127.0.0.1', '::1']);
+    expect(h.frames[0].text).toBe(LINE);
+  });
+
+  test('an oversized datagram is counted and dropped', async () => {
+    const h = await start({ udp: ['127.0.0.1:0'], maxMessageBytes: 1024 });
+    await sendUdp(h.port('udp'), 'x'.repeat(2000));
+    await sendUdp(h.port('udp'), LINE);
+    await waitFor(() => h.frames.length === 1);
+    expect(h.outcomes.get('udp:oversize')).toBe(1);
+  });
+
+  test('a sender outside allowedSenders is dropped before parsing, and counted', async () => {
+    const h = await start({ udp: ['127.0.0.1:0'], allowedSenders: new CidrSet(['127.0.0.2/32']) });
+    await sendUdp(h.port('udp'), LINE);
+    await waitFor(() => h.outcomes.get('udp:sender_refused') === 1);
+    expect(h.frames).toEqual([]);
+  });
+});
+
+describe('TCP', () => {
+  test('octet-counted and LF frames, split across writes and packed within one', async () => {
+    const h = await start({ tcp: ['127.0.0.1:0'] });
+    const socket = await connectTcp(h.port('tcp'));
+    const stream = Buffer.concat([octetCounted(LINE), Buffer.from(`${LINE}\n`), octetCounted(`${LINE}\n`)]);
+    for (let i = 0; i < stream.length; i += 37) {
+      socket.write(stream.subarray(i, i + 37));
+      await sleep(1);
+    }
+    socket.write(Buffer.concat([octetCounted(LINE), octetCounted(LINE)]));
+    await waitFor(() => h.frames.length === 5);
+    expect(h.frames.map((f) => f.text.trimEnd())).toEqual(Array(5).fill(LINE));
+    socket.destroy();
+  });
+
+  test('IPv6 listener', async () => {
+    const h = await start({ tcp: ['[::1]:0'] });
+    const socket = await connectTcp(h.port('tcp'), '::1');
+    socket.write(octetCounted(LINE));
+    await waitFor(() => h.frames.length === 1);
+    expect(h.frames[0].sender).toBe('::1');
+    socket.destroy();
+  });
+
+  test('an oversized frame is dropped and the connection goes on', async () => {
+    const h = await start({ tcp: ['127.0.0.1:0'], maxMessageBytes: 1024 });
+    const socket = await connectTcp(h.port('tcp'));
+    socket.write(Buffer.concat([octetCounted('y'.repeat(50_000)), Buffer.from(`${'z'.repeat(5000)}\n`), octetCounted(LINE)]));
+    await waitFor(() => h.frames.length === 1);
+    expect(h.outcomes.get('tcp:oversize')).toBe(2);
+    socket.destroy();
+  });
+
+  test('a sender outside allowedSenders is refused at connect', async () => {
+    const h = await start({ tcp: ['127.0.0.1:0'], allowedSenders: new CidrSet(['127.0.0.2/32']) });
+    const socket = await connectTcp(h.port('tcp'));
+    socket.write(octetCounted(LINE));
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(h.outcomes.get('tcp:connection_refused')).toBe(1);
+    expect(h.frames).toEqual([]);
+  });
+
+  test('a connection flood past maxConnections is refused while admitted peers keep being served', async () => {
+    const h = await start({ tcp: ['127.0.0.1:0'], maxConnections: 5 });
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => connectTcp(h.port('tcp'))));
+    for (const socket of sockets) socket.on('error', () => undefined);
+    await waitFor(() => (h.outcomes.get('tcp:connection_limit') ?? 0) === 15);
+    expect(h.ingest.connectionCount).toBe(5);
+    for (const socket of sockets) if (!socket.destroyed) socket.write(octetCounted(LINE));
+    await waitFor(() => h.frames.length === 5);
+    for (const socket of sockets) socket.destroy();
+  });
+
+  test('an idle connection is closed after the idle timeout', async () => {
+    const h = await start({ tcp: ['127.0.0.1:0'], idleTimeoutMs: 200 });
+    const socket = await connectTcp(h.port('tcp'));
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(h.outcomes.get('tcp:idle_timeout')).toBe(1);
+  });
+});
+
+describe('TLS', () => {
+  let pki: TestPki;
+  beforeAll(() => {
+    pki = makePki();
+  });
+  afterAll(() => pki.remove());
+
+  function connectTls(port: number, cert?: string, key?: string): Promise<tls.TLSSocket> {
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({ port, host: '127.0.0.1', ca: pki.read(pki.ca), cert: cert && pki.read(cert), key: key && pki.read(key), servername: 'localhost' }, () =>
+        resolve(socket),
+      );
+      socket.once('error', reject);
+    });
+  }
+
+  const endpoint = (mutual: boolean) => ({
+    address: '127.0.0.1:0',
+    cert: pki.read(pki.serverCert),
+    key: pki.read(pki.serverKey),
+    ca: mutual ? pki.read(pki.ca) : undefined,
+  });
+
+  test('server-only TLS: frames arrive', async () => {
+    const h = await start({ tls: [endpoint(false)] });
+    const socket = await connectTls(h.port('tls'));
+    socket.write(Buffer.concat([octetCounted(LINE), octetCounted(LINE)]));
+    await waitFor(() => h.frames.length === 2);
+    expect(h.frames[0].transport).toBe('tls');
+    socket.destroy();
+  });
+
+  test('mutual TLS: a client with a certificate signed by the CA is served', async () => {
+    const h = await start({ tls: [endpoint(true)] });
+    const socket = await connectTls(h.port('tls'), pki.clientCert, pki.clientKey);
+    socket.write(octetCounted(LINE));
+    await waitFor(() => h.frames.length === 1);
+    socket.destroy();
+  });
+
+  test.each([
+    ['no certificate', undefined, undefined],
+    ['a certificate the CA did not sign', 'rogue', 'rogue'],
+  ])('mutual TLS: a client with %s is refused', async (_label, cert, key) => {
+    const h = await start({ tls: [endpoint(true)] });
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = tls.connect({
+        port: h.port('tls'),
+        host: '127.0.0.1',
+        ca: pki.read(pki.ca),
+        servername: 'localhost',
+        cert: cert && pki.read(pki.rogueCert),
+        key: key && pki.read(pki.rogueKey),
+      });
+      socket.on('secureConnect', () => socket.write(octetCounted(LINE)));
+      socket.on('error', () => resolve('refused'));
+      socket.on('close', () => resolve('refused'));
+    });
+    expect(outcome).toBe('refused');
+    await waitFor(() => (h.outcomes.get('tls:tls_refused') ?? 0) === 1);
+    await sleep(50);
+    expect(h.frames).toEqual([]);
+  });
+});

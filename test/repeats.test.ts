@@ -1,0 +1,30 @@
+import { RepeatFilter } from '../src/syslog/repeats';
+import { buildConfig } from '../src/config/load';
+import { createPolicy, Pipeline } from '../src/pipeline';
+
+const T0 = Date.UTC(2025, 2, 9, 6);
+const LINE = '<37>2025-03-09T06:31:00.412733+00:00 web1 wordpress(x)[1]: Authentication failure for a from 203.0.113.7';
+
+describe('RepeatFilter', () => {
+  test('an identical sub-second frame within 60 s is a repeat; after 60 s it is new again', () => {
+    const filter = new RepeatFilter();
+    expect(filter.isRepeat('a', true, T0)).toBe(false);
+    expect(filter.isRepeat('a', true, T0 + 59_000)).toBe(true);
+    expect(filter.isRepeat('a', true, T0 + 61_000)).toBe(false);
+  });
+
+  test('frames with second-resolution timestamps are never suppressed', () => {
+    const filter = new RepeatFilter();
+    expect(filter.isRepeat('b', false, T0)).toBe(false);
+    expect(filter.isRepeat('b', false, T0)).toBe(false);
+  });
+
+  test('in the pipeline, rsyslog resending after a reconnect counts once', () => {
+    const config = buildConfig({ jails: { j: { events: ['soft'], maxretry: 2, findtime: '10m', bantime: '1h' } } }, {});
+    const pipeline = new Pipeline(createPolicy(config), 'arrival');
+    expect(pipeline.handle(LINE, T0)).toMatchObject({ type: 'event', orders: [] });
+    expect(pipeline.handle(LINE, T0 + 1000)).toEqual({ type: 'rejected', reason: 'repeat' });
+    const second = LINE.replace('.412733', '.999999');
+    expect(pipeline.handle(second, T0 + 2000)).toMatchObject({ type: 'event', orders: [{ jail: 'j' }] });
+  });
+});
