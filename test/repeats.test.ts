@@ -28,3 +28,20 @@ describe('RepeatFilter', () => {
     expect(pipeline.handle(second, T0 + 2000)).toMatchObject({ type: 'event', orders: [{ jail: 'j' }] });
   });
 });
+
+describe('RepeatFilter bounds', () => {
+  test('a flood of distinct frames keeps at most two generations', () => {
+    const filter = new RepeatFilter(1000);
+    for (let i = 0; i < 50_000; i++) filter.isRepeat(`frame ${i}`, true, T0 + i);
+    expect(filter.size).toBeLessThanOrEqual(2000);
+    // the most recent frames are still recognised
+    expect(filter.isRepeat('frame 49999', true, T0 + 50_000)).toBe(true);
+  });
+
+  test('after two quiet windows everything is forgotten', () => {
+    const filter = new RepeatFilter();
+    filter.isRepeat('x', true, T0);
+    filter.purgeStale(T0 + 130_000);
+    expect(filter.size).toBe(0);
+  });
+});

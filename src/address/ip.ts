@@ -50,18 +50,95 @@ export function parseIp(text: string): Ip | null {
   const v4 = parseIPv4(text);
   if (v4 >= 0) return { family: 4, v4 };
   if (text.length < 2 || text.length > 45 || text.indexOf(':') < 0 || text.indexOf('%') >= 0) return null;
-  if (!ipaddr.IPv6.isValid(text)) return null;
-  const parsed = ipaddr.IPv6.parse(text);
-  if (parsed.isIPv4MappedAddress()) {
-    const [a, b, c, d] = parsed.toIPv4Address().octets;
-    return { family: 4, v4: ((a << 24) >>> 0) + (b << 16) + (c << 8) + d };
+  const groups = text.indexOf('.') < 0 ? parseIPv6Groups(text) : parseEmbeddedIPv4(text);
+  if (!groups) return null;
+  if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
+    return { family: 4, v4: groups[6] * 65536 + groups[7] };
   }
-  return { family: 6, v6: parsed.parts.slice() };
+  return { family: 6, v6: groups };
+}
+
+/** Forms with a dotted tail (`::ffff:1.2.3.4`) are rare: ipaddr.js handles them. */
+function parseEmbeddedIPv4(text: string): number[] | null {
+  return ipaddr.IPv6.isValid(text) ? ipaddr.IPv6.parse(text).parts.slice() : null;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** Hex groups with at most one `::`, eight groups in the end. Hot path: no regex, no library. */
+function parseIPv6Groups(text: string): number[] | null {
+  const head: number[] = [];
+  const tail: number[] = [];
+  let current = head;
+  let i = 0;
+  const n = text.length;
+  if (text.charCodeAt(0) === 58) {
+    if (text.charCodeAt(1) !== 58) return null;
+    current = tail;
+    i = 2;
+    if (i === n) return [0, 0, 0, 0, 0, 0, 0, 0];
+  }
+  for (;;) {
+    let value = 0;
+    let digits = 0;
+    while (i < n) {
+      const h = hexValue(text.charCodeAt(i));
+      if (h < 0) break;
+      value = value * 16 + h;
+      if (++digits > 4) return null;
+      i++;
+    }
+    if (digits === 0) return null;
+    current.push(value);
+    if (i === n) break;
+    if (text.charCodeAt(i) !== 58) return null;
+    i++;
+    if (text.charCodeAt(i) === 58) {
+      if (current === tail) return null; // a second ::
+      current = tail;
+      i++;
+      if (i === n) break;
+    } else if (i === n) {
+      return null; // a trailing single colon
+    }
+  }
+  const total = head.length + tail.length;
+  if (current === tail ? total > 7 : total !== 8) return null;
+  for (let fill = 8 - total; fill > 0; fill--) head.push(0);
+  for (const group of tail) head.push(group);
+  return head;
+}
+
+/** RFC 5952 text: lower-case hex, the longest run (two or more) of zero groups as `::`, first on a tie. */
+export function formatIPv6(groups: readonly number[]): string {
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = (part: readonly number[]) => part.map((g) => g.toString(16)).join(':');
+  if (bestStart < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
 }
 
 /** The canonical text of an address: IPv4 dotted, IPv6 lower-case and compressed (RFC 5952). */
 export function formatIp(ip: Ip): string {
-  return ip.family === 4 ? formatIPv4(ip.v4) : new ipaddr.IPv6(ip.v6.slice()).toRFC5952String();
+  return ip.family === 4 ? formatIPv4(ip.v4) : formatIPv6(ip.v6);
 }
 
 /** Normalises an address text; null when it is not one. */
@@ -85,5 +162,6 @@ export function maskIp(ip: Ip, bits: number): Ip {
 
 /** `address/bits` with the host part zeroed, the form a ban key and a Cloudflare range take. */
 export function prefixKey(ip: Ip, bits: number): string {
+  if (ip.family === 4 && bits === 32) return `${formatIPv4(ip.v4)}/32`;
   return `${formatIp(maskIp(ip, bits))}/${bits}`;
 }

@@ -76,8 +76,9 @@ export const configSchema = z
         cloudflareRanges: z.enum(['bundled', 'refresh']).default('bundled'),
         proxies: z.array(cidr).default([]),
         allow: z.array(cidr).default([]),
-        ipv4Prefix: z.number().int().min(8).max(32).default(32),
-        ipv6Prefix: z.number().int().min(16).max(128).default(64),
+        // the widths Cloudflare accepts: ip (/32), ip_range IPv4 /16 and /24, IPv6 /32, /48, /64
+        ipv4Prefix: z.union([z.literal(16), z.literal(24), z.literal(32)]).default(32),
+        ipv6Prefix: z.union([z.literal(32), z.literal(48), z.literal(64)]).default(64),
         maxTracked: z.number().int().min(1000).max(50_000_000).default(1_000_000),
       })
       .strict()

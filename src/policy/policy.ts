@@ -37,10 +37,19 @@ export interface PolicyOptions {
 
 interface Jail {
   name: string;
-  index: number;
   config: JailConfig;
   selects: Set<string>;
+  /** where this jail's cells start in a key's track */
+  offset: number;
 }
+
+/**
+ * Per key, one flat array of unboxed doubles, sized once from the jails (memory is the limit with
+ * a million keys). For each jail: a state cell, then maxretry-1 hit times (ms, 0 = empty):
+ *   state 0: nothing; state > 0: a window that means nothing after `state` (ms);
+ *   state < 0: banned until `-state` (ms).
+ */
+type Track = number[];
 
 const WARN_INTERVAL_MS = 3_600_000;
 
@@ -50,46 +59,45 @@ const WARN_INTERVAL_MS = 3_600_000;
  */
 export class Policy {
   private readonly jails: Jail[];
-  /** hit times (ms) per jail and key, at most maxretry-1 of them */
-  private readonly windows: LRUCache<string, number[]>;
-  /** ban end (ms) per jail and key, so a banned key is not ordered again */
-  private readonly banned: LRUCache<string, number>;
-  /** bans so far per jail and key, for the increment; forgotten after increment.max */
-  private readonly offences: LRUCache<string, number>;
+  private readonly trackWidth: number;
+  /** per key, bounded by entry count; a flood of unique keys evicts the least recently seen */
+  private readonly tracks: LRUCache<string, Track>;
+  /** bans so far per jail and key, for the increment; forgotten increment.max after the last ban ends */
+  private readonly offences: LRUCache<string, { count: number; forgetAt: number }> | null;
   private readonly warnedSites: LRUCache<string, number>;
   private now = 0;
-  private readonly clock = { now: () => this.now };
 
   constructor(private readonly options: PolicyOptions) {
-    this.jails = Object.entries(options.jails).map(([name, config], index) => ({
-      name,
-      index,
-      config,
-      selects: new Set(config.events),
-    }));
-    const perf = this.clock;
-    this.windows = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, ttlResolution: 0, perf, ttl: 1 });
-    this.banned = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, ttlResolution: 0, perf, ttl: 1 });
-    this.offences = new LRUCache({ max: options.maxTracked, ttlAutopurge: false, ttlResolution: 0, perf, ttl: 1 });
+    let offset = 0;
+    this.jails = Object.entries(options.jails).map(([name, config]) => {
+      const jail = { name, config, selects: new Set(config.events), offset };
+      offset += config.maxretry;
+      return jail;
+    });
+    this.trackWidth = offset;
+    this.tracks = new LRUCache({ max: options.maxTracked });
+    // lru-cache preallocates for max: only pay for it when a jail uses increment
+    this.offences = this.jails.some((jail) => jail.config.increment) ? new LRUCache({ max: options.maxTracked }) : null;
     this.warnedSites = new LRUCache({ max: 10_000 });
   }
 
-  /** Tracked windows (for metrics and the memory benchmark). */
+  /** Keys with live state (for metrics and the memory benchmark). */
   get tracked(): number {
-    return this.windows.size;
+    return this.tracks.size;
   }
 
-  /** Drops windows, bans and offences whose time has passed. */
+  /** Drops keys whose every jail state has expired, and forgotten offences. */
   purgeStale(now: number): void {
     this.advance(now);
-    this.windows.purgeStale();
-    this.banned.purgeStale();
-    this.offences.purgeStale();
+    for (const [key, track] of this.tracks.entries()) {
+      if (this.jails.every((jail) => this.expired(track[jail.offset]))) this.tracks.delete(key);
+    }
+    for (const [id, offence] of this.offences?.entries() ?? []) if (offence.forgetAt <= this.now) this.offences?.delete(id);
   }
 
   /** Forgets that a key is banned (an operator's unban), so it can be ordered again. */
   forget(key: string): void {
-    for (const jail of this.jails) this.banned.delete(`${jail.index}|${key}`);
+    this.tracks.delete(key);
   }
 
   decide(event: WpEvent): Decision {
@@ -103,47 +111,73 @@ export class Policy {
     }
     const key = prefixKey(ip, ip.family === 4 ? this.options.ipv4Prefix : this.options.ipv6Prefix);
     const orders: BanOrder[] = [];
+    let track: Track | undefined;
     for (const jail of this.jails) {
       if (!jail.selects.has(event.kind) && !jail.selects.has(event.class)) continue;
-      const order = this.hit(jail, key, event);
+      track ??= this.trackFor(key);
+      const order = this.hit(jail, key, track, event);
       if (order) orders.push(order);
     }
     return { ignored: null, orders, warnMisconfigured: false };
+  }
+
+  private trackFor(key: string): Track {
+    let track = this.tracks.get(key);
+    if (!track) {
+      // new Array + fill(NaN) gives a double array of exactly this width; then zero it
+      track = new Array<number>(this.trackWidth).fill(Number.NaN).fill(0);
+      this.tracks.set(key, track);
+    }
+    return track;
   }
 
   private advance(at: number): void {
     if (at > this.now) this.now = at;
   }
 
-  private hit(jail: Jail, key: string, event: WpEvent): BanOrder | null {
-    const id = `${jail.index}|${key}`;
-    const at = event.at;
-    if (this.banned.get(id) !== undefined) return null;
-    const { maxretry, findtime } = jail.config;
-    if (maxretry > 1) {
-      const since = at - findtime * 1000;
-      const hits = (this.windows.get(id) ?? []).filter((time) => time > since);
-      if (hits.length + 1 < maxretry) {
-        hits.push(at);
-        // The window matters until its newest hit leaves findtime.
-        this.windows.set(id, hits, { ttl: Math.max(1, at + findtime * 1000 - this.now) });
-        return null;
-      }
-      this.windows.delete(id);
-    }
-    return this.order(jail, key, id, event);
+  private expired(state: number): boolean {
+    return state === 0 || Math.abs(state) <= this.now;
   }
 
-  private order(jail: Jail, key: string, id: string, event: WpEvent): BanOrder {
+  private hit(jail: Jail, key: string, track: Track, event: WpEvent): BanOrder | null {
+    const at = event.at;
+    const { maxretry, findtime } = jail.config;
+    const base = jail.offset;
+    if (this.expired(track[base])) track.fill(0, base, base + maxretry);
+    if (track[base] < 0) return null; // banned
+    if (maxretry > 1) {
+      // keep the hits still inside findtime, oldest first, and count them
+      const since = at - findtime * 1000;
+      let kept = 0;
+      for (let i = base + 1; i < base + maxretry; i++) {
+        const time = track[i];
+        if (time > since) track[base + 1 + kept++] = time;
+      }
+      track.fill(0, base + 1 + kept, base + maxretry);
+      if (kept + 1 < maxretry) {
+        track[base + 1 + kept] = at;
+        // The window matters until its newest hit leaves findtime.
+        track[base] = Math.max(at, this.now) + findtime * 1000;
+        return null;
+      }
+    }
+    const order = this.order(jail, key, event);
+    track.fill(0, base + 1, base + maxretry);
+    track[base] = -order.until * 1000;
+    return order;
+  }
+
+  private order(jail: Jail, key: string, event: WpEvent): BanOrder {
     const { bantime, increment, action } = jail.config;
     let duration = bantime;
-    if (increment) {
-      const previous = this.offences.get(id) ?? 0;
-      duration = Math.min(increment.max, Math.round(bantime * increment.factor ** previous));
-      this.offences.set(id, previous + 1, { ttl: (duration + increment.max) * 1000 });
+    if (increment && this.offences) {
+      const id = `${jail.name}|${key}`;
+      const previous = this.offences.get(id);
+      const count = previous && previous.forgetAt > this.now ? previous.count : 0;
+      duration = Math.min(increment.max, Math.round(bantime * increment.factor ** count));
+      this.offences.set(id, { count: count + 1, forgetAt: event.at + (duration + increment.max) * 1000 });
     }
     const untilMs = event.at + duration * 1000;
-    this.banned.set(id, untilMs, { ttl: duration * 1000 });
     return { key, jail: jail.name, action, duration, until: Math.floor(untilMs / 1000), site: event.site };
   }
 

@@ -55,12 +55,15 @@ export function parseSyslog(input: Buffer | string, options: ParseOptions): Pars
     return reject('no_pri');
   }
   const is5424 = isDigit(line.charCodeAt(pos)) && line.charCodeAt(pos + 1) === SP && line.charCodeAt(pos) !== 48;
-  const body = is5424 ? parse5424(line, pos + 2) : parse3164(line, pos, options.now);
-  if (!('tag' in body)) return reject(body.reason);
-  return { ok: true, message: { facility, severity, ...body } };
+  const message = is5424 ? parse5424(line, pos + 2) : parse3164(line, pos, options.now);
+  if (!('tag' in message)) return reject(message.reason);
+  message.facility = facility;
+  message.severity = severity;
+  return { ok: true, message };
 }
 
-type Body = Omit<SyslogMessage, 'facility' | 'severity'>;
+/** The header parsers fill everything but PRI, which the caller sets. */
+type Body = SyslogMessage;
 
 /** Drops the LF (5424 templates), CR, NUL and trailing spaces that framing and senders leave. */
 function trimTrailer(line: string): string {
@@ -124,6 +127,8 @@ function parse5424(line: string, pos: number): Body | { reason: ParseRejection }
   let text = line.slice(skipSpaces(line, sdEnd));
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM
   return {
+    facility: 0,
+    severity: 0,
     timestamp: time ? time.ms : null,
     subSecond: time ? time.subSecond : false,
     hostname: nil(fields[1]),
@@ -187,7 +192,7 @@ function parse3164(line: string, pos: number, now: number): Body | { reason: Par
   if (pos >= line.length) return { reason: 'no_tag' };
   const { tag, procId } = splitTag(line.slice(pos, end));
   if (tag.length === 0) return { reason: 'no_tag' };
-  return { timestamp, subSecond, hostname, tag, procId, text: line.slice(skipSpaces(line, end)) };
+  return { facility: 0, severity: 0, timestamp, subSecond, hostname, tag, procId, text: line.slice(skipSpaces(line, end)) };
 }
 
 /** Host names and literal addresses: letters, digits, `.`, `-`, `_`, `:` and no trailing `:`. */

@@ -32,6 +32,19 @@ function reject(reason: RecogniseRejection): RecogniseResult {
  * null for a bare `wordpress`/`wp` tag.
  */
 export function siteFromTag(tag: string): string | null | undefined {
+  const cached = siteCache.get(tag);
+  if (cached !== undefined || siteCache.has(tag)) return cached;
+  const site = readSiteFromTag(tag);
+  if (siteCache.size >= SITE_CACHE_MAX) siteCache.clear();
+  siteCache.set(tag, site);
+  return site;
+}
+
+/** Tags repeat endlessly (one per site and pid); a small cache spares the hot path the parsing. */
+const siteCache = new Map<string, string | null | undefined>();
+const SITE_CACHE_MAX = 4096;
+
+function readSiteFromTag(tag: string): string | null | undefined {
   let nameEnd: number;
   if (tag.startsWith('wordpress')) nameEnd = 9;
   else if (tag.startsWith('wp')) nameEnd = 2;

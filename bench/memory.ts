@@ -1,0 +1,41 @@
+/**
+ * Resident memory with N tracked addresses in the policy window (soft events that never reach
+ * maxretry, so every address stays tracked). Runs in a child process per size so that each figure
+ * starts from a clean heap. Prints JSON.
+ */
+import { execFileSync } from 'node:child_process';
+import { buildConfig } from '../src/config/load';
+import { createPolicy } from '../src/pipeline';
+
+function track(count: number, ipv6: boolean, cap: number): Record<string, number> {
+  const policy = createPolicy(buildConfig({ trust: { maxTracked: cap } }, {}));
+  const base = process.memoryUsage().rss;
+  const at = Date.UTC(2025, 2, 9, 6);
+  for (let i = 0; i < count; i++) {
+    const address = ipv6 ? `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::1` : `${10 + (i >>> 24)}.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
+    policy.decide({ kind: 'auth_failure', class: 'soft', address: address.startsWith('10.') ? `11${address.slice(2)}` : address, site: 'example.com', at: at + (i % 1000) });
+  }
+  global.gc?.();
+  const rss = process.memoryUsage().rss;
+  const heap = process.memoryUsage().heapUsed;
+  return { addresses: count, tracked: policy.tracked, rssMiB: Math.round(rss / 1048576), heapUsedMiB: Math.round(heap / 1048576), baseRssMiB: Math.round(base / 1048576) };
+}
+
+export function benchMemory(): Record<string, unknown> {
+  const script = __filename;
+  const run = (args: string[]) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', script, 'child', ...args], { encoding: 'utf8' }));
+  return {
+    ipv4_100k: run(['100000', 'v4', '1000000']),
+    ipv4_1M: run(['1000000', 'v4', '1000000']),
+    ipv6_flood_3M_cap_1M: run(['3000000', 'v6', '1000000']),
+  };
+}
+
+if (require.main === module) {
+  if (process.argv[2] === 'child') {
+    const [count, family, cap] = process.argv.slice(3);
+    console.log(JSON.stringify(track(Number(count), family === 'v6', Number(cap))));
+  } else {
+    console.log(JSON.stringify({ memory: benchMemory() }, null, 2));
+  }
+}

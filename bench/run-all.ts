@@ -1,0 +1,11 @@
+/** `npm run bench`: every benchmark, one JSON object. Each can also run alone (node dist/bench/<name>.js). */
+import os from 'node:os';
+import { benchMemory } from './memory';
+import { benchRecognise } from './recognise';
+
+const result = {
+  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString() },
+  recognise: benchRecognise(),
+  memory: benchMemory(),
+};
+console.log(JSON.stringify(result, null, 2));

@@ -1,0 +1,111 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CLI } from './helpers/daemon';
+
+const FIXTURES = resolve(__dirname, 'fixtures');
+
+function edgeban(args: string[], input?: string, env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [CLI, ...args], { input, encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 20_000 });
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'edgeban-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function configFile(text: string): string {
+  const file = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('edgeban replay', () => {
+  test('--json --events over the reference sample lines gives the golden output', () => {
+    const run = edgeban(['replay', '--json', '--events', join(FIXTURES, 'reference-sample.log')]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe(readFileSync(join(FIXTURES, 'reference-sample.golden.jsonl'), 'utf8'));
+  });
+
+  test('reads auth.log lines from stdin and prints bans and a summary', () => {
+    const lines = [
+      'Mar  9 06:25:12 web1 wordpress(www.example.com)[21312]: Blocked user enumeration attempt from 192.0.2.47',
+      'Mar  9 06:25:22 web1 wordpress(www.example.com)[21322]: Untrusted X-Forwarded-For header from 172.70.131.14',
+      'Mar  9 06:25:23 web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2',
+    ].join('\n');
+    const run = edgeban(['replay', '--json', '-'], lines);
+    const out = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(out).toEqual([
+      { type: 'ban', key: '192.0.2.47/32', jail: 'wordpress-hard', action: 'block', until: expect.any(Number), site: 'www.example.com' },
+      { type: 'summary', lines: 3, events: 2, bans: 1, ignored: { cloudflare: 1 } },
+    ]);
+  });
+
+  test('octet-counted frames one a line, and a custom jail file', () => {
+    const config = configFile('jails:\n  strict: { events: [auth_failure], maxretry: 2, findtime: 1m, bantime: 2h, action: js_challenge }\n');
+    const frame = (s: number) => {
+      const msg = `<37>2025-03-09T06:31:0${s}.5+00:00 web1 wp(x)[1] Authentication failure for a from 2001:db8:1:2::9`;
+      return `${Buffer.byteLength(msg)} ${msg}`;
+    };
+    const run = edgeban(['replay', '-c', config, '--json'], `${frame(1)}\n${frame(2)}\n`);
+    expect(JSON.parse(run.stdout.split('\n')[0])).toEqual({
+      type: 'ban',
+      key: '2001:db8:1:2::/64',
+      jail: 'strict',
+      action: 'js_challenge',
+      until: Date.UTC(2025, 2, 9, 8, 31, 2) / 1000,
+      site: 'x',
+    });
+  });
+});
+
+describe('exit codes and config errors', () => {
+  test('check: the embedded default is valid', () => {
+    const run = edgeban(['check']);
+    expect(run.status).toBe(0);
+  });
+
+  test.each([
+    ['listen:\n  udp: ["localhost"]\n', 'listen.udp[0]'],
+    ['listen:\n  allowedSenders: ["10.0.0.0/33"]\n', 'listen.allowedSenders[0]'],
+    ['jails:\n  j: { events: [nonsense], maxretry: 1, findtime: 1m, bantime: 1h }\n', 'jails.j.events[0]'],
+    ['jails:\n  j: { events: [hard], maxretry: 1, findtime: 1 minute, bantime: 1h }\n', 'jails.j.findtime'],
+    ['jails:\n  j: { events: [hard], maxretry: 1, findtime: 1m, bantime: 1h, action: ban }\n', 'jails.j.action'],
+    ['trust:\n  ipv6Prefix: 200\n', 'trust.ipv6Prefix'],
+    ['trust:\n  proxy: []\n', 'trust.proxy'],
+    ['cloudflare:\n  token: file:/nonexistent/token\n', 'cloudflare.token'],
+    ['listen: [\n', 'not valid YAML'],
+  ])('%j is refused with exit 2, naming %s', (yaml, key) => {
+    const run = edgeban(['check', '-c', configFile(yaml)]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(key);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  test('env: and file: references are resolved', () => {
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, 'secret-token\n');
+    const run = edgeban(['check', '-c', configFile(`cloudflare:\n  token: file:${tokenFile}\n  zoneId: env:MY_ZONE\n`)], undefined, { MY_ZONE: 'abc' });
+    expect(run.status).toBe(0);
+  });
+
+  test('unknown command and unknown option are usage errors', () => {
+    expect(edgeban(['frobnicate']).status).toBe(2);
+    expect(edgeban(['replay', '--bogus']).status).toBe(2);
+    expect(edgeban([]).status).toBe(2);
+  });
+
+  test('run exits 1 with a clear message when its port is taken', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((done) => blocker.listen(0, '127.0.0.1', done));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const run = edgeban(['run', '-c', configFile(`listen:\n  tcp: ["127.0.0.1:${port}"]\n  udp: []\n`)]);
+    blocker.close();
+    expect(run.status).toBe(1);
+    expect(run.stdout).toContain('EADDRINUSE');
+  });
+});

@@ -1,0 +1,88 @@
+/**
+ * End to end with Debian's rsyslog: a private rsyslogd loads the project's own forwarding rule,
+ * `logger` writes WP fail2ban lines into it as PHP would, and `edgeban run` recognises them.
+ */
+import { DaemonProcess } from './helpers/daemon';
+import { findRsyslogd, PrivateRsyslog, ruleFor } from './helpers/rsyslog';
+import { makePki, TestPki } from './helpers/certs';
+import { existsSync } from 'node:fs';
+
+const rsyslogd = findRsyslogd();
+const hasOpenssl = existsSync('/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so') || existsSync('/usr/lib/rsyslog/lmnsd_ossl.so');
+if (!rsyslogd) console.warn('rsyslogd not found: end-to-end rsyslog tests skipped (apt-get install rsyslog; .ci/run does)');
+const withRsyslog = rsyslogd ? describe : describe.skip;
+
+const ATTACKER = '203.0.113.7';
+
+async function forwardAndRecognise(ruleFile: string, transport: 'tcp' | 'udp' | 'tls', listen: Record<string, unknown>, replacements?: (port: number) => Record<string, string>) {
+  const daemon = await DaemonProcess.start({ listen, privacy: { logAddresses: 'pseudonymize' } });
+  const port = daemon.port(transport);
+  const rsyslog = new PrivateRsyslog(rsyslogd!, ruleFor(ruleFile, port, replacements?.(port)));
+  try {
+    await rsyslog.start();
+    rsyslog.log('wpa_supplicant', `Authentication failure for x from ${ATTACKER}`);
+    rsyslog.log('wordpress(www.example.com)', `Authentication failure for admin from ${ATTACKER}`);
+    rsyslog.log('wp(shop.example.org)', `Blocked user enumeration attempt from ${ATTACKER}`);
+    rsyslog.log('wordpress(www.a-really-long-subdomain.example.co.uk)', 'XML-RPC authentication attempt for unknown user test from 2001:db8::5');
+    rsyslog.log('wordpress(www.example.com)', 'Untrusted X-Forwarded-For header from 172.70.131.14');
+    await daemon.waitForLog((line) => line.msg === 'event' && line.kind === 'untrusted_proxy_header');
+    const events = daemon.lines.filter((line) => line.msg === 'event');
+    expect(events.map((e) => [e.kind, e.site, e.ignored])).toEqual([
+      ['auth_failure', 'www.example.com', null],
+      ['user_enumeration', 'shop.example.org', null],
+      ['xmlrpc_auth_unknown_user', 'www.a-really-long-subd', null],
+      ['untrusted_proxy_header', 'www.example.com', 'cloudflare'],
+    ]);
+    const bans = daemon.lines.filter((line) => line.msg.startsWith('ban'));
+    expect(bans.map((b) => b.jail)).toEqual(['wordpress-hard', 'wordpress-hard']);
+    expect(daemon.lines.some((line) => line.level === 'warn' && String(line.msg).includes('CF-Connecting-IP'))).toBe(true);
+    // pseudonymised: the attacker's address never appears in the log
+    expect(JSON.stringify(daemon.lines)).not.toContain(ATTACKER);
+    expect(events[0].address).toMatch(/^~[0-9a-f]{12}$/);
+  } finally {
+    await rsyslog.stop();
+    await daemon.stop();
+  }
+}
+
+withRsyslog('rsyslog → edgeban', () => {
+  test('every rule in rsyslog/ passes rsyslogd -N1', () => {
+    const pki = makePki();
+    try {
+      for (const file of ['30-edgeban-tcp.conf', '30-edgeban-udp.conf', ...(hasOpenssl ? ['30-edgeban-tls.conf'] : [])]) {
+        const rule = ruleFor(file, 5514, tlsFiles(pki));
+        expect(new PrivateRsyslog(rsyslogd!, rule).validate()).toBeNull();
+      }
+    } finally {
+      pki.remove();
+    }
+  });
+
+  test('TCP octet-counted with RSYSLOG_ForwardFormat (30-edgeban-tcp.conf)', () =>
+    forwardAndRecognise('30-edgeban-tcp.conf', 'tcp', { tcp: ['127.0.0.1:0'], udp: [] }));
+
+  test('UDP (30-edgeban-udp.conf)', () => forwardAndRecognise('30-edgeban-udp.conf', 'udp', { udp: ['127.0.0.1:0'], tcp: [] }));
+
+  (hasOpenssl ? test : test.skip)('mutual TLS (30-edgeban-tls.conf)', async () => {
+    const pki = makePki();
+    try {
+      await forwardAndRecognise(
+        '30-edgeban-tls.conf',
+        'tls',
+        { tcp: [], udp: [], tls: [{ address: '127.0.0.1:0', cert: pki.serverCert, key: pki.serverKey, ca: pki.ca }] },
+        () => tlsFiles(pki),
+      );
+    } finally {
+      pki.remove();
+    }
+  });
+});
+
+function tlsFiles(pki: TestPki): Record<string, string> {
+  return {
+    '/etc/rsyslog.d/edgeban/ca.pem': pki.ca,
+    '/etc/rsyslog.d/edgeban/client.pem': pki.clientCert,
+    '/etc/rsyslog.d/edgeban/client-key.pem': pki.clientKey,
+    'StreamDriverPermittedPeers="edgeban.example.net"': 'StreamDriverPermittedPeers="localhost"',
+  };
+}

@@ -1,0 +1,80 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import YAML from 'yaml';
+
+export const CLI = resolve(__dirname, '../../dist/src/cli.js');
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A running `edgeban run` child process with its parsed JSON log. */
+export class DaemonProcess {
+  readonly lines: LogLine[] = [];
+  raw = '';
+  stderr = '';
+  private exitCode: number | null = null;
+  private readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly dir: string,
+  ) {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.raw += chunk;
+      const parts = this.raw.split('\n');
+      this.raw = parts.pop()!;
+      for (const part of parts) if (part.trim()) this.lines.push(JSON.parse(part) as LogLine);
+    });
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve((this.exitCode = code))));
+  }
+
+  /** Starts edgeban with `config` (an object written as YAML to a temporary file). */
+  static async start(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, wrap: string[] = []): Promise<DaemonProcess> {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-daemon-'));
+    const file = join(dir, 'edgeban.yaml');
+    writeFileSync(file, YAML.stringify(config));
+    const command = [...wrap, process.execPath, CLI, 'run', '-c', file];
+    const child = spawn(command[0], command.slice(1), {
+      env: { PATH: process.env.PATH, EDGEBAN_LOG_LEVEL: 'debug', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const daemon = new DaemonProcess(child, dir);
+    await daemon.waitForLog((line) => line.msg === 'edgeban listening', 10_000);
+    return daemon;
+  }
+
+  /** `transport://host:port` strings the daemon reported. */
+  listening(): string[] {
+    return (this.lines.find((line) => line.msg === 'edgeban listening')?.listening as string[]) ?? [];
+  }
+
+  port(transport: string): number {
+    const url = this.listening().find((address) => address.startsWith(`${transport}://`));
+    if (!url) throw new Error(`no ${transport} listener`);
+    return Number(url.slice(url.lastIndexOf(':') + 1));
+  }
+
+  async waitForLog(match: (line: LogLine) => boolean, ms = 10_000): Promise<LogLine> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.lines.find(match);
+      if (found) return found;
+      if (this.exitCode !== null) throw new Error(`edgeban exited (${this.exitCode}): ${this.stderr}${this.raw}`);
+      if (Date.now() > deadline) throw new Error(`timed out; log so far:\n${this.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.exitCode === null) this.child.kill(signal);
+    const code = await this.exited;
+    rmSync(this.dir, { recursive: true, force: true });
+    return code;
+  }
+}

@@ -1,0 +1,70 @@
+import fc from 'fast-check';
+import ipaddr from 'ipaddr.js';
+import { formatIp, parseIp, prefixKey } from '../src/address/ip';
+import { CidrSet, parseCidr } from '../src/address/cidr';
+
+/** ipaddr.js is the reference the hand-written hot-path parser must agree with. */
+function reference(text: string): string | null {
+  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
+  if (!ipaddr.IPv6.isValid(text) || text.includes('%')) return null;
+  const v6 = ipaddr.IPv6.parse(text);
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address().toString() : v6.toRFC5952String();
+}
+
+describe('parseIp / formatIp', () => {
+  test.each([
+    ['2001:db8::1', '2001:db8::1'],
+    ['2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
+    ['::', '::'],
+    ['::1', '::1'],
+    ['1::', '1::'],
+    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'],
+    ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'],
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2:3:4:5:6'],
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::ffff:c000:201', '192.0.2.1'],
+    ['64:ff9b::192.0.2.1', '64:ff9b::c000:201'],
+  ])('%s → %s', (text, canonical) => expect(formatIp(parseIp(text)!)).toBe(canonical));
+
+  test.each([':', ':::', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', '1:2:3:4:5:6:7:', 'g::1', '1.2.3', '01.2.3.4', '256.1.1.1', '::1%lo', ' 1.2.3.4'])('%s is refused', (text) =>
+    expect(parseIp(text)).toBeNull(),
+  );
+
+  test('property: agrees with ipaddr.js on generated IPv6 texts', () => {
+    const group = fc.integer({ min: 0, max: 0xffff }).map((g) => g.toString(16));
+    const v6 = fc.tuple(fc.array(group, { minLength: 8, maxLength: 8 }), fc.integer({ min: -1, max: 7 }), fc.integer({ min: 0, max: 8 })).map(([groups, at, drop]) => {
+      if (at < 0) return groups.join(':');
+      const kept = groups.slice(0, at).concat(groups.slice(Math.min(8, at + drop)));
+      return `${kept.slice(0, at).join(':')}::${kept.slice(at).join(':')}`;
+    });
+    fc.assert(fc.property(v6, (text) => expect(parseIp(text) && formatIp(parseIp(text)!)).toBe(reference(text))), { numRuns: 5000 });
+  });
+
+  test('property: agrees with ipaddr.js on arbitrary short strings', () => {
+    const chars = fc.string({ maxLength: 20, unit: fc.constantFrom(...'0123456789abcdefABCDEFg:.%'.split('')) });
+    fc.assert(fc.property(chars, (text) => expect(parseIp(text) && formatIp(parseIp(text)!)).toBe(reference(text))), { numRuns: 20000 });
+  });
+
+  test('prefix keys', () => {
+    expect(prefixKey(parseIp('203.0.113.77')!, 24)).toBe('203.0.113.0/24');
+    expect(prefixKey(parseIp('2001:db8:1:2:ffff::1')!, 64)).toBe('2001:db8:1:2::/64');
+    expect(prefixKey(parseIp('2001:db8:1:2:ffff::1')!, 48)).toBe('2001:db8:1::/48');
+  });
+});
+
+describe('CIDR', () => {
+  test('parse and membership', () => {
+    expect(parseCidr('10.0.0.0/8').bits).toBe(8);
+    expect(() => parseCidr('10.0.0.0/33')).toThrow();
+    expect(() => parseCidr('10.0.0.0/')).toThrow();
+    const set = new CidrSet(['10.0.0.0/8', '2001:db8::/33', '192.0.2.1']);
+    expect(set.hasText('10.200.1.1')).toBe(true);
+    expect(set.hasText('11.0.0.1')).toBe(false);
+    expect(set.hasText('2001:db8:7fff::1')).toBe(true);
+    expect(set.hasText('2001:db8:8000::1')).toBe(false);
+    expect(set.hasText('192.0.2.1')).toBe(true);
+    expect(set.hasText('192.0.2.2')).toBe(false);
+    expect(new CidrSet(['0.0.0.0/0']).hasText('8.8.8.8')).toBe(true);
+    expect(new CidrSet(['::/0']).hasText('8.8.8.8')).toBe(false);
+  });
+});
