@@ -109,3 +109,18 @@ describe('exit codes and config errors', () => {
     expect(run.stdout).toContain('EADDRINUSE');
   });
 });
+
+describe('package entry points', () => {
+  const pkg = JSON.parse(readFileSync(resolve(__dirname, '../package.json'), 'utf8'));
+
+  test('bin, main and the start script name files the build produces', () => {
+    const root = resolve(__dirname, '..');
+    expect(resolve(root, pkg.bin.edgeban)).toBe(CLI);
+    expect(pkg.scripts.start).toBe(`node ${pkg.bin.edgeban} run`);
+    expect(() => readFileSync(resolve(root, pkg.main))).not.toThrow();
+  });
+
+  test('the CLI file starts with a shebang, so the installed bin runs', () => {
+    expect(readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+  });
+});
