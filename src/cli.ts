@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/load';
 import type { Config } from './config/schema';
+import { checkCloudflare } from './cloudflare/check';
 import { Daemon } from './daemon';
 import { createLogger } from './observe/log';
 import { replay } from './replay';
@@ -21,12 +22,17 @@ export const EXIT_USAGE = 2;
 class UsageError extends Error {}
 
 function loadOrExplain(file: string | undefined): Config {
+  let config: Config;
   try {
-    return loadConfig(file);
+    config = loadConfig(file);
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(`invalid config: ${error.message}`);
     throw error;
   }
+  if (config.cloudflare.backend === 'ip-list' && config.cloudflare.token && !config.cloudflare.dryRun) {
+    throw new UsageError('invalid config: cloudflare.backend: "ip-list" is not available yet; use "access-rules"');
+  }
+  return config;
 }
 
 async function run(configFile: string | undefined): Promise<number> {
@@ -43,6 +49,7 @@ async function run(configFile: string | undefined): Promise<number> {
   if (!config.cloudflare.token || config.cloudflare.dryRun) {
     log.warn(config.cloudflare.token ? 'dryRun is set: bans are logged, not sent' : 'no Cloudflare token (CLOUDFLARE_API_TOKEN): dry run, bans are logged, not sent');
   }
+  process.on('SIGHUP', () => log.warn('SIGHUP: reloading the config is not supported yet; restart to apply changes'));
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');
@@ -79,9 +86,11 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
       return run(values.config);
     case 'check': {
-      loadOrExplain(values.config);
-      process.stdout.write(`config ${values.config ?? '(embedded default)'} is valid\n`);
-      return EXIT_OK;
+      const config = loadOrExplain(values.config);
+      process.stdout.write(`ok: config ${values.config ?? '(embedded default)'} is valid\n`);
+      const lines = await checkCloudflare(config);
+      for (const line of lines) process.stdout.write(`${line.ok ? 'ok' : 'FAIL'}: ${line.text}\n`);
+      return lines.every((line) => line.ok) ? EXIT_OK : EXIT_FAILURE;
     }
     case 'replay': {
       const config = loadOrExplain(values.config);

@@ -1,58 +1,69 @@
 import { readFileSync } from 'node:fs';
 import { CidrSet } from './address/cidr';
+import { Ledger, LedgerOutcome } from './bans/ledger';
+import { AccessRulesBackend } from './cloudflare/access-rules';
+import type { Backend, EdgeBan } from './cloudflare/backend';
+import { CloudflareClient } from './cloudflare/client';
+import { DryRunBackend } from './cloudflare/dry-run';
+import { accessRulesConfig } from './cloudflare/settings';
 import type { Config } from './config/schema';
 import { Frame, Ingest, IngestOutcome, Transport } from './ingest/listeners';
 import { AddressMask, Logger } from './observe/log';
 import { createPolicy, Pipeline, Tally } from './pipeline';
-import type { BanOrder } from './policy/policy';
 
 const PURGE_INTERVAL_MS = 60_000;
-
-/** Where ban orders go. The Cloudflare backends implement it; without a token, the dry run does. */
-export interface BanSink {
-  ban(order: BanOrder): void;
-  stop(): Promise<void>;
-}
-
-/** Logs and counts what it would send. */
-export class DryRunSink implements BanSink {
-  readonly orders: BanOrder[] = [];
-
-  constructor(
-    private readonly log: Logger,
-    private readonly mask: AddressMask,
-  ) {}
-
-  ban(order: BanOrder): void {
-    this.log.info(
-      { key: this.mask.show(order.key), jail: order.jail, action: order.action, until: order.until, site: order.site },
-      'ban (dry run: not sent to Cloudflare)',
-    );
-  }
-
-  async stop(): Promise<void> {}
-}
+const SWEEP_INTERVAL_MS = 5 * 60_000;
+/** On SIGTERM, queued bans get this long to reach Cloudflare. */
+export const STOP_GRACE_MS = 5_000;
 
 export interface DaemonOptions {
   config: Config;
   log: Logger;
-  sink?: BanSink;
+  /** tests inject a backend; by default it follows the config (dry run without a token) */
+  backend?: Backend;
+  sweepIntervalMs?: number;
 }
 
-/** Wires ingest → pipeline → ban sink, and owns start and stop. */
+export interface BackendHooks {
+  onResponse?: (status: number) => void;
+  onWait?: (reason: 'budget' | 'rate_limited', ms: number) => void;
+}
+
+/** The backend the config asks for: access rules with a token, the dry run without one. */
+export function createBackend(config: Config, hooks: BackendHooks = {}): Backend {
+  const settings = accessRulesConfig(config);
+  const { token, dryRun, apiBase, requestsPer5Min } = config.cloudflare;
+  if (!token || dryRun) return new DryRunBackend(settings);
+  const client = new CloudflareClient({ baseUrl: apiBase, token, requestsPer5Min, ...hooks });
+  return new AccessRulesBackend(client, settings);
+}
+
+/** Wires ingest → pipeline → ledger → backend, and owns start and stop. */
 export class Daemon {
   readonly ingestOutcomes = new Tally();
+  readonly banOutcomes = new Tally();
+  readonly apiResponses = new Tally();
   readonly pipeline: Pipeline;
   readonly mask: AddressMask;
-  readonly sink: BanSink;
+  readonly ledger: Ledger;
+  readonly backend: Backend;
   private readonly ingest: Ingest;
-  private purgeTimer: NodeJS.Timeout | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** the reconciliation made at start (tests wait for it) */
+  startupSweep: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: DaemonOptions) {
     const { config, log } = options;
     this.mask = new AddressMask(config.privacy.logAddresses);
     this.pipeline = new Pipeline(createPolicy(config), 'arrival');
-    this.sink = options.sink ?? new DryRunSink(log, this.mask);
+    this.backend =
+      options.backend ??
+      createBackend(config, {
+        onResponse: (status) => this.apiResponses.add(String(status)),
+        onWait: (reason, ms) =>
+          log.warn({ reason, waitMs: ms }, reason === 'rate_limited' ? 'Cloudflare answered 429: pausing every call' : 'client-side request budget reached: waiting'),
+      });
+    this.ledger = new Ledger({ backend: this.backend, events: { outcome: (what, ban, detail) => this.onBanOutcome(what, ban, detail) } });
     this.ingest = new Ingest(
       {
         udp: config.listen.udp,
@@ -80,18 +91,39 @@ export class Daemon {
   async start(): Promise<void> {
     const { log, config } = this.options;
     await this.ingest.start();
-    this.purgeTimer = setInterval(() => this.pipeline.purgeStale(Date.now()), PURGE_INTERVAL_MS);
-    this.purgeTimer.unref();
+    this.every(PURGE_INTERVAL_MS, () => this.pipeline.purgeStale(Date.now()));
+    this.every(this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS, () => void this.sweep());
     if (config.privacy.logAddresses === 'plain') {
       log.warn('privacy.logAddresses is "plain": visitor addresses will appear in the logs');
     }
-    log.info({ listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`) }, 'edgeban listening');
+    log.info(
+      { listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`), backend: this.backend.name },
+      'edgeban listening',
+    );
+    this.startupSweep = this.sweep();
   }
 
-  async stop(): Promise<void> {
-    if (this.purgeTimer) clearInterval(this.purgeTimer);
+  /** Stops listening; queued bans get `graceMs` to go out; bans are not lifted. */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
     await this.ingest.stop();
-    await this.sink.stop();
+    await this.ledger.stop(graceMs);
+  }
+
+  /** Adopts live edgeban rules and deletes expired ones; at start, then every few minutes. */
+  async sweep(): Promise<void> {
+    try {
+      const { adopted, expired } = await this.ledger.reconcile();
+      if (adopted || expired) this.options.log.info({ adopted, expired, backend: this.backend.name }, 'reconciled with Cloudflare');
+    } catch (error) {
+      this.options.log.error({ error: (error as Error).message }, 'cannot list the rules at Cloudflare; will try again at the next sweep');
+    }
+  }
+
+  private every(ms: number, task: () => void): void {
+    const timer = setInterval(task, ms);
+    timer.unref();
+    this.timers.push(timer);
   }
 
   private onOutcome(transport: Transport, outcome: IngestOutcome): void {
@@ -114,7 +146,32 @@ export class Daemon {
           'or list the proxies in WP_FAIL2BAN_PROXIES; such events are never banned',
       );
     }
-    for (const order of orders) this.sink.ban(order);
+    for (const order of orders) this.ledger.ban(order);
+  }
+
+  private onBanOutcome(what: LedgerOutcome, ban: EdgeBan, detail?: string): void {
+    this.banOutcomes.add(what);
+    const { log } = this.options;
+    const dry = this.backend.name === 'dry-run' ? ' (dry run: not sent to Cloudflare)' : '';
+    const fields = { key: this.mask.show(ban.key), jail: ban.jail, action: ban.action, until: ban.until, location: ban.location, backend: this.backend.name };
+    switch (what) {
+      case 'banned':
+      case 'unbanned':
+      case 'extended':
+      case 'adopted':
+        return log.info(fields, `${what}${dry}`);
+      case 'coalesced':
+      case 'expired_deleted':
+        return log.debug(fields, what);
+      case 'retry':
+        return log.warn({ ...fields, error: detail }, 'Cloudflare call failed; will retry');
+      case 'foreign':
+        return log.info({ ...fields, detail }, 'a rule edgeban did not make covers this address; left alone');
+      case 'no_location':
+        return log.warn(fields, 'no zone configured for this site: not banned (set cloudflare.zoneId or cloudflare.zones)');
+      default:
+        return log.warn({ ...fields, detail }, `ban ${what}`);
+    }
   }
 }
 

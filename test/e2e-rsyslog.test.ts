@@ -6,6 +6,8 @@ import { DaemonProcess } from './helpers/daemon';
 import { findRsyslogd, PrivateRsyslog, ruleFor } from './helpers/rsyslog';
 import { makePki, TestPki } from './helpers/certs';
 import { existsSync } from 'node:fs';
+import { FakeCloudflare } from './fake-cloudflare/server';
+import { waitFor } from './helpers/wait';
 
 const rsyslogd = findRsyslogd();
 const hasOpenssl = existsSync('/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so') || existsSync('/usr/lib/rsyslog/lmnsd_ossl.so');
@@ -62,6 +64,32 @@ withRsyslog('rsyslog → edgeban', () => {
     forwardAndRecognise('30-edgeban-tcp.conf', 'tcp', { tcp: ['127.0.0.1:0'], udp: [] }));
 
   test('UDP (30-edgeban-udp.conf)', () => forwardAndRecognise('30-edgeban-udp.conf', 'udp', { udp: ['127.0.0.1:0'], tcp: [] }));
+
+  test('rsyslog forwards logger lines to edgeban run, which bans in the fake Cloudflare', async () => {
+    const fake = new FakeCloudflare();
+    const zone = fake.addZone('example.com');
+    const token = fake.addToken();
+    await fake.start();
+    const daemon = await DaemonProcess.start(
+      { listen: { tcp: ['127.0.0.1:0'], udp: [] } },
+      { CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_API_BASE: fake.baseUrl, CLOUDFLARE_ZONE_ID: zone },
+    );
+    const rsyslog = new PrivateRsyslog(rsyslogd!, ruleFor('30-edgeban-tcp.conf', daemon.port('tcp')));
+    try {
+      await rsyslog.start();
+      rsyslog.log('wordpress(www.example.com)', `Blocked user enumeration attempt from ${ATTACKER}`);
+      for (let i = 0; i < 5; i++) rsyslog.log('wp(www.example.com)', 'Authentication failure for admin from 2001:db8:aa:bb::1');
+      await waitFor(() => fake.allRules().length === 2, 10_000, 'two rules at the fake');
+      expect(fake.allRules().map((r) => [r.configuration.target, r.configuration.value, r.mode]).sort()).toEqual([
+        ['ip', ATTACKER, 'block'],
+        ['ip_range', '2001:db8:aa:bb::/64', 'managed_challenge'],
+      ]);
+    } finally {
+      await rsyslog.stop();
+      await daemon.stop();
+      await fake.stop();
+    }
+  });
 
   (hasOpenssl ? test : test.skip)('mutual TLS (30-edgeban-tls.conf)', async () => {
     const pki = makePki();

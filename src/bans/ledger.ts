@@ -1,0 +1,250 @@
+import { Backend, EdgeBan, ForeignRuleError } from '../cloudflare/backend';
+import { CloudflareError } from '../cloudflare/client';
+import type { BanOrder } from '../policy/policy';
+import { TimerHeap } from './timer-heap';
+
+type OpType = 'ban' | 'extend' | 'unban';
+
+interface Entry extends EdgeBan {
+  id: string;
+  /** a rule someone else made covers it: never touched */
+  foreign?: boolean;
+}
+
+export interface LedgerEvents {
+  /** every outcome worth a log line or a counter */
+  outcome(what: LedgerOutcome, entry: EdgeBan, detail?: string): void;
+}
+
+export type LedgerOutcome =
+  | 'banned'
+  | 'extended'
+  | 'unbanned'
+  | 'adopted'
+  | 'foreign'
+  | 'expired_deleted'
+  | 'coalesced'
+  | 'queue_full'
+  | 'no_location'
+  | 'retry'
+  | 'failed';
+
+export interface LedgerOptions {
+  backend: Backend;
+  events: LedgerEvents;
+  maxQueue?: number;
+  /** wait before an operation that failed with a retryable error is tried again */
+  retryDelayMs?: number;
+  now?: () => number;
+}
+
+/**
+ * The active bans, in memory only, and the work to make Cloudflare match them. One timer heap
+ * lifts every ban on time; one queue, worked in order one call at a time, carries bans, extensions
+ * and unbans, coalescing those for the same key (an unban for a key banned again is dropped, a
+ * ban not yet sent whose unban comes is dropped with it).
+ */
+export class Ledger {
+  readonly active = new Map<string, Entry>();
+  private readonly queue = new Map<string, { type: OpType; entry: Entry }>();
+  private readonly timers: TimerHeap<Entry>;
+  private working = false;
+  private stopping = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private readonly maxQueue: number;
+  private readonly retryDelayMs: number;
+  private readonly now: () => number;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly options: LedgerOptions) {
+    this.maxQueue = options.maxQueue ?? 10_000;
+    this.retryDelayMs = options.retryDelayMs ?? 5_000;
+    this.now = options.now ?? Date.now;
+    this.timers = new TimerHeap((entry) => this.expire(entry), this.now);
+  }
+
+  get queued(): number {
+    return this.queue.size;
+  }
+
+  /** A ban ordered by the policy. */
+  ban(order: BanOrder): void {
+    const location = this.options.backend.locate(order.site);
+    const draft: EdgeBan = { location: location ?? '', key: order.key, jail: order.jail, action: order.action, until: order.until };
+    if (!location) return this.options.events.outcome('no_location', draft, order.site ?? '(no site)');
+    const id = `${location}|${order.key}`;
+    const existing = this.active.get(id);
+    if (existing) {
+      if (existing.until >= order.until || existing.foreign) return this.options.events.outcome('coalesced', existing);
+      existing.until = order.until;
+      existing.jail = order.jail;
+      existing.action = order.action;
+      this.timers.push(existing.until * 1000, existing);
+      const pending = this.queue.get(id);
+      // a ban not sent yet carries the entry, so it goes out with the new time
+      if (pending?.type !== 'ban') this.enqueue(id, existing.ruleId ? 'extend' : 'ban', existing);
+      return;
+    }
+    if (this.queue.size >= this.maxQueue && !this.queue.has(id)) return this.options.events.outcome('queue_full', draft);
+    const entry: Entry = { ...draft, id };
+    this.active.set(id, entry);
+    this.timers.push(entry.until * 1000, entry);
+    const pending = this.queue.get(id);
+    if (pending?.type === 'unban' && pending.entry.ruleId) {
+      // the old rule is still there: keep it and give it the new time instead
+      entry.ruleId = pending.entry.ruleId;
+      this.enqueue(id, 'extend', entry);
+    } else {
+      this.enqueue(id, 'ban', entry);
+    }
+  }
+
+  /** An operator's unban (or an expiry): lift it now. */
+  unban(location: string, key: string): boolean {
+    const entry = this.active.get(`${location}|${key}`);
+    if (!entry) return false;
+    this.lift(entry);
+    return true;
+  }
+
+  /** Makes the ledger match Cloudflare: adopt live edgeban rules, delete expired ones. */
+  async reconcile(): Promise<{ adopted: number; expired: number }> {
+    const rules = await this.options.backend.listOwned();
+    const nowSeconds = this.now() / 1000;
+    let adopted = 0;
+    let expired = 0;
+    for (const rule of rules) {
+      const id = `${rule.location}|${rule.key}`;
+      const known = this.active.get(id);
+      if (rule.until <= nowSeconds) {
+        if (known && known.until > nowSeconds) continue; // banned again meanwhile; its extension is queued
+        if (!this.queue.has(id)) {
+          expired++;
+          this.enqueue(id, 'unban', { ...rule, id });
+        }
+        continue;
+      }
+      if (known) {
+        if (!known.ruleId && !this.queue.has(id)) known.ruleId = rule.ruleId;
+        continue;
+      }
+      const entry: Entry = { ...rule, id };
+      this.active.set(id, entry);
+      this.timers.push(entry.until * 1000, entry);
+      adopted++;
+      this.options.events.outcome('adopted', entry);
+    }
+    return { adopted, expired };
+  }
+
+  /**
+   * SIGTERM: bans are not lifted. Queued unbans are dropped (the next start deletes expired rules),
+   * queued bans get `graceMs` to go out.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.timers.stop();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    for (const [id, op] of this.queue) if (op.type === 'unban') this.queue.delete(id);
+    this.pump();
+    await Promise.race([this.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    this.queue.clear();
+    await this.options.backend.close();
+  }
+
+  /** Resolves when the queue is empty and nothing is in flight. */
+  idle(): Promise<void> {
+    if (!this.working && this.queue.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private expire(entry: Entry): void {
+    if (this.active.get(entry.id) !== entry || entry.until * 1000 > this.now()) return; // extended or gone
+    this.lift(entry);
+  }
+
+  private lift(entry: Entry): void {
+    this.active.delete(entry.id);
+    if (entry.foreign) return;
+    const pending = this.queue.get(entry.id);
+    if (pending?.type === 'ban') {
+      this.queue.delete(entry.id); // never sent: nothing to lift
+      this.options.events.outcome('coalesced', entry);
+      return;
+    }
+    this.enqueue(entry.id, 'unban', entry);
+  }
+
+  private enqueue(id: string, type: OpType, entry: Entry): void {
+    this.queue.delete(id); // re-insert at the back, replacing an older operation on the same key
+    this.queue.set(id, { type, entry });
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.working) return;
+    this.working = true;
+    void this.work().finally(() => {
+      this.working = false;
+      if (this.queue.size === 0 || this.retryTimer) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    });
+  }
+
+  private async work(): Promise<void> {
+    while (this.queue.size > 0 && !this.retryTimer) {
+      const [id, op] = this.queue.entries().next().value as [string, { type: OpType; entry: Entry }];
+      this.queue.delete(id);
+      if (this.stopping && op.type !== 'ban' && op.type !== 'extend') continue;
+      try {
+        await this.execute(op.type, op.entry);
+      } catch (error) {
+        this.failed(id, op, error as Error);
+      }
+    }
+  }
+
+  private async execute(type: OpType, entry: Entry): Promise<void> {
+    const { backend, events } = this.options;
+    if (type === 'ban') {
+      try {
+        entry.ruleId = await backend.add(entry);
+      } catch (error) {
+        if (!(error instanceof ForeignRuleError)) throw error;
+        entry.foreign = true;
+        return events.outcome('foreign', entry, error.message);
+      }
+      // if it was lifted while the call was in flight, the unban queued meanwhile now has the id
+      return events.outcome('banned', entry);
+    }
+    if (!entry.ruleId) return; // nothing was created
+    if (type === 'extend') {
+      await backend.update({ ...entry, ruleId: entry.ruleId });
+      return events.outcome('extended', entry);
+    }
+    await backend.remove({ ...entry, ruleId: entry.ruleId });
+    events.outcome('unbanned', entry);
+  }
+
+  /** A retryable failure goes back to the front of the queue after a pause; others are dropped. */
+  private failed(id: string, op: { type: OpType; entry: Entry }, error: Error): void {
+    const retryable = error instanceof CloudflareError ? error.retryable : true;
+    if (!retryable) {
+      if (op.type === 'ban' && this.active.get(id) === op.entry) this.active.delete(id);
+      this.options.events.outcome('failed', op.entry, error.message);
+      return;
+    }
+    this.options.events.outcome('retry', op.entry, error.message);
+    if (!this.queue.has(id)) {
+      const rest = [...this.queue];
+      this.queue.clear();
+      this.queue.set(id, op);
+      for (const [key, value] of rest) this.queue.set(key, value);
+    }
+    if (this.stopping) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, this.retryDelayMs);
+    this.retryTimer.unref();
+  }
+}

@@ -1,0 +1,67 @@
+import type { BanAction } from '../config/schema';
+
+/** One ban as it is (or will be) at Cloudflare. `location` is `zone:<id>` or `account:<id>`. */
+export interface EdgeBan {
+  location: string;
+  /** the banned prefix in CIDR form, e.g. `203.0.113.7/32`, `2001:db8:1:2::/64` */
+  key: string;
+  jail: string;
+  action: BanAction;
+  /** unix seconds */
+  until: number;
+  /** Cloudflare's id once the rule exists */
+  ruleId?: string;
+}
+
+/** A rule another party made for the same address: edgeban leaves it alone. */
+export class ForeignRuleError extends Error {}
+
+/** What the ledger needs from a way of banning at the edge. */
+export interface Backend {
+  readonly name: string;
+  /** Where a ban for this site goes; null when no zone is configured for it. */
+  locate(site: string | null): string | null;
+  /** Creates the rule (adopting one edgeban made earlier); returns its id. */
+  add(ban: EdgeBan): Promise<string>;
+  /** Rewrites an existing rule's notes and mode after a ban was extended. */
+  update(ban: EdgeBan & { ruleId: string }): Promise<void>;
+  /** Deletes the rule; a rule already gone counts as deleted. */
+  remove(ban: EdgeBan & { ruleId: string }): Promise<void>;
+  /** Every rule edgeban owns, in every location it uses. */
+  listOwned(): Promise<(EdgeBan & { ruleId: string })[]>;
+  close(): Promise<void>;
+}
+
+const NOTES_PREFIX = 'edgeban ';
+
+/** Exactly `edgeban until=<unix seconds> jail=<name>`: no username, no message text. */
+export function formatNotes(ban: Pick<EdgeBan, 'until' | 'jail'>): string {
+  return `${NOTES_PREFIX}until=${ban.until} jail=${ban.jail}`;
+}
+
+export function parseNotes(notes: string): { until: number; jail: string } | null {
+  if (!notes.startsWith(NOTES_PREFIX)) return null;
+  const match = /^edgeban until=(\d{1,12}) jail=([A-Za-z0-9_.-]{1,64})$/.exec(notes);
+  return match ? { until: Number(match[1]), jail: match[2] } : null;
+}
+
+export function isOwnedNotes(notes: unknown): boolean {
+  return typeof notes === 'string' && notes.startsWith(NOTES_PREFIX);
+}
+
+/**
+ * The zone for a site by longest suffix match on its host (`www.example.com` and
+ * `example.com/blog2` both match `example.com`), else the default zone.
+ */
+export function zoneForSite(site: string | null, zones: Record<string, string>, fallback: string | undefined): string | undefined {
+  if (site) {
+    const host = site.split('/')[0];
+    let best: string | undefined;
+    for (const suffix of Object.keys(zones)) {
+      const name = suffix.toLowerCase();
+      if ((host === name || host.endsWith(`.${name}`)) && (!best || name.length > best.length)) best = suffix;
+    }
+    if (best) return zones[best];
+  }
+  return fallback;
+}

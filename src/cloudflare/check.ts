@@ -1,0 +1,68 @@
+import type { Config } from '../config/schema';
+import { CloudflareClient, CloudflareError } from './client';
+
+export interface CheckLine {
+  ok: boolean;
+  text: string;
+}
+
+const PERMISSION = {
+  zone: 'Zone → Firewall Services → Edit',
+  account: 'Account → Account Firewall Access Rules → Edit',
+};
+
+/** Says in plain words why a call failed: bad token, missing permission, unknown zone or account. */
+export function explain(error: unknown, what: string, permission: string): string {
+  if (!(error instanceof CloudflareError)) return `${what}: ${(error as Error).message}`;
+  if (error.has(9109) || error.has(6111) || error.has(6003)) return `${what}: the token is invalid, revoked or expired (${error.code})`;
+  if (error.has(10000) || error.status === 403) return `${what}: the token lacks the permission "${permission}"`;
+  if (error.has(7003) || error.has(7000) || error.status === 404) return `${what}: unknown to Cloudflare (check the id)`;
+  if (error.retryable) return `${what}: Cloudflare did not answer well (${error.message}); try again later`;
+  return `${what}: ${error.message}`;
+}
+
+/** `edgeban check`: the token verifies, and every configured zone or the account answers. */
+export async function checkCloudflare(config: Config): Promise<CheckLine[]> {
+  const { token, apiBase, scope, zoneId, accountId, zones, requestsPer5Min, dryRun } = config.cloudflare;
+  if (!token) return [{ ok: true, text: 'no Cloudflare token: edgeban will run as a dry run' }];
+  const client = new CloudflareClient({ baseUrl: apiBase, token, requestsPer5Min, maxAttempts: 2, backoffBaseMs: 200 });
+  const lines: CheckLine[] = [];
+  try {
+    try {
+      const { result } = await client.request<{ status: string }>('GET', '/user/tokens/verify');
+      lines.push({ ok: result.status === 'active', text: `token is ${result.status}` });
+    } catch (error) {
+      if (!accountId) throw error;
+      // account-owned tokens fail on the user endpoint
+      const { result } = await client.request<{ status: string }>('GET', `/accounts/${accountId}/tokens/verify`);
+      lines.push({ ok: result.status === 'active', text: `account token is ${result.status}` });
+    }
+  } catch (error) {
+    await client.close();
+    return [{ ok: false, text: explain(error, 'token', 'any') }];
+  }
+  const targets =
+    scope === 'account'
+      ? [{ what: `account ${accountId ?? '(cloudflare.accountId is not set)'}`, path: accountId && `/accounts/${accountId}/firewall/access_rules/rules`, permission: PERMISSION.account }]
+      : [...new Set([...(zoneId ? [zoneId] : []), ...Object.values(zones)])].map((zone) => ({
+          what: `zone ${zone}`,
+          path: `/zones/${zone}/firewall/access_rules/rules`,
+          permission: PERMISSION.zone,
+        }));
+  if (targets.length === 0) lines.push({ ok: false, text: 'no zone: set cloudflare.zoneId (or CLOUDFLARE_ZONE_ID) or cloudflare.zones' });
+  for (const target of targets) {
+    if (!target.path) {
+      lines.push({ ok: false, text: target.what });
+      continue;
+    }
+    try {
+      await client.request('GET', target.path, { query: { per_page: 1 } });
+      lines.push({ ok: true, text: `${target.what}: IP access rules readable` });
+    } catch (error) {
+      lines.push({ ok: false, text: explain(error, target.what, target.permission) });
+    }
+  }
+  if (dryRun) lines.push({ ok: true, text: 'dryRun is set: bans will be logged, not sent' });
+  await client.close();
+  return lines;
+}

@@ -1,0 +1,174 @@
+import { Pool } from 'undici';
+
+export interface CloudflareMessage {
+  code: number;
+  message: string;
+  error_chain?: CloudflareMessage[];
+}
+
+/**
+ * A failed call. `retryable` errors (429, 5xx, network, timeouts) may succeed later; others (4xx)
+ * will not without a change. The message names method, path and Cloudflare's code, never the token.
+ */
+export class CloudflareError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly errors: CloudflareMessage[],
+    readonly retryable: boolean,
+  ) {
+    const first = errors[0];
+    const chain = first?.error_chain?.map((e) => `${e.code} ${e.message}`).join('; ');
+    super(`${method} ${path}: ${status ? `HTTP ${status}` : 'no response'}${first ? `, ${first.code} ${first.message}` : ''}${chain ? ` (${chain})` : ''}`);
+  }
+
+  get code(): number | undefined {
+    return this.errors[0]?.code;
+  }
+
+  has(code: number): boolean {
+    return this.errors.some((e) => e.code === code || e.error_chain?.some((c) => c.code === code));
+  }
+}
+
+export interface ApiResponse<T> {
+  result: T;
+  info?: { page?: number; per_page?: number; count?: number; total_count?: number; total_pages?: number };
+  messages: CloudflareMessage[];
+}
+
+export interface ClientOptions {
+  baseUrl: string;
+  token: string;
+  /** client-side budget shared by every call, per 5 minutes */
+  requestsPer5Min: number;
+  timeoutMs?: number;
+  /** attempts for 5xx and network errors before giving up (the ledger retries later) */
+  maxAttempts?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  onWait?: (reason: 'budget' | 'rate_limited', ms: number) => void;
+  onResponse?: (status: number) => void;
+}
+
+const WINDOW_MS = 300_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The Cloudflare API v4 over one keep-alive pool. */
+export class CloudflareClient {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+  /** send times within the last 5 minutes, oldest first */
+  private readonly sent: number[] = [];
+  private pausedUntil = 0;
+  private slot: Promise<void> = Promise.resolve();
+  private readonly options: Required<Omit<ClientOptions, 'onWait' | 'onResponse'>> & Pick<ClientOptions, 'onWait' | 'onResponse'>;
+
+  constructor(options: ClientOptions) {
+    this.options = { timeoutMs: 10_000, maxAttempts: 5, backoffBaseMs: 500, backoffMaxMs: 30_000, ...options };
+    const url = new URL(options.baseUrl);
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(url.origin, {
+      connections: 4,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.options.timeoutMs,
+      bodyTimeout: this.options.timeoutMs,
+      connectTimeout: this.options.timeoutMs,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** Requests sent in the current 5-minute window (for metrics and tests). */
+  get recentRequests(): number {
+    this.forgetOld(Date.now());
+    return this.sent.length;
+  }
+
+  async request<T>(method: string, path: string, options: { query?: Record<string, string | number>; body?: unknown } = {}): Promise<ApiResponse<T>> {
+    const query = options.query ? `?${new URLSearchParams(Object.entries(options.query).map(([k, v]): [string, string] => [k, String(v)]))}` : '';
+    let attempt = 0;
+    let limitedRetries = 0;
+    for (;;) {
+      await this.acquire();
+      const outcome = await this.send<T>(method, path, query, options.body);
+      if (!(outcome instanceof CloudflareError)) return outcome;
+      if (outcome.status === 429 && limitedRetries++ < 20) continue; // the pause is already set
+      if (!outcome.retryable || ++attempt >= this.options.maxAttempts) throw outcome;
+      const backoff = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (attempt - 1));
+      await sleep(backoff * (0.75 + Math.random() * 0.5));
+    }
+  }
+
+  /** Waits for the 429 pause and for room in the budget, one caller at a time. */
+  private acquire(): Promise<void> {
+    const turn = this.slot.then(async () => {
+      for (;;) {
+        const now = Date.now();
+        if (now < this.pausedUntil) {
+          this.options.onWait?.('rate_limited', this.pausedUntil - now);
+          await sleep(this.pausedUntil - now);
+          continue;
+        }
+        this.forgetOld(now);
+        if (this.sent.length < this.options.requestsPer5Min) {
+          this.sent.push(now);
+          return;
+        }
+        const wait = this.sent[0] + WINDOW_MS - now;
+        this.options.onWait?.('budget', wait);
+        await sleep(wait);
+      }
+    });
+    this.slot = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private forgetOld(now: number): void {
+    let drop = 0;
+    while (drop < this.sent.length && this.sent[drop] <= now - WINDOW_MS) drop++;
+    if (drop > 0) this.sent.splice(0, drop);
+  }
+
+  private async send<T>(method: string, path: string, query: string, body: unknown): Promise<ApiResponse<T> | CloudflareError> {
+    let status = 0;
+    try {
+      const response = await this.pool.request({
+        method: method as 'GET',
+        path: `${this.basePath}${path}${query}`,
+        headers: { authorization: `Bearer ${this.options.token}`, 'content-type': 'application/json', accept: 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      status = response.statusCode;
+      this.options.onResponse?.(status);
+      const text = await response.body.text();
+      let envelope: { success?: boolean; result?: T; errors?: CloudflareMessage[]; messages?: CloudflareMessage[]; result_info?: ApiResponse<T>['info'] } = {};
+      try {
+        envelope = text ? JSON.parse(text) : {};
+      } catch {
+        envelope = {};
+      }
+      if (status === 429) this.pause(response.headers);
+      if (status >= 200 && status < 300 && envelope.success !== false) {
+        return { result: envelope.result as T, info: envelope.result_info, messages: envelope.messages ?? [] };
+      }
+      const errors = Array.isArray(envelope.errors) ? envelope.errors : [];
+      return new CloudflareError(method, path, status, errors, status === 429 || status >= 500 || status === 408);
+    } catch (error) {
+      this.options.onResponse?.(0);
+      return new CloudflareError(method, path, status, [{ code: 0, message: (error as Error).message }], true);
+    }
+  }
+
+  /** Retry-After (seconds) or retry-after-ms; pauses every call, not only this one. */
+  private pause(headers: Record<string, string | string[] | undefined>): void {
+    const ms = Number(headers['retry-after-ms']);
+    const seconds = Number(headers['retry-after']);
+    const wait = Number.isFinite(ms) && ms > 0 ? ms : Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 60_000;
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + wait);
+  }
+}
