@@ -1,11 +1,17 @@
 /** `npm run bench`: every benchmark, one JSON object. Each can also run alone (node dist/bench/<name>.js). */
 import os from 'node:os';
+import { benchLatency } from './latency';
 import { benchMemory } from './memory';
 import { benchRecognise } from './recognise';
 
-const result = {
-  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString() },
-  recognise: benchRecognise(),
-  memory: benchMemory(),
-};
-console.log(JSON.stringify(result, null, 2));
+async function main(): Promise<void> {
+  const result = {
+    machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, date: new Date().toISOString() },
+    recognise: benchRecognise(),
+    memory: benchMemory(),
+    latency: await benchLatency(),
+  };
+  console.log(JSON.stringify(result, null, 2));
+}
+
+void main();

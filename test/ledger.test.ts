@@ -1,0 +1,170 @@
+import { Ledger, LedgerOutcome } from '../src/bans/ledger';
+import { TimerHeap } from '../src/bans/timer-heap';
+import { Backend, EdgeBan } from '../src/cloudflare/backend';
+import { CloudflareError } from '../src/cloudflare/client';
+import type { BanOrder } from '../src/policy/policy';
+import { sleep, waitFor } from './helpers/wait';
+
+/** Records calls; each call can be held until released, to create in-flight situations. */
+class RecordingBackend implements Backend {
+  readonly name = 'recording';
+  readonly calls: string[] = [];
+  rules = new Map<string, EdgeBan & { ruleId: string }>();
+  gate: Promise<void> | null = null;
+  failNext = 0;
+  private next = 1;
+
+  locate(site: string | null) {
+    return site === 'nowhere' ? null : 'zone:z';
+  }
+  private async step(call: string) {
+    this.calls.push(call);
+    if (this.gate) await this.gate;
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new CloudflareError('POST', '/x', 500, [], true);
+    }
+  }
+  async add(ban: EdgeBan) {
+    await this.step(`add ${ban.key} ${ban.until}`);
+    const ruleId = `r${this.next++}`;
+    this.rules.set(ruleId, { ...ban, ruleId });
+    return ruleId;
+  }
+  async update(ban: EdgeBan & { ruleId: string }) {
+    await this.step(`update ${ban.ruleId} ${ban.until}`);
+    this.rules.set(ban.ruleId, { ...ban });
+  }
+  async remove(ban: EdgeBan & { ruleId: string }) {
+    await this.step(`remove ${ban.ruleId}`);
+    this.rules.delete(ban.ruleId);
+  }
+  async listOwned() {
+    return [...this.rules.values()];
+  }
+  async close() {}
+}
+
+const nowS = () => Math.floor(Date.now() / 1000);
+const order = (key: string, seconds: number, site: string | null = 'a.example'): BanOrder => ({ key, jail: 'j', action: 'block', duration: seconds, until: nowS() + seconds, site });
+
+function setup(options: { maxQueue?: number } = {}) {
+  const backend = new RecordingBackend();
+  const outcomes: LedgerOutcome[] = [];
+  const ledger = new Ledger({ backend, events: { outcome: (what) => outcomes.push(what) }, retryDelayMs: 50, ...options });
+  return { backend, ledger, outcomes };
+}
+
+test('ban, then unban on time', async () => {
+  const { backend, ledger } = setup();
+  ledger.ban(order('192.0.2.1/32', 1));
+  await ledger.idle();
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${nowS() + 1}`]);
+  await waitFor(() => backend.calls.length === 2, 3000);
+  expect(backend.calls[1]).toBe('remove r1');
+  await ledger.stop(100);
+});
+
+test('a ban for a key already banned longer is coalesced; a longer one extends the rule', async () => {
+  const { backend, ledger, outcomes } = setup();
+  ledger.ban(order('192.0.2.1/32', 100));
+  await ledger.idle();
+  ledger.ban(order('192.0.2.1/32', 50));
+  expect(outcomes).toContain('coalesced');
+  ledger.ban(order('192.0.2.1/32', 200));
+  await ledger.idle();
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${nowS() + 100}`, `update r1 ${nowS() + 200}`]);
+  await ledger.stop(100);
+});
+
+test('a ban not yet sent whose unban comes is dropped with it: nothing is sent', async () => {
+  const { backend, ledger } = setup();
+  backend.gate = new Promise(() => undefined); // the first call hangs: the queue holds the rest
+  ledger.ban(order('192.0.2.1/32', 100));
+  ledger.ban(order('192.0.2.2/32', 100));
+  expect(ledger.unban('zone:z', '192.0.2.2/32')).toBe(true);
+  expect(ledger.queued).toBe(0);
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${nowS() + 100}`]);
+});
+
+test('an unban for a key banned again before it is sent is dropped; the rule is kept and extended', async () => {
+  const { backend, ledger } = setup();
+  ledger.ban(order('192.0.2.1/32', 100));
+  await ledger.idle();
+  let release!: () => void;
+  backend.gate = new Promise((resolve) => (release = resolve));
+  ledger.ban(order('192.0.2.9/32', 100)); // occupies the worker
+  ledger.unban('zone:z', '192.0.2.1/32');
+  ledger.ban(order('192.0.2.1/32', 300));
+  backend.gate = null;
+  release();
+  await ledger.idle();
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${nowS() + 100}`, `add 192.0.2.9/32 ${nowS() + 100}`, `update r1 ${nowS() + 300}`]);
+  await ledger.stop(100);
+});
+
+test('a retryable failure is retried, and goes out once', async () => {
+  const { backend, ledger, outcomes } = setup();
+  backend.failNext = 2;
+  ledger.ban(order('192.0.2.1/32', 100));
+  await waitFor(() => outcomes.includes('banned'), 3000);
+  expect(backend.rules.size).toBe(1);
+  expect(outcomes.filter((o) => o === 'retry')).toHaveLength(2);
+  await ledger.stop(100);
+});
+
+test('the queue is bounded', () => {
+  const { backend, ledger, outcomes } = setup({ maxQueue: 3 });
+  backend.gate = new Promise(() => undefined);
+  for (let i = 1; i <= 10; i++) ledger.ban(order(`192.0.2.${i}/32`, 100));
+  expect(ledger.queued).toBe(3);
+  expect(outcomes.filter((o) => o === 'queue_full')).toHaveLength(6);
+});
+
+test('a site without a zone is not banned, and said so', () => {
+  const { ledger, outcomes } = setup();
+  ledger.ban(order('192.0.2.1/32', 100, 'nowhere'));
+  expect(outcomes).toEqual(['no_location']);
+  expect(ledger.active.size).toBe(0);
+});
+
+test('reconcile adopts live rules and deletes expired ones', async () => {
+  const { backend, ledger } = setup();
+  backend.rules.set('old', { location: 'zone:z', key: '192.0.2.1/32', jail: 'j', action: 'block', until: nowS() - 10, ruleId: 'old' });
+  backend.rules.set('live', { location: 'zone:z', key: '192.0.2.2/32', jail: 'j', action: 'block', until: nowS() + 1, ruleId: 'live' });
+  expect(await ledger.reconcile()).toEqual({ adopted: 1, expired: 1 });
+  await ledger.idle();
+  expect(backend.calls).toEqual(['remove old']);
+  await waitFor(() => backend.calls.includes('remove live'), 3000);
+  await ledger.stop(100);
+});
+
+test('stop drops queued unbans and lets queued bans out', async () => {
+  const { backend, ledger } = setup();
+  ledger.ban(order('192.0.2.1/32', 100));
+  await ledger.idle();
+  ledger.unban('zone:z', '192.0.2.1/32');
+  ledger.ban(order('192.0.2.2/32', 100));
+  backend.calls.length = 0;
+  await ledger.stop(1000);
+  expect(backend.calls).toEqual([`add 192.0.2.2/32 ${nowS() + 100}`]);
+});
+
+describe('TimerHeap', () => {
+  test('fires in time order with one timer, whatever the insertion order', async () => {
+    const fired: number[] = [];
+    const heap = new TimerHeap<number>((n) => fired.push(n));
+    const start = Date.now();
+    for (const n of [5, 1, 4, 2, 3]) heap.push(start + n * 20, n);
+    await sleep(150);
+    expect(fired).toEqual([1, 2, 3, 4, 5]);
+    heap.stop();
+  });
+
+  test('holds 100,000 deadlines', () => {
+    const heap = new TimerHeap<number>(() => undefined);
+    for (let i = 0; i < 100_000; i++) heap.push(Date.now() + 1e9 - i, i);
+    expect(heap.size).toBe(100_000);
+    heap.stop();
+  });
+});
