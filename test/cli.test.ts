@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { buildConfig } from '../src/config/load';
 import { CLI } from './helpers/daemon';
 
 const FIXTURES = resolve(__dirname, 'fixtures');
@@ -89,8 +90,18 @@ describe('exit codes and config errors', () => {
   test('env: and file: references are resolved', () => {
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, 'secret-token\n');
-    const run = edgeban(['check', '-c', configFile(`cloudflare:\n  token: file:${tokenFile}\n  zoneId: env:MY_ZONE\n`)], undefined, { MY_ZONE: 'abc' });
-    expect(run.status).toBe(0);
+    const config = buildConfig({ cloudflare: { token: `file:${tokenFile}`, zoneId: 'env:MY_ZONE', accountId: 'env:UNSET_VARIABLE' } }, { MY_ZONE: 'abc' });
+    expect(config.cloudflare).toMatchObject({ token: 'secret-token', zoneId: 'abc' });
+    expect(config.cloudflare.accountId).toBeUndefined();
+    expect(buildConfig({}, { CLOUDFLARE_API_TOKEN: 't', CLOUDFLARE_ZONE_ID: 'z' }).cloudflare).toMatchObject({ token: 't', zoneId: 'z' });
+  });
+
+  test('check with a token but an API that does not answer: config ok, then a clear failure', () => {
+    // port 9 on loopback is closed: nothing leaves the machine
+    const run = edgeban(['check'], undefined, { CLOUDFLARE_API_TOKEN: 'x'.repeat(40), CLOUDFLARE_ZONE_ID: 'z', CLOUDFLARE_API_BASE: 'http://127.0.0.1:9/client/v4' });
+    expect(run.stdout).toContain('ok: config (embedded default) is valid');
+    expect(run.stdout).toContain('FAIL: token: Cloudflare did not answer well');
+    expect(run.status).toBe(1);
   });
 
   test('unknown command and unknown option are usage errors', () => {
