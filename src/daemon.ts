@@ -97,7 +97,7 @@ export class Daemon {
       log.warn('privacy.logAddresses is "plain": visitor addresses will appear in the logs');
     }
     log.info(
-      { listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`), backend: this.backend.name },
+      { listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`), backend: this.backend.name, pid: process.pid },
       'edgeban listening',
     );
     this.startupSweep = this.sweep();

@@ -71,8 +71,16 @@ export class DaemonProcess {
     }
   }
 
+  /** Signals edgeban itself (under strace the child is strace, so the pid comes from the log). */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.exitCode === null) this.child.kill(signal);
+    const pid = Number(this.lines.find((line) => line.msg === 'edgeban listening')?.pid ?? this.child.pid);
+    if (this.exitCode === null) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        this.child.kill(signal);
+      }
+    }
     const code = await this.exited;
     rmSync(this.dir, { recursive: true, force: true });
     return code;
