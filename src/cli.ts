@@ -66,6 +66,23 @@ async function run(configFile: string | undefined): Promise<number> {
   });
 }
 
+/** `status` and `unban` ask the running daemon's admin endpoint (admin.listen, admin token). */
+async function adminCall(config: Config, method: 'GET' | 'POST', path: string, body?: unknown): Promise<number> {
+  const { listen, token } = config.admin;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  let response: Response;
+  try {
+    response = await fetch(`http://${listen}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+  } catch (error) {
+    process.stderr.write(`edgeban: no daemon answers at ${listen} (${(error as Error).cause ?? (error as Error).message})\n`);
+    return EXIT_FAILURE;
+  }
+  const text = await response.text();
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  return response.ok ? EXIT_OK : EXIT_FAILURE;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const { values, positionals } = parseArgs({
@@ -98,6 +115,12 @@ async function main(argv: string[]): Promise<number> {
       const input = source === '-' ? process.stdin : createReadStream(source);
       await replay(config, input, process.stdout, { json: values.json, events: values.events });
       return EXIT_OK;
+    }
+    case 'status':
+      return adminCall(loadOrExplain(values.config), 'GET', '/status');
+    case 'unban': {
+      if (!positionals[0]) throw new UsageError('usage: edgeban unban ADDRESS');
+      return adminCall(loadOrExplain(values.config), 'POST', '/unban', { address: positionals[0] });
     }
     default:
       throw new UsageError(`unknown command "${command}"\n${USAGE}`);

@@ -8,7 +8,10 @@ import { DryRunBackend } from './cloudflare/dry-run';
 import { accessRulesConfig } from './cloudflare/settings';
 import type { Config } from './config/schema';
 import { Frame, Ingest, IngestOutcome, Transport } from './ingest/listeners';
+import { parseIp, prefixKey } from './address/ip';
+import { AdminBan, AdminServer } from './observe/admin';
 import { AddressMask, Logger } from './observe/log';
+import { Metrics } from './observe/metrics';
 import { createPolicy, Pipeline, Tally } from './pipeline';
 
 const PURGE_INTERVAL_MS = 60_000;
@@ -44,17 +47,20 @@ export class Daemon {
   readonly banOutcomes = new Tally();
   readonly apiResponses = new Tally();
   readonly pipeline: Pipeline;
-  readonly mask: AddressMask;
+  readonly addressMask: AddressMask;
   readonly ledger: Ledger;
   readonly backend: Backend;
+  readonly metrics: Metrics;
+  admin: AdminServer | null = null;
   private readonly ingest: Ingest;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly startedAt = Date.now();
   /** the reconciliation made at start (tests wait for it) */
   startupSweep: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: DaemonOptions) {
     const { config, log } = options;
-    this.mask = new AddressMask(config.privacy.logAddresses);
+    this.addressMask = new AddressMask(config.privacy.logAddresses);
     this.pipeline = new Pipeline(createPolicy(config), 'arrival');
     this.backend =
       options.backend ??
@@ -63,7 +69,23 @@ export class Daemon {
         onWait: (reason, ms) =>
           log.warn({ reason, waitMs: ms }, reason === 'rate_limited' ? 'Cloudflare answered 429: pausing every call' : 'client-side request budget reached: waiting'),
       });
-    this.ledger = new Ledger({ backend: this.backend, events: { outcome: (what, ban, detail) => this.onBanOutcome(what, ban, detail) } });
+    this.ledger = new Ledger({
+      backend: this.backend,
+      events: { outcome: (what, ban, detail, latencyMs) => this.onBanOutcome(what, ban, detail, latencyMs) },
+    });
+    const stats = this.pipeline.stats;
+    this.metrics = new Metrics({
+      frames: this.ingestOutcomes,
+      rejected: stats.rejected,
+      kinds: stats.kinds,
+      ignored: stats.ignored,
+      banOutcomes: this.banOutcomes,
+      apiResponses: this.apiResponses,
+      backend: () => this.backend.name,
+      queueDepth: () => this.ledger.queued,
+      trackedKeys: () => this.pipeline.policy.tracked,
+      activeBans: () => this.ledger.active.size,
+    });
     this.ingest = new Ingest(
       {
         udp: config.listen.udp,
@@ -91,13 +113,27 @@ export class Daemon {
   async start(): Promise<void> {
     const { log, config } = this.options;
     await this.ingest.start();
+    if (config.admin.enabled) {
+      this.admin = new AdminServer(config.admin.listen, config.admin.token, this);
+      try {
+        await this.admin.start();
+      } catch (error) {
+        await this.ingest.stop();
+        throw new Error(`admin endpoint ${config.admin.listen}: ${(error as Error).message}`);
+      }
+    }
     this.every(PURGE_INTERVAL_MS, () => this.pipeline.purgeStale(Date.now()));
     this.every(this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS, () => void this.sweep());
     if (config.privacy.logAddresses === 'plain') {
       log.warn('privacy.logAddresses is "plain": visitor addresses will appear in the logs');
     }
     log.info(
-      { listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`), backend: this.backend.name, pid: process.pid },
+      {
+        listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`),
+        admin: this.admin ? `http://${formatHost(parseHostPortHost(config.admin.listen))}:${this.admin.port}` : null,
+        backend: this.backend.name,
+        pid: process.pid,
+      },
       'edgeban listening',
     );
     this.startupSweep = this.sweep();
@@ -107,6 +143,7 @@ export class Daemon {
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     await this.ingest.stop();
+    await this.admin?.stop();
     await this.ledger.stop(graceMs);
   }
 
@@ -118,6 +155,48 @@ export class Daemon {
     } catch (error) {
       this.options.log.error({ error: (error as Error).message }, 'cannot list the rules at Cloudflare; will try again at the next sweep');
     }
+  }
+
+  // ---- what the admin endpoint asks
+
+  metricsText(): Promise<string> {
+    return this.metrics.text();
+  }
+
+  status(): Record<string, unknown> {
+    const stats = this.pipeline.stats;
+    return {
+      backend: this.backend.name,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`),
+      lines: stats.lines,
+      events: stats.events,
+      bansOrdered: stats.bans,
+      activeBans: this.ledger.active.size,
+      queued: this.ledger.queued,
+      trackedKeys: this.pipeline.policy.tracked,
+    };
+  }
+
+  bans(): AdminBan[] {
+    return [...this.ledger.active.values()].map(({ key, jail, action, until, location }) => ({ key, jail, action, until, location }));
+  }
+
+  mask(address: string): string {
+    return this.addressMask.show(address);
+  }
+
+  /** An operator's unban: lifts the ban of this address's key everywhere, and forgets its window. */
+  unban(address: string): string[] | null {
+    const ip = parseIp(address.trim().split('/')[0]);
+    if (!ip) return null;
+    const { ipv4Prefix, ipv6Prefix } = this.options.config.trust;
+    const key = prefixKey(ip, ip.family === 4 ? ipv4Prefix : ipv6Prefix);
+    const lifted = [...this.ledger.active.values()].filter((ban) => ban.key === key).map((ban) => ban.location);
+    for (const location of lifted) this.ledger.unban(location, key);
+    this.pipeline.policy.forget(key);
+    this.options.log.info({ key: this.addressMask.show(key), locations: lifted.length }, 'unban asked through the admin endpoint');
+    return lifted.length ? [key] : [];
   }
 
   private every(ms: number, task: () => void): void {
@@ -136,7 +215,7 @@ export class Daemon {
     const { event, ignored, orders, warnMisconfigured } = outcome;
     const { log } = this.options;
     if (log.isLevelEnabled('debug')) {
-      log.debug({ kind: event.kind, class: event.class, address: this.mask.show(event.address), site: event.site, ignored }, 'event');
+      log.debug({ kind: event.kind, class: event.class, address: this.addressMask.show(event.address), site: event.site, ignored }, 'event');
     }
     if (warnMisconfigured) {
       log.warn(
@@ -149,11 +228,12 @@ export class Daemon {
     for (const order of orders) this.ledger.ban(order);
   }
 
-  private onBanOutcome(what: LedgerOutcome, ban: EdgeBan, detail?: string): void {
+  private onBanOutcome(what: LedgerOutcome, ban: EdgeBan, detail?: string, latencyMs?: number): void {
     this.banOutcomes.add(what);
+    if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
     const { log } = this.options;
     const dry = this.backend.name === 'dry-run' ? ' (dry run: not sent to Cloudflare)' : '';
-    const fields = { key: this.mask.show(ban.key), jail: ban.jail, action: ban.action, until: ban.until, location: ban.location, backend: this.backend.name };
+    const fields = { key: this.addressMask.show(ban.key), jail: ban.jail, action: ban.action, until: ban.until, location: ban.location, backend: this.backend.name };
     switch (what) {
       case 'banned':
       case 'unbanned':
@@ -173,6 +253,10 @@ export class Daemon {
         return log.warn({ ...fields, detail }, `ban ${what}`);
     }
   }
+}
+
+function parseHostPortHost(address: string): string {
+  return address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
 }
 
 function formatHost(host: string): string {

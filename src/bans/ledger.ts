@@ -7,13 +7,15 @@ type OpType = 'ban' | 'extend' | 'unban';
 
 interface Entry extends EdgeBan {
   id: string;
+  /** when the policy ordered it (ms), for the latency metric */
+  orderedAt?: number;
   /** a rule someone else made covers it: never touched */
   foreign?: boolean;
 }
 
 export interface LedgerEvents {
   /** every outcome worth a log line or a counter */
-  outcome(what: LedgerOutcome, entry: EdgeBan, detail?: string): void;
+  outcome(what: LedgerOutcome, entry: EdgeBan, detail?: string, latencyMs?: number): void;
 }
 
 export type LedgerOutcome =
@@ -86,7 +88,7 @@ export class Ledger {
       return;
     }
     if (this.queue.size >= this.maxQueue && !this.queue.has(id)) return this.options.events.outcome('queue_full', draft);
-    const entry: Entry = { ...draft, id };
+    const entry: Entry = { ...draft, id, orderedAt: this.now() };
     this.active.set(id, entry);
     this.timers.push(entry.until * 1000, entry);
     const pending = this.queue.get(id);
@@ -214,7 +216,7 @@ export class Ledger {
         return events.outcome('foreign', entry, error.message);
       }
       // if it was lifted while the call was in flight, the unban queued meanwhile now has the id
-      return events.outcome('banned', entry);
+      return events.outcome('banned', entry, undefined, entry.orderedAt === undefined ? undefined : this.now() - entry.orderedAt);
     }
     if (!entry.ruleId) return; // nothing was created
     if (type === 'extend') {

@@ -60,6 +60,9 @@ export function buildConfig(document: unknown, env: NodeJS.ProcessEnv = process.
     if (cloudflare[key] === undefined && env[name]) cloudflare[key] = env[name];
   }
   resolved.cloudflare = cloudflare;
+  const admin = { ...((resolved.admin as Record<string, unknown> | undefined) ?? {}) };
+  if (admin.token === undefined && env.EDGEBAN_ADMIN_TOKEN) admin.token = env.EDGEBAN_ADMIN_TOKEN;
+  resolved.admin = admin;
   const parsed = configSchema.safeParse(resolved);
   if (!parsed.success) throw firstIssue(parsed.error);
   checkConsistency(parsed.data);

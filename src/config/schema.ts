@@ -106,7 +106,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     admin: z
-      .object({ listen: hostPort.default('127.0.0.1:9514'), token: z.string().optional() })
+      .object({ enabled: z.boolean().default(true), listen: hostPort.default('127.0.0.1:9514'), token: z.string().min(16, 'use at least 16 characters').optional() })
       .strict()
       .prefault({}),
   })

@@ -38,7 +38,7 @@ export class DaemonProcess {
   static async start(config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, wrap: string[] = []): Promise<DaemonProcess> {
     const dir = mkdtempSync(join(tmpdir(), 'edgeban-daemon-'));
     const file = join(dir, 'edgeban.yaml');
-    writeFileSync(file, YAML.stringify(config));
+    writeFileSync(file, YAML.stringify({ admin: { listen: '127.0.0.1:0' }, ...config }));
     const command = [...wrap, process.execPath, CLI, 'run', '-c', file];
     const child = spawn(command[0], command.slice(1), {
       env: { PATH: process.env.PATH, EDGEBAN_LOG_LEVEL: 'debug', ...env },

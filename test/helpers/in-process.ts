@@ -20,7 +20,7 @@ export class TestDaemon {
         done();
       },
     });
-    const config = buildConfig({ listen: { tcp: ['127.0.0.1:0'], udp: [] }, ...document }, env);
+    const config = buildConfig({ listen: { tcp: ['127.0.0.1:0'], udp: [] }, admin: { listen: '127.0.0.1:0' }, ...document }, env);
     this.daemon = new Daemon({ config, log: createLogger('debug', sink) });
   }
 

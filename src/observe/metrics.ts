@@ -1,0 +1,85 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Tally } from '../pipeline';
+
+/** What the metrics read at scrape time; the hot path only bumps cheap Map counters. */
+export interface MetricSources {
+  frames: Tally; // `${transport}:${outcome}`
+  rejected: Tally; // lines that gave no event, by reason
+  kinds: Tally; // events by kind
+  ignored: Tally; // events never counted, by reason
+  banOutcomes: Tally; // ledger outcomes
+  apiResponses: Tally; // HTTP status ('0' = no response)
+  backend: () => string;
+  queueDepth: () => number;
+  trackedKeys: () => number;
+  activeBans: () => number;
+}
+
+/** A counter whose values are copied from a Tally when scraped. */
+function tallyCounter(registry: Registry, name: string, help: string, labels: string[], read: () => [Record<string, string>, number][]): void {
+  new Counter({
+    name,
+    help,
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labelValues, value] of read()) this.inc(labelValues, value);
+    },
+  });
+}
+
+function entries(tally: Tally): [string, number][] {
+  return [...tally.counts];
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly banLatency: Histogram;
+
+  constructor(sources: MetricSources) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'edgeban_process_' });
+    tallyCounter(r, 'edgeban_frames_total', 'Frames and connections by transport and outcome', ['transport', 'outcome'], () =>
+      entries(sources.frames).map(([key, value]) => {
+        const [transport, outcome] = key.split(':');
+        return [{ transport, outcome }, value];
+      }),
+    );
+    tallyCounter(r, 'edgeban_lines_rejected_total', 'Lines that gave no event, by reason', ['reason'], () =>
+      entries(sources.rejected).map(([reason, value]) => [{ reason }, value]),
+    );
+    tallyCounter(r, 'edgeban_events_total', 'Recognised WP fail2ban events by kind', ['kind'], () => entries(sources.kinds).map(([kind, value]) => [{ kind }, value]));
+    tallyCounter(r, 'edgeban_events_ignored_total', 'Events never counted, by reason', ['reason'], () =>
+      entries(sources.ignored).map(([reason, value]) => [{ reason }, value]),
+    );
+    tallyCounter(r, 'edgeban_ban_operations_total', 'Bans, unbans and their outcomes, by backend', ['backend', 'outcome'], () =>
+      entries(sources.banOutcomes).map(([outcome, value]) => [{ backend: sources.backend(), outcome }, value]),
+    );
+    tallyCounter(r, 'edgeban_api_responses_total', 'Cloudflare API responses by HTTP status (0: no response)', ['status'], () =>
+      entries(sources.apiResponses).map(([status, value]) => [{ status }, value]),
+    );
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.set(read());
+        },
+      });
+    gauge('edgeban_queue_depth', 'Ban operations waiting to be sent', sources.queueDepth);
+    gauge('edgeban_tracked_keys', 'Keys in the policy window', sources.trackedKeys);
+    gauge('edgeban_active_bans', 'Bans edgeban holds at Cloudflare', sources.activeBans);
+    this.banLatency = new Histogram({
+      name: 'edgeban_ban_latency_seconds',
+      help: 'From the ban order to Cloudflare confirming the rule',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300],
+      registers: [r],
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,123 @@
+/** The admin endpoint: health, metrics, bans (pseudonymised unless asked with the token), unban. */
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import { FakeCloudflare } from './fake-cloudflare/server';
+import { CLI, DaemonProcess } from './helpers/daemon';
+import { TestDaemon } from './helpers/in-process';
+import { waitFor } from './helpers/wait';
+
+const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+let fake: FakeCloudflare;
+let zone: string;
+let token: string;
+let daemon: TestDaemon;
+let admin: string;
+
+beforeEach(async () => {
+  fake = new FakeCloudflare();
+  zone = fake.addZone('example.com');
+  token = fake.addToken();
+  await fake.start();
+  daemon = new TestDaemon({
+    admin: { listen: '127.0.0.1:0', token: ADMIN_TOKEN },
+    jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '1h' } },
+    cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone },
+  });
+  await daemon.start();
+  admin = `http://127.0.0.1:${daemon.daemon.admin!.port}`;
+  daemon.send('Blocked user enumeration attempt from 203.0.113.9');
+  daemon.send('Authentication failure for someone from 172.70.131.14');
+  await waitFor(() => fake.allRules().length === 1);
+});
+afterEach(async () => {
+  await daemon.stop();
+  await fake.stop();
+});
+
+const get = (path: string, headers: Record<string, string> = {}) => fetch(`${admin}${path}`, { headers });
+const unban = (address: string, auth?: string) =>
+  fetch(`${admin}/unban`, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) }, body: JSON.stringify({ address }) });
+
+test('/healthz', async () => {
+  expect(await (await get('/healthz')).json()).toEqual({ status: 'ok' });
+});
+
+test('/metrics carries frames, events, ignored reasons, bans, API calls, queue, tracked keys and the latency histogram', async () => {
+  const text = await (await get('/metrics')).text();
+  expect(text).toContain('edgeban_frames_total{transport="tcp",outcome="accepted"} 2');
+  expect(text).toContain('edgeban_events_total{kind="user_enumeration"} 1');
+  expect(text).toContain('edgeban_events_ignored_total{reason="cloudflare"} 1');
+  expect(text).toContain('edgeban_ban_operations_total{backend="access-rules",outcome="banned"} 1');
+  expect(text).toMatch(/edgeban_api_responses_total\{status="200"\} \d+/);
+  expect(text).toContain('edgeban_queue_depth 0');
+  expect(text).toContain('edgeban_tracked_keys 1');
+  expect(text).toContain('edgeban_active_bans 1');
+  expect(text).toContain('edgeban_ban_latency_seconds_count 1');
+  expect(text).not.toContain('203.0.113.9');
+});
+
+test('/bans: pseudonymised without the token, plain with it', async () => {
+  const anonymous = await (await get('/bans')).json();
+  expect(anonymous.addresses).toBe('pseudonymized');
+  expect(anonymous.bans[0].key).toMatch(/^~[0-9a-f]{12}$/);
+  expect(JSON.stringify(anonymous)).not.toContain('203.0.113.9');
+  const wrong = await (await get('/bans', { authorization: 'Bearer nope' })).json();
+  expect(wrong.addresses).toBe('pseudonymized');
+  const plain = await (await get('/bans', { authorization: `Bearer ${ADMIN_TOKEN}` })).json();
+  expect(plain.bans).toEqual([{ key: '203.0.113.9/32', jail: 'hard', action: 'block', until: expect.any(Number), location: `zone:${zone}` }]);
+});
+
+test('POST /unban needs the token; with it the rule is deleted and the address can be banned again', async () => {
+  expect((await unban('203.0.113.9')).status).toBe(401);
+  expect((await unban('203.0.113.9', 'wrong-token-wrong-token')).status).toBe(401);
+  expect(fake.allRules()).toHaveLength(1);
+  expect((await unban('not-an-address', ADMIN_TOKEN)).status).toBe(400);
+  const response = await unban('203.0.113.9', ADMIN_TOKEN);
+  expect(await response.json()).toEqual({ lifted: ['203.0.113.9/32'] });
+  await waitFor(() => fake.allRules().length === 0);
+  daemon.send('Blocked user enumeration attempt from 203.0.113.9');
+  await waitFor(() => fake.allRules().length === 1);
+});
+
+test('unknown paths are 404', async () => {
+  expect((await get('/nope')).status).toBe(404);
+});
+
+describe('edgeban status and edgeban unban', () => {
+  async function freePort(): Promise<number> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
+  }
+  const cli = (args: string[], env: NodeJS.ProcessEnv) =>
+    new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 20_000 }, (error, stdout, stderr) =>
+        resolve({ status: error ? Number(error.code) : 0, stdout, stderr }),
+      ),
+    );
+
+  test('status and unban talk to the running daemon', async () => {
+    const port = await freePort();
+    const config = `admin:\n  listen: "127.0.0.1:${port}"\n`;
+    const file = require('node:path').join(require('node:os').tmpdir(), `edgeban-admin-${port}.yaml`);
+    require('node:fs').writeFileSync(file, config);
+    const env = { EDGEBAN_ADMIN_TOKEN: ADMIN_TOKEN };
+    const running = await DaemonProcess.start({ listen: { tcp: ['127.0.0.1:0'], udp: [] }, admin: { listen: `127.0.0.1:${port}` } }, env);
+    try {
+      const status = await cli(['status', '-c', file], env);
+      expect(status.status).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ backend: 'dry-run', activeBans: 0 });
+      const unbanned = await cli(['unban', '-c', file, '192.0.2.1'], env);
+      expect(JSON.parse(unbanned.stdout)).toEqual({ lifted: [] });
+      const refused = await cli(['unban', '-c', file, '192.0.2.1'], {});
+      expect(refused.status).toBe(1);
+    } finally {
+      await running.stop();
+      require('node:fs').rmSync(file);
+    }
+    const down = await cli(['status', '-c', file.replace('.yaml', '-missing.yaml')], env);
+    expect(down.status).toBe(2);
+  });
+});
