@@ -49,7 +49,18 @@ async function run(configFile: string | undefined): Promise<number> {
   if (!config.cloudflare.token || config.cloudflare.dryRun) {
     log.warn(config.cloudflare.token ? 'dryRun is set: bans are logged, not sent' : 'no Cloudflare token (CLOUDFLARE_API_TOKEN): dry run, bans are logged, not sent');
   }
-  process.on('SIGHUP', () => log.warn('SIGHUP: reloading the config is not supported yet; restart to apply changes'));
+  process.on('SIGHUP', () => {
+    let next: Config;
+    try {
+      next = loadOrExplain(configFile);
+    } catch (error) {
+      log.error({ error: (error as Error).message }, 'SIGHUP: new config refused; the old one keeps running');
+      return;
+    }
+    const { applied, needsRestart } = daemon.reload(next);
+    log.info({ applied, needsRestart }, applied.length || needsRestart.length ? 'SIGHUP: config reloaded' : 'SIGHUP: config unchanged');
+    if (needsRestart.length) log.warn({ needsRestart }, 'SIGHUP: these changes take effect only after a restart');
+  });
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'stopping');

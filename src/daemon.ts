@@ -12,7 +12,7 @@ import { parseIp, prefixKey } from './address/ip';
 import { AdminBan, AdminServer } from './observe/admin';
 import { AddressMask, Logger } from './observe/log';
 import { Metrics } from './observe/metrics';
-import { createPolicy, Pipeline, Tally } from './pipeline';
+import { createPolicy, Pipeline, policyOptions, Tally } from './pipeline';
 
 const PURGE_INTERVAL_MS = 60_000;
 const SWEEP_INTERVAL_MS = 5 * 60_000;
@@ -58,7 +58,7 @@ export class Daemon {
   /** the reconciliation made at start (tests wait for it) */
   startupSweep: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: DaemonOptions) {
+  constructor(private options: DaemonOptions) {
     const { config, log } = options;
     this.addressMask = new AddressMask(config.privacy.logAddresses);
     this.pipeline = new Pipeline(createPolicy(config), 'arrival');
@@ -157,6 +157,44 @@ export class Daemon {
     }
   }
 
+  /**
+   * SIGHUP: applies what can change while running (trust, jails, log privacy, listener limits),
+   * keeping windows where the jails allow it, counters and bans. Returns what changed and what
+   * only a restart applies.
+   */
+  reload(next: Config): { applied: string[]; needsRestart: string[] } {
+    const current = this.options.config;
+    const changed = (path: string, a: unknown, b: unknown) => (JSON.stringify(a) !== JSON.stringify(b) ? [path] : []);
+    const applied = [
+      ...changed('trust', current.trust, next.trust),
+      ...changed('jails', current.jails, next.jails),
+      ...changed('privacy', current.privacy, next.privacy),
+      ...changed('listen limits', limits(current), limits(next)),
+    ];
+    const needsRestart = [
+      ...changed('listen addresses', addresses(current), addresses(next)),
+      ...changed('cloudflare', current.cloudflare, next.cloudflare),
+      ...changed('admin', current.admin, next.admin),
+    ];
+    if (applied.includes('trust') || applied.includes('jails')) {
+      const kept = this.pipeline.policy.reconfigure(policyOptions(next));
+      if (!kept) applied.push('(windows restarted: jail names, maxretry or prefixes changed)');
+    }
+    this.addressMask.mode = next.privacy.logAddresses;
+    this.ingest.updateLimits({
+      allowedSenders: new CidrSet(next.listen.allowedSenders),
+      maxMessageBytes: next.listen.maxMessageBytes,
+      maxConnections: next.listen.maxConnections,
+      idleTimeoutMs: next.listen.idleTimeout * 1000,
+    });
+    // keep running on the old values of what needs a restart
+    this.options = {
+      ...this.options,
+      config: { ...next, listen: { ...next.listen, udp: current.listen.udp, tcp: current.listen.tcp, tls: current.listen.tls }, cloudflare: current.cloudflare, admin: current.admin },
+    };
+    return { applied, needsRestart };
+  }
+
   // ---- what the admin endpoint asks
 
   metricsText(): Promise<string> {
@@ -253,6 +291,16 @@ export class Daemon {
         return log.warn({ ...fields, detail }, `ban ${what}`);
     }
   }
+}
+
+function limits(config: Config) {
+  const { allowedSenders, maxMessageBytes, maxConnections, idleTimeout } = config.listen;
+  return { allowedSenders, maxMessageBytes, maxConnections, idleTimeout };
+}
+
+function addresses(config: Config) {
+  const { udp, tcp, tls, udpReceiveBuffer } = config.listen;
+  return { udp, tcp, tls, udpReceiveBuffer };
 }
 
 function parseHostPortHost(address: string): string {

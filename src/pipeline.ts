@@ -1,5 +1,5 @@
 import type { Config } from './config/schema';
-import { BanOrder, IgnoreReason, Policy } from './policy/policy';
+import { BanOrder, IgnoreReason, Policy, PolicyOptions } from './policy/policy';
 import { CLOUDFLARE_RANGES, Trust } from './policy/trust';
 import { ParseRejection, parseSyslog } from './syslog/parse';
 import { RepeatFilter } from './syslog/repeats';
@@ -37,15 +37,18 @@ export interface PipelineStats {
   kinds: Tally;
 }
 
-export function createPolicy(config: Config, cloudflareRanges: Iterable<string> = CLOUDFLARE_RANGES): Policy {
-  const trust = new Trust({ cloudflare: cloudflareRanges, proxies: config.trust.proxies, allow: config.trust.allow });
-  return new Policy({
+export function policyOptions(config: Config, cloudflareRanges: Iterable<string> = CLOUDFLARE_RANGES): PolicyOptions {
+  return {
     jails: config.jails,
-    trust,
+    trust: new Trust({ cloudflare: cloudflareRanges, proxies: config.trust.proxies, allow: config.trust.allow }),
     ipv4Prefix: config.trust.ipv4Prefix,
     ipv6Prefix: config.trust.ipv6Prefix,
     maxTracked: config.trust.maxTracked,
-  });
+  };
+}
+
+export function createPolicy(config: Config, cloudflareRanges: Iterable<string> = CLOUDFLARE_RANGES): Policy {
+  return new Policy(policyOptions(config, cloudflareRanges));
 }
 
 /**

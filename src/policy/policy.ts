@@ -58,27 +58,46 @@ const WARN_INTERVAL_MS = 3_600_000;
  * a day of logs in a second and live traffic uses arrival time.
  */
 export class Policy {
-  private readonly jails: Jail[];
-  private readonly trackWidth: number;
+  private jails: Jail[] = [];
+  private trackWidth = 0;
   /** per key, bounded by entry count; a flood of unique keys evicts the least recently seen */
-  private readonly tracks: LRUCache<string, Track>;
+  private tracks: LRUCache<string, Track>;
   /** bans so far per jail and key, for the increment; forgotten increment.max after the last ban ends */
-  private readonly offences: LRUCache<string, { count: number; forgetAt: number }> | null;
+  private offences: LRUCache<string, { count: number; forgetAt: number }> | null = null;
   private readonly warnedSites: LRUCache<string, number>;
   private now = 0;
 
-  constructor(private readonly options: PolicyOptions) {
+  constructor(private options: PolicyOptions) {
+    this.setJails(options.jails);
+    this.tracks = new LRUCache({ max: options.maxTracked });
+    this.warnedSites = new LRUCache({ max: 10_000 });
+  }
+
+  /**
+   * Applies a new config (SIGHUP). Windows survive when the jails' names, order and maxretry and
+   * the prefixes are unchanged; otherwise they start afresh. Returns whether they survived.
+   */
+  reconfigure(options: PolicyOptions): boolean {
+    const layout = (o: PolicyOptions) => JSON.stringify([Object.entries(o.jails).map(([name, j]) => [name, j.maxretry]), o.ipv4Prefix, o.ipv6Prefix, o.maxTracked]);
+    const keep = layout(options) === layout(this.options);
+    this.options = options;
+    this.setJails(options.jails);
+    if (!keep) this.tracks = new LRUCache({ max: options.maxTracked });
+    return keep;
+  }
+
+  private setJails(jails: Record<string, JailConfig>): void {
     let offset = 0;
-    this.jails = Object.entries(options.jails).map(([name, config]) => {
+    this.jails = Object.entries(jails).map(([name, config]) => {
       const jail = { name, config, selects: new Set(config.events), offset };
       offset += config.maxretry;
       return jail;
     });
     this.trackWidth = offset;
-    this.tracks = new LRUCache({ max: options.maxTracked });
     // lru-cache preallocates for max: only pay for it when a jail uses increment
-    this.offences = this.jails.some((jail) => jail.config.increment) ? new LRUCache({ max: options.maxTracked }) : null;
-    this.warnedSites = new LRUCache({ max: 10_000 });
+    const wantOffences = this.jails.some((jail) => jail.config.increment);
+    if (!wantOffences) this.offences = null;
+    else this.offences ??= new LRUCache({ max: this.options.maxTracked });
   }
 
   /** Keys with live state (for metrics and the memory benchmark). */

@@ -23,6 +23,8 @@ export class DaemonProcess {
   private constructor(
     readonly child: ChildProcess,
     private readonly dir: string,
+    /** the YAML config file it runs on (tests rewrite it before SIGHUP) */
+    readonly file: string,
   ) {
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       this.raw += chunk;
@@ -44,7 +46,7 @@ export class DaemonProcess {
       env: { PATH: process.env.PATH, EDGEBAN_LOG_LEVEL: 'debug', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const daemon = new DaemonProcess(child, dir);
+    const daemon = new DaemonProcess(child, dir, file);
     await daemon.waitForLog((line) => line.msg === 'edgeban listening', 10_000);
     return daemon;
   }
@@ -72,6 +74,13 @@ export class DaemonProcess {
   }
 
   /** Signals edgeban itself (under strace the child is strace, so the pid comes from the log). */
+  /** Writes a new config (as YAML, or raw text) and sends SIGHUP to edgeban. */
+  reload(config: Record<string, unknown> | string): void {
+    writeFileSync(this.file, typeof config === 'string' ? config : YAML.stringify({ admin: { listen: '127.0.0.1:0' }, ...config }));
+    const pid = Number(this.lines.find((line) => line.msg === 'edgeban listening')?.pid ?? this.child.pid);
+    process.kill(pid, 'SIGHUP');
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     const pid = Number(this.lines.find((line) => line.msg === 'edgeban listening')?.pid ?? this.child.pid);
     if (this.exitCode === null) {
