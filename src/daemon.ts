@@ -5,7 +5,9 @@ import { AccessRulesBackend } from './cloudflare/access-rules';
 import type { Backend, EdgeBan } from './cloudflare/backend';
 import { CloudflareClient } from './cloudflare/client';
 import { DryRunBackend } from './cloudflare/dry-run';
+import { fetchCloudflareRanges } from './cloudflare/ips';
 import { accessRulesConfig } from './cloudflare/settings';
+import { CLOUDFLARE_RANGES } from './policy/trust';
 import type { Config } from './config/schema';
 import { Frame, Ingest, IngestOutcome, Transport } from './ingest/listeners';
 import { parseIp, prefixKey } from './address/ip';
@@ -16,6 +18,7 @@ import { createPolicy, Pipeline, policyOptions, Tally } from './pipeline';
 
 const PURGE_INTERVAL_MS = 60_000;
 const SWEEP_INTERVAL_MS = 5 * 60_000;
+const RANGES_REFRESH_MS = 24 * 3600_000;
 /** On SIGTERM, queued bans get this long to reach Cloudflare. */
 export const STOP_GRACE_MS = 5_000;
 
@@ -57,6 +60,8 @@ export class Daemon {
   private readonly startedAt = Date.now();
   /** the reconciliation made at start (tests wait for it) */
   startupSweep: Promise<void> = Promise.resolve();
+  /** the GET /ips made at start with `cloudflareRanges: refresh` */
+  rangesRefresh: Promise<void> = Promise.resolve();
 
   constructor(private options: DaemonOptions) {
     const { config, log } = options;
@@ -124,6 +129,10 @@ export class Daemon {
     }
     this.every(PURGE_INTERVAL_MS, () => this.pipeline.purgeStale(Date.now()));
     this.every(this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS, () => void this.sweep());
+    if (config.trust.cloudflareRanges === 'refresh') {
+      this.every(RANGES_REFRESH_MS, () => void this.refreshRanges());
+      this.rangesRefresh = this.refreshRanges();
+    }
     if (config.privacy.logAddresses === 'plain') {
       log.warn('privacy.logAddresses is "plain": visitor addresses will appear in the logs');
     }
@@ -235,6 +244,17 @@ export class Daemon {
     this.pipeline.policy.forget(key);
     this.options.log.info({ key: this.addressMask.show(key), locations: lifted.length }, 'unban asked through the admin endpoint');
     return lifted.length ? [key] : [];
+  }
+
+  /** `cloudflareRanges: refresh`: bundled ∪ GET /ips, so an edge address in either is never banned. */
+  async refreshRanges(): Promise<void> {
+    try {
+      const fetched = await fetchCloudflareRanges(this.options.config.cloudflare.apiBase);
+      this.pipeline.policy.setCloudflareRanges([...new Set([...CLOUDFLARE_RANGES, ...fetched])]);
+      this.options.log.info({ ranges: fetched.length }, 'Cloudflare ranges refreshed from GET /ips');
+    } catch (error) {
+      this.options.log.warn({ error: (error as Error).message }, 'cannot refresh Cloudflare ranges; keeping the bundled list');
+    }
   }
 
   private every(ms: number, task: () => void): void {

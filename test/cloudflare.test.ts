@@ -186,3 +186,30 @@ test('a ban refused for a missing permission is logged with Cloudflare\'s code, 
   expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
   expect(d.raw).not.toContain(weak);
 });
+
+describe('trust.cloudflareRanges: refresh', () => {
+  test('ranges from GET /ips are added to the bundled ones', async () => {
+    fake.ips.ipv4_cidrs.push('198.18.0.0/15'); // pretend Cloudflare announced a new range
+    const d = new TestDaemon({ ...LONG, trust: { cloudflareRanges: 'refresh' }, cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone } });
+    daemons.push(d);
+    await d.start();
+    await d.daemon.rangesRefresh;
+    d.send('Blocked user enumeration attempt from 198.18.0.9');
+    d.send('Blocked user enumeration attempt from 172.70.131.14');
+    await waitFor(() => d.logs.filter((l) => l.msg === 'event').length === 2);
+    expect(d.logs.filter((l) => l.msg === 'event').map((l) => l.ignored)).toEqual(['cloudflare', 'cloudflare']);
+    expect(fake.requests.some((r) => r.path.endsWith('/ips'))).toBe(true);
+  });
+
+  test('when GET /ips fails, the bundled list stays', async () => {
+    fake.fail({ count: 1, status: 503 });
+    const d = new TestDaemon({ ...LONG, trust: { cloudflareRanges: 'refresh' }, cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone } });
+    daemons.push(d);
+    await d.start();
+    await d.daemon.rangesRefresh;
+    expect(d.messages()).toContain('cannot refresh Cloudflare ranges; keeping the bundled list');
+    d.send('Blocked user enumeration attempt from 172.70.131.14');
+    await waitFor(() => d.logs.some((l) => l.msg === 'event'));
+    expect(d.logs.find((l) => l.msg === 'event')!.ignored).toBe('cloudflare');
+  });
+});

@@ -100,6 +100,11 @@ export class Policy {
     else this.offences ??= new LRUCache({ max: this.options.maxTracked });
   }
 
+  /** Replaces Cloudflare's ranges (after GET /ips). */
+  setCloudflareRanges(cidrs: Iterable<string>): void {
+    this.options.trust.setCloudflareRanges(cidrs);
+  }
+
   /** Keys with live state (for metrics and the memory benchmark). */
   get tracked(): number {
     return this.tracks.size;

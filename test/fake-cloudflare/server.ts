@@ -4,7 +4,7 @@
  * user level with filters and paging, duplicates (10009), the 1200-requests-per-5-minutes limit
  * (429, code 971, Retry-After), GET /ips, and fault injection. State is in memory only.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -109,6 +109,11 @@ export class FakeCloudflare {
   /** rules per location: `zone:<id>`, `account:<id>`, `user` */
   readonly rules = new Map<string, AccessRule[]>();
   readonly requests: RecordedRequest[] = [];
+  /** what GET /ips answers (Cloudflare's published lists by default) */
+  ips = {
+    ipv4_cidrs: ['173.245.48.0/20', '103.21.244.0/22', '103.22.200.0/22', '103.31.4.0/22', '141.101.64.0/18', '108.162.192.0/18', '190.93.240.0/20', '188.114.96.0/20', '197.234.240.0/22', '198.41.128.0/17', '162.158.0.0/15', '104.16.0.0/13', '104.24.0.0/14', '172.64.0.0/13', '131.0.72.0/22'],
+    ipv6_cidrs: ['2400:cb00::/32', '2606:4700::/32', '2803:f800::/32', '2405:b500::/32', '2405:8100::/32', '2a06:98c0::/29', '2c0f:f248::/32'],
+  };
   baseUrl = '';
 
   private server: http.Server | null = null;
@@ -278,7 +283,7 @@ export class FakeCloudflare {
     if (!path.startsWith('/client/v4/')) throw new ApiError(404, [{ code: 7000, message: 'No route for that URI' }]);
     const parts = path.slice('/client/v4/'.length).split('/');
     if (method === 'GET' && parts.length === 1 && parts[0] === 'ips') {
-      return { result: { etag: 'fake-etag', ipv4_cidrs: ['173.245.48.0/20', '172.64.0.0/13'], ipv6_cidrs: ['2a06:98c0::/29'] } };
+      return { result: { etag: createHash('sha1').update(JSON.stringify(this.ips)).digest('hex'), ...this.ips } };
     }
     const token = this.authenticate(headers);
     if (parts[0] === 'user' && parts[1] === 'tokens' && parts[2] === 'verify' && parts.length === 3 && method === 'GET') {

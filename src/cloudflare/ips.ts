@@ -1,0 +1,13 @@
+import { request } from 'undici';
+import { parseCidr } from '../address/cidr';
+
+/** GET /ips (no authentication): Cloudflare's current ranges, validated; throws on any doubt. */
+export async function fetchCloudflareRanges(apiBase: string, timeoutMs = 10_000): Promise<string[]> {
+  const response = await request(`${apiBase.replace(/\/+$/, '')}/ips`, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const body = (await response.body.json()) as { success?: boolean; result?: { ipv4_cidrs?: unknown; ipv6_cidrs?: unknown } };
+  if (response.statusCode !== 200 || !body.success || !body.result) throw new Error(`GET /ips answered HTTP ${response.statusCode}`);
+  const cidrs = [body.result.ipv4_cidrs, body.result.ipv6_cidrs].flatMap((list) => (Array.isArray(list) ? list : []));
+  if (cidrs.length === 0) throw new Error('GET /ips returned no ranges');
+  for (const cidr of cidrs) parseCidr(String(cidr));
+  return cidrs.map(String);
+}
