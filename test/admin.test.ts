@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { FakeCloudflare } from './fake-cloudflare/server';
+import { startFakeCloudflare } from './helpers/fake';
 import { CLI, DaemonProcess } from './helpers/daemon';
 import { TestDaemon } from './helpers/in-process';
 import { waitFor } from './helpers/wait';
@@ -14,10 +15,7 @@ let daemon: TestDaemon;
 let admin: string;
 
 beforeEach(async () => {
-  fake = new FakeCloudflare();
-  zone = fake.addZone('example.com');
-  token = fake.addToken();
-  await fake.start();
+  ({ fake, zone, token } = await startFakeCloudflare());
   daemon = new TestDaemon({
     admin: { listen: '127.0.0.1:0', token: ADMIN_TOKEN },
     jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '1h' } },
@@ -35,6 +33,7 @@ afterEach(async () => {
 });
 
 const get = (path: string, headers: Record<string, string> = {}) => fetch(`${admin}${path}`, { headers });
+const json = async (response: Promise<Response>): Promise<any> => (await response).json();
 const unban = (address: string, auth?: string) =>
   fetch(`${admin}/unban`, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) }, body: JSON.stringify({ address }) });
 
@@ -57,13 +56,13 @@ test('/metrics carries frames, events, ignored reasons, bans, API calls, queue, 
 });
 
 test('/bans: pseudonymised without the token, plain with it', async () => {
-  const anonymous = await (await get('/bans')).json();
+  const anonymous = await json(get('/bans'));
   expect(anonymous.addresses).toBe('pseudonymized');
   expect(anonymous.bans[0].key).toMatch(/^~[0-9a-f]{12}$/);
   expect(JSON.stringify(anonymous)).not.toContain('203.0.113.9');
-  const wrong = await (await get('/bans', { authorization: 'Bearer nope' })).json();
+  const wrong = await json(get('/bans', { authorization: 'Bearer nope' }));
   expect(wrong.addresses).toBe('pseudonymized');
-  const plain = await (await get('/bans', { authorization: `Bearer ${ADMIN_TOKEN}` })).json();
+  const plain = await json(get('/bans', { authorization: `Bearer ${ADMIN_TOKEN}` }));
   expect(plain.bans).toEqual([{ key: '203.0.113.9/32', jail: 'hard', action: 'block', until: expect.any(Number), location: `zone:${zone}` }]);
 });
 

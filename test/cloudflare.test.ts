@@ -1,5 +1,6 @@
 /** edgeban's access-rules backend against the fake Cloudflare API on loopback. */
 import { FakeCloudflare } from './fake-cloudflare/server';
+import { startFakeCloudflare } from './helpers/fake';
 import { TestDaemon } from './helpers/in-process';
 import { sleep, waitFor } from './helpers/wait';
 
@@ -10,11 +11,7 @@ let account: string;
 const daemons: TestDaemon[] = [];
 
 beforeEach(async () => {
-  fake = new FakeCloudflare();
-  account = fake.addAccount();
-  zone = fake.addZone('example.com', account);
-  token = fake.addToken();
-  await fake.start();
+  ({ fake, account, zone, token } = await startFakeCloudflare());
 });
 afterEach(async () => {
   await Promise.all(daemons.splice(0).map((d) => d.stop()));
@@ -91,7 +88,7 @@ test("a duplicate (10009) of edgeban's own rule is adopted; someone else's rule 
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ mode: 'block', configuration: { target: 'ip', value: '203.0.113.50' }, notes: 'edgeban until=1 jail=old' }),
-  }).then((r) => r.json());
+  }).then((r) => r.json() as Promise<{ result: { id: string } }>);
   await fetch(`${fake.baseUrl}/zones/${zone}/firewall/access_rules/rules`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },

@@ -6,7 +6,7 @@ import { DaemonProcess } from './helpers/daemon';
 import { findRsyslogd, PrivateRsyslog, ruleFor } from './helpers/rsyslog';
 import { makePki, TestPki } from './helpers/certs';
 import { existsSync } from 'node:fs';
-import { FakeCloudflare } from './fake-cloudflare/server';
+import { startFakeCloudflare } from './helpers/fake';
 import { waitFor } from './helpers/wait';
 
 const rsyslogd = findRsyslogd();
@@ -66,10 +66,7 @@ withRsyslog('rsyslog → edgeban', () => {
   test('UDP (30-edgeban-udp.conf)', () => forwardAndRecognise('30-edgeban-udp.conf', 'udp', { udp: ['127.0.0.1:0'], tcp: [] }));
 
   test('rsyslog forwards logger lines to edgeban run, which bans in the fake Cloudflare', async () => {
-    const fake = new FakeCloudflare();
-    const zone = fake.addZone('example.com');
-    const token = fake.addToken();
-    await fake.start();
+    const { fake, zone, token } = await startFakeCloudflare();
     const daemon = await DaemonProcess.start(
       { listen: { tcp: ['127.0.0.1:0'], udp: [] } },
       { CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_API_BASE: fake.baseUrl, CLOUDFLARE_ZONE_ID: zone },

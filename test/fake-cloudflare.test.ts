@@ -84,7 +84,7 @@ test('list: filters under both spellings, notes substring, newest first, pages o
   expect([past.json.result, past.json.result_info.count]).toEqual([[], 0]);
   // a filter sent in a GET body is ignored: the unfiltered list comes back (fail2ban #3952)
   const body = await fetch(`${base}${rules()}`, { method: 'GET', headers: { authorization: `Bearer ${token}` } });
-  expect((await body.json()).result_info.total_count).toBe(130);
+  expect(((await body.json()) as { result_info: { total_count: number } }).result_info.total_count).toBe(130);
 });
 
 test('PATCH changes only mode and notes; DELETE returns the id', async () => {

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeCloudflare } from './fake-cloudflare/server';
+import { startFakeCloudflare } from './helpers/fake';
 import { DaemonProcess } from './helpers/daemon';
 import { findRsyslogd, PrivateRsyslog, ruleFor } from './helpers/rsyslog';
 import { waitFor } from './helpers/wait';
@@ -53,10 +53,7 @@ test('diskWrites recognises writes and ignores reads', () => {
 traced('no file is written while rsyslog feeds attacks and bans happen', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edgeban-strace-'));
   const traceFile = join(dir, 'trace');
-  const fake = new FakeCloudflare();
-  const zone = fake.addZone('example.com');
-  const token = fake.addToken();
-  await fake.start();
+  const { fake, zone, token } = await startFakeCloudflare();
   const daemon = await DaemonProcess.start(
     { listen: { tcp: ['127.0.0.1:0'], udp: [] }, jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '2s' } } },
     { CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_API_BASE: fake.baseUrl, CLOUDFLARE_ZONE_ID: zone },

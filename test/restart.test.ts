@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { FakeCloudflare } from './fake-cloudflare/server';
+import { startFakeCloudflare } from './helpers/fake';
 import { CLI, DaemonProcess } from './helpers/daemon';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
@@ -13,10 +14,7 @@ let fake: FakeCloudflare;
 let token: string;
 let zone: string;
 beforeEach(async () => {
-  fake = new FakeCloudflare();
-  zone = fake.addZone('example.com');
-  token = fake.addToken();
-  await fake.start();
+  ({ fake, zone, token } = await startFakeCloudflare());
 });
 afterEach(() => fake.stop());
 
@@ -33,7 +31,7 @@ async function send(port: number, texts: string[]): Promise<void> {
   const socket = net.connect({ port, host: '127.0.0.1' });
   await new Promise((resolve) => socket.once('connect', resolve));
   for (const text of texts) socket.write(octetCounted(`<37>${new Date().toISOString()} web1 wordpress(www.example.com)[1]: ${text}`));
-  await new Promise((resolve) => socket.end(resolve));
+  await new Promise<void>((resolve) => socket.end(() => resolve()));
 }
 
 test('SIGKILL with live bans, restart: expired deleted at start, live adopted and lifted on time', async () => {
