@@ -133,3 +133,112 @@ test('account-level rules', async () => {
   expect(created.json.result.scope).toMatchObject({ id: account, type: 'account' });
   expect((await call('DELETE', `${path}/${created.json.result.id}`, {})).status).toBe(200);
 });
+
+describe('Lists API and custom rules', () => {
+  const lists = () => `/accounts/${account}/rules/lists`;
+  const op = async (operationId: string) => {
+    for (;;) {
+      const { json } = await call('GET', `${lists()}/bulk_operations/${operationId}`);
+      if (json.result.status === 'completed' || json.result.status === 'failed') return json.result;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  async function newList(name = 'edgeban_block') {
+    return (await call('POST', lists(), { kind: 'ip', name, description: 'test' })).json.result;
+  }
+
+  test('create: names are [a-z0-9_] up to 50; a duplicate name is refused', async () => {
+    expect((await call('POST', lists(), { kind: 'ip', name: 'Bad-Name' })).status).toBe(400);
+    const list = await newList();
+    expect(list).toMatchObject({ name: 'edgeban_block', kind: 'ip', num_items: 0, num_referencing_filters: 0 });
+    expect((await call('POST', lists(), { kind: 'ip', name: 'edgeban_block' })).status).toBe(409);
+  });
+
+  test('items: asynchronous, validated, upserted by address, one pending operation per account', async () => {
+    const list = await newList();
+    const items = `${lists()}/${list.id}/items`;
+    expect((await call('POST', items, [{ ip: '2001:db8::1' }])).status).toBe(400); // IPv6 only as a prefix
+    expect((await call('POST', items, [{ ip: '2001:db8::/96' }])).status).toBe(400); // longer than /64
+    expect((await call('POST', items, [{ ip: '10.0.0.0/7' }])).status).toBe(400);
+    const first = await call('POST', items, [{ ip: '192.0.2.1', comment: 'a' }, { ip: '2001:DB8:1:2::/64', comment: 'b' }]);
+    expect(first.json.result.operation_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(fake.lists.listsOf(account)[0].items.size).toBe(0); // not yet applied
+    const busy = await call('POST', items, [{ ip: '192.0.2.2' }]);
+    expect(busy.status).toBe(429);
+    expect(await op(first.json.result.operation_id)).toMatchObject({ status: 'completed', completed: expect.any(String) });
+    const second = await call('POST', items, [{ ip: '192.0.2.1/32', comment: 'replaced' }]);
+    await op(second.json.result.operation_id);
+    const listed = (await call('GET', `${items}?per_page=500`)).json;
+    expect(listed.result.map((i: { ip: string; comment: string }) => [i.ip, i.comment])).toEqual([
+      ['192.0.2.1', 'replaced'],
+      ['2001:db8:1:2::/64', 'b'],
+    ]);
+    expect(listed.result_info.cursors).toEqual({});
+    const gone = await call('DELETE', items, { items: [{ id: listed.result[0].id }] });
+    await op(gone.json.result.operation_id);
+    expect([...fake.lists.listsOf(account)[0].items.keys()]).toEqual(['2001:db8:1:2::/64']);
+  });
+
+  test('cursor paging in ascending order, search as a prefix', async () => {
+    const list = await newList();
+    const items = `${lists()}/${list.id}/items`;
+    const write = await call('POST', items, Array.from({ length: 12 }, (_, i) => ({ ip: `198.51.100.${12 - i}` })));
+    await op(write.json.result.operation_id);
+    const seen: string[] = [];
+    let cursor = '';
+    for (;;) {
+      const page = (await call('GET', `${items}?per_page=5${cursor ? `&cursor=${cursor}` : ''}`)).json;
+      seen.push(...page.result.map((i: { ip: string }) => i.ip));
+      if (!page.result_info.cursors.after) break;
+      cursor = page.result_info.cursors.after;
+    }
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `198.51.100.${i + 1}`));
+    expect((await call('GET', `${items}?search=198.51.100.1&per_page=50`)).json.result.map((i: { ip: string }) => i.ip)).toEqual([
+      '198.51.100.1',
+      '198.51.100.10',
+      '198.51.100.11',
+      '198.51.100.12',
+    ]);
+    expect((await call('GET', `${items}?per_page=501`)).status).toBe(400);
+  });
+
+  test('the item limit fails the operation; a failure can be injected', async () => {
+    await startFake({ maxItems: 3 });
+    const list = await newList();
+    const items = `${lists()}/${list.id}/items`;
+    const tooMany = await call('POST', items, [1, 2, 3, 4].map((i) => ({ ip: `192.0.2.${i}` })));
+    expect(await op(tooMany.json.result.operation_id)).toMatchObject({ status: 'failed', error: expect.stringContaining('maximum') });
+    fake.lists.failNextBulk = 1;
+    const failing = await call('POST', items, [{ ip: '192.0.2.9' }]);
+    expect((await op(failing.json.result.operation_id)).status).toBe('failed');
+  });
+
+  test('rulesets: entry point 404 until created; rules name existing lists only; a referenced list cannot be deleted', async () => {
+    const entry = `/zones/${zone}/rulesets/phases/http_request_firewall_custom/entrypoint`;
+    expect((await call('GET', entry)).status).toBe(404);
+    const bad = await call('POST', `/zones/${zone}/rulesets`, { name: 'default', kind: 'zone', phase: 'http_request_firewall_custom', rules: [{ action: 'block', expression: 'ip.src in $missing' }] });
+    expect(bad.status).toBe(400);
+    const list = await newList();
+    const created = await call('POST', `/zones/${zone}/rulesets`, {
+      name: 'default',
+      kind: 'zone',
+      phase: 'http_request_firewall_custom',
+      rules: [{ action: 'log', expression: 'http.host eq "x"' }],
+    });
+    const ruleset = created.json.result;
+    const added = await call('POST', `/zones/${zone}/rulesets/${ruleset.id}/rules`, { action: 'block', expression: 'ip.src in $edgeban_block', description: 'edgeban' });
+    expect(added.json.result.rules.map((r: { action: string }) => r.action)).toEqual(['log', 'block']);
+    expect((await call('GET', entry)).json.result.version).toBe('2');
+    expect((await call('DELETE', `${lists()}/${list.id}`)).json.errors[0].code).toBe(10031);
+    const put = await call('PUT', entry, { rules: [] });
+    expect(put.json.result.version).toBe('3');
+    expect((await call('DELETE', `${lists()}/${list.id}`)).status).toBe(200);
+  });
+
+  test('lists need Account Filter Lists, rulesets Zone WAF', async () => {
+    const weak = fake.addToken(['zone_firewall_services']);
+    expect((await call('GET', lists(), undefined, { authorization: `Bearer ${weak}` })).json.errors[0].code).toBe(10000);
+    const entry = `/zones/${zone}/rulesets/phases/http_request_firewall_custom/entrypoint`;
+    expect((await call('GET', entry, undefined, { authorization: `Bearer ${weak}` })).json.errors[0].code).toBe(10000);
+  });
+});

@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
+import { FakeLists, ListsError, ListsOptions } from './lists';
 
 type Json = Record<string, unknown>;
 interface Message {
@@ -41,7 +42,7 @@ export interface RecordedRequest {
   status: number;
 }
 
-export interface FakeOptions {
+export interface FakeOptions extends Partial<ListsOptions> {
   /** requests allowed per window (Cloudflare: 1200 per 300 s) */
   rateLimit?: number;
   rateWindowMs?: number;
@@ -125,9 +126,12 @@ export class FakeCloudflare {
   private delayMs = 0;
   private dropRemaining = 0;
   private readonly options: Required<FakeOptions>;
+  /** account IP lists, bulk operations and zone custom rules */
+  readonly lists: FakeLists;
 
   constructor(options: FakeOptions = {}) {
-    this.options = { rateLimit: 1200, rateWindowMs: 300_000, countGets: true, ruleQuota: 50_000, ...options };
+    this.options = { rateLimit: 1200, rateWindowMs: 300_000, countGets: true, ruleQuota: 50_000, maxItems: 10_000, maxLists: 10, bulkStepMs: 20, asyncStatus: 200, ...options };
+    this.lists = new FakeLists(this.options, (zone) => this.zones.get(zone)?.account);
   }
 
   // ------------------------------------------------------------------ set-up and fault switches
@@ -230,7 +234,8 @@ export class FakeCloudflare {
       const result = this.route(method, url, body, req.headers);
       status = result.status ?? 200;
       payload = { result: result.result, success: true, errors: [], messages: result.messages ?? [], ...(result.info ? { result_info: result.info } : {}) };
-    } catch (error) {
+    } catch (caught) {
+      const error = caught instanceof ListsError ? new ApiError(caught.status, caught.errors) : caught;
       if (!(error instanceof ApiError)) throw error;
       status = error.status;
       payload = error.bare ? { success: false, errors: error.errors } : { result: null, success: false, errors: error.errors, messages: [] };
@@ -299,6 +304,8 @@ export class FakeCloudflare {
       this.require(token, 'zone_read');
       return { result: { id: parts[1], name: zone.name, status: 'active', account: { id: zone.account } } };
     }
+    const lists = this.routeLists(method, parts, url, body, token);
+    if (lists) return lists;
     const location = this.accessRuleLocation(parts, path);
     if (location) {
       const { key, permission, scope, rest } = location;
@@ -310,6 +317,40 @@ export class FakeCloudflare {
       if (rest.length === 1 && method === 'DELETE') return { result: this.deleteRule(key, rest[0], body) };
     }
     throw this.noRoute(path);
+  }
+
+  /** Lists (account) and the custom-rules entry point (zone); null when the path is neither. */
+  private routeLists(method: string, parts: string[], url: URL, body: unknown, token: ReturnType<FakeCloudflare['authenticate']>) {
+    const l = this.lists;
+    if (parts[0] === 'accounts' && parts[2] === 'rules' && parts[3] === 'lists') {
+      const account = parts[1];
+      if (!this.accounts.has(account)) throw this.noRoute(url.pathname);
+      this.require(token, 'account_filter_lists');
+      const [id, sub] = [parts[4], parts[5]];
+      if (parts.length === 4 && method === 'GET') return { result: l.getLists(account) };
+      if (parts.length === 4 && method === 'POST') return { result: l.createList(account, body) };
+      if (id === 'bulk_operations' && parts.length === 6 && method === 'GET') return { result: l.getOperation(account, parts[5]) };
+      if (parts.length === 5 && method === 'GET') return { result: l.getList(account, id) };
+      if (parts.length === 5 && method === 'DELETE') return { result: l.deleteList(account, id) };
+      if (sub === 'items' && parts.length === 6) {
+        if (method === 'GET') return l.getItems(account, id, url.searchParams);
+        if (['POST', 'PUT', 'DELETE'].includes(method)) return l.writeItems(account, id, method, body);
+      }
+      return null;
+    }
+    if (parts[0] === 'zones' && parts[2] === 'rulesets') {
+      const zone = parts[1];
+      if (!this.zones.has(zone)) throw this.noRoute(url.pathname);
+      this.require(token, 'zone_waf');
+      const entrypoint = parts[3] === 'phases' && parts[4] === 'http_request_firewall_custom' && parts[5] === 'entrypoint' && parts.length === 6;
+      if (entrypoint && method === 'GET') return { result: l.getEntrypoint(zone) };
+      if (entrypoint && method === 'PUT') return { result: l.putEntrypoint(zone, body) };
+      if (parts.length === 3 && method === 'POST') return { result: l.createRuleset(zone, body) };
+      if (parts.length === 5 && parts[4] === 'rules' && method === 'POST') return { result: l.addRule(zone, parts[3], body) };
+      if (parts.length === 6 && parts[4] === 'rules' && method === 'PATCH') return { result: l.patchRule(zone, parts[3], parts[5], body) };
+      return null;
+    }
+    return null;
   }
 
   private noRoute(path: string): ApiError {
