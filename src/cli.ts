@@ -29,9 +29,6 @@ function loadOrExplain(file: string | undefined): Config {
     if (error instanceof ConfigError) throw new UsageError(`invalid config: ${error.message}`);
     throw error;
   }
-  if (config.cloudflare.backend === 'ip-list' && config.cloudflare.token && !config.cloudflare.dryRun) {
-    throw new UsageError('invalid config: cloudflare.backend: "ip-list" is not available yet; use "access-rules"');
-  }
   return config;
 }
 

@@ -5,6 +5,7 @@ import { AccessRulesBackend } from './cloudflare/access-rules';
 import type { Backend, EdgeBan } from './cloudflare/backend';
 import { CloudflareClient } from './cloudflare/client';
 import { DryRunBackend } from './cloudflare/dry-run';
+import { IpListBackend } from './cloudflare/ip-list';
 import { fetchCloudflareRanges } from './cloudflare/ips';
 import { accessRulesConfig } from './cloudflare/settings';
 import { CLOUDFLARE_RANGES } from './policy/trust';
@@ -41,6 +42,14 @@ export function createBackend(config: Config, hooks: BackendHooks = {}): Backend
   const { token, dryRun, apiBase, requestsPer5Min } = config.cloudflare;
   if (!token || dryRun) return new DryRunBackend(settings);
   const client = new CloudflareClient({ baseUrl: apiBase, token, requestsPer5Min, ...hooks });
+  if (config.cloudflare.backend === 'ip-list') {
+    return new IpListBackend(client, {
+      accountId: config.cloudflare.accountId!,
+      zoneIds: [...new Set([...(config.cloudflare.zoneId ? [config.cloudflare.zoneId] : []), ...Object.values(config.cloudflare.zones)])],
+      actions: [...new Set(Object.values(config.jails).map((jail) => jail.action))],
+      itemLimit: config.cloudflare.listItemLimit,
+    });
+  }
   return new AccessRulesBackend(client, settings);
 }
 
@@ -58,6 +67,7 @@ export class Daemon {
   private readonly ingest: Ingest;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = Date.now();
+  private stopped = false;
   /** the reconciliation made at start (tests wait for it) */
   startupSweep: Promise<void> = Promise.resolve();
   /** the GET /ips made at start with `cloudflareRanges: refresh` */
@@ -150,6 +160,8 @@ export class Daemon {
 
   /** Stops listening; queued bans get `graceMs` to go out; bans are not lifted. */
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     await this.ingest.stop();
     await this.admin?.stop();
@@ -298,6 +310,8 @@ export class Daemon {
       case 'extended':
       case 'adopted':
         return log.info(fields, `${what}${dry}`);
+      case 'evicted':
+        return log.warn(fields, 'the IP list is full: this ban, closest to expiry, left the list (cloudflare.listItemLimit)');
       case 'coalesced':
       case 'expired_deleted':
         return log.debug(fields, what);

@@ -1,9 +1,7 @@
-import { Backend, EdgeBan, ForeignRuleError } from '../cloudflare/backend';
+import { Backend, BatchOp, EdgeBan, ForeignRuleError, OpResult, OpType } from '../cloudflare/backend';
 import { CloudflareError } from '../cloudflare/client';
 import type { BanOrder } from '../policy/policy';
 import { TimerHeap } from './timer-heap';
-
-type OpType = 'ban' | 'extend' | 'unban';
 
 interface Entry extends EdgeBan {
   id: string;
@@ -27,6 +25,7 @@ export type LedgerOutcome =
   | 'expired_deleted'
   | 'coalesced'
   | 'queue_full'
+  | 'evicted'
   | 'no_location'
   | 'retry'
   | 'failed';
@@ -144,6 +143,7 @@ export class Ledger {
    * queued bans get `graceMs` to go out.
    */
   async stop(graceMs: number): Promise<void> {
+    if (this.stopping) return;
     this.stopping = true;
     this.timers.stop();
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -194,6 +194,10 @@ export class Ledger {
 
   private async work(): Promise<void> {
     while (this.queue.size > 0 && !this.retryTimer) {
+      if (this.options.backend.applyBatch) {
+        await this.workBatch();
+        continue;
+      }
       const [id, op] = this.queue.entries().next().value as [string, { type: OpType; entry: Entry }];
       this.queue.delete(id);
       if (this.stopping && op.type !== 'ban' && op.type !== 'extend') continue;
@@ -203,6 +207,45 @@ export class Ledger {
         this.failed(id, op, error as Error);
       }
     }
+  }
+
+  /** Batch-capable backends: up to batchSize operations in one call, each settled on its own. */
+  private async workBatch(): Promise<void> {
+    const backend = this.options.backend;
+    const taken: [string, { type: OpType; entry: Entry }][] = [];
+    for (const [id, op] of this.queue) {
+      if (taken.length >= (backend.batchSize ?? 1000)) break;
+      taken.push([id, op]);
+    }
+    for (const [id] of taken) this.queue.delete(id);
+    const ops = taken.filter(([, op]) => !this.stopping || op.type !== 'unban');
+    if (ops.length === 0) return;
+    let results: OpResult[];
+    try {
+      results = await backend.applyBatch!(ops.map(([, op]): BatchOp => ({ type: op.type, ban: op.entry })));
+    } catch (error) {
+      results = ops.map(() => ({ ok: false, error: error as Error }));
+    }
+    ops.forEach(([id, op], i) => this.settle(id, op, results[i] ?? { ok: false, error: new Error('no result') }));
+    for (const ban of backend.takeEvicted?.() ?? []) {
+      const entry = this.active.get(`${ban.location}|${ban.key}`);
+      if (entry) this.options.events.outcome('evicted', entry);
+    }
+  }
+
+  private settle(id: string, op: { type: OpType; entry: Entry }, result: OpResult): void {
+    const { entry } = op;
+    if (!result.ok) {
+      if (result.error instanceof ForeignRuleError) {
+        entry.foreign = true;
+        return this.options.events.outcome('foreign', entry, result.error.message);
+      }
+      return this.failed(id, op, result.error);
+    }
+    if (result.ruleId) entry.ruleId = result.ruleId;
+    if (result.evicted) return this.options.events.outcome('evicted', entry);
+    if (op.type === 'ban') return this.options.events.outcome('banned', entry, undefined, entry.orderedAt === undefined ? undefined : this.now() - entry.orderedAt);
+    this.options.events.outcome(op.type === 'extend' ? 'extended' : 'unbanned', entry);
   }
 
   private async execute(type: OpType, entry: Entry): Promise<void> {

@@ -16,9 +16,27 @@ export interface EdgeBan {
 /** A rule another party made for the same address: edgeban leaves it alone. */
 export class ForeignRuleError extends Error {}
 
+export type OpType = 'ban' | 'extend' | 'unban';
+
+/** One operation of a batch; `ban.ruleId` is set where known. */
+export interface BatchOp {
+  type: OpType;
+  ban: EdgeBan;
+}
+
+/** Per operation: done (with the rule or item id; `evicted` when the plan's limit pushed it out), or failed. */
+export type OpResult = { ok: true; ruleId?: string; evicted?: boolean } | { ok: false; error: Error };
+
 /** What the ledger needs from a way of banning at the edge. */
 export interface Backend {
   readonly name: string;
+  /** Batch-capable backends (ip-list) take up to this many operations in one call. */
+  readonly batchSize?: number;
+  applyBatch?(ops: BatchOp[]): Promise<OpResult[]>;
+  /** Bans of earlier batches that the plan's limit pushed out during the last one. */
+  takeEvicted?(): EdgeBan[];
+  /** Set-up before the first ban (ip-list: lists and custom rules); retried at every sweep until it succeeds. */
+  prepare?(): Promise<void>;
   /** Where a ban for this site goes; null when no zone is configured for it. */
   locate(site: string | null): string | null;
   /** Creates the rule (adopting one edgeban made earlier); returns its id. */

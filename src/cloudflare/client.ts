@@ -97,7 +97,7 @@ export class CloudflareClient {
       await this.acquire();
       const outcome = await this.send<T>(method, path, query, options.body);
       if (!(outcome instanceof CloudflareError)) return outcome;
-      if (outcome.status === 429 && limitedRetries++ < 20) continue; // the pause is already set
+      if (outcome.status === 429 && this.pausedUntil > Date.now() && limitedRetries++ < 20) continue; // paused already
       if (!outcome.retryable || ++attempt >= this.options.maxAttempts) throw outcome;
       const backoff = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (attempt - 1));
       await sleep(backoff * (0.75 + Math.random() * 0.5));
@@ -152,7 +152,9 @@ export class CloudflareClient {
       } catch {
         envelope = {};
       }
-      if (status === 429) this.pause(response.headers);
+      // The global limit (971, or any 429 with Retry-After) pauses every call; another 429, such as
+      // a Lists write while a bulk operation is pending, is retried with backoff like a 5xx.
+      if (status === 429 && (response.headers['retry-after'] !== undefined || envelope.errors?.some((e) => e.code === 971))) this.pause(response.headers);
       if (status >= 200 && status < 300 && envelope.success !== false) {
         return { result: envelope.result as T, info: envelope.result_info, messages: envelope.messages ?? [] };
       }

@@ -82,6 +82,11 @@ function checkConsistency(config: Config): void {
   if (config.listen.udp.length + config.listen.tcp.length + config.listen.tls.length === 0) {
     throw new ConfigError('listen', 'at least one udp, tcp or tls address is needed');
   }
+  const { backend, token, dryRun, accountId, zoneId, zones } = config.cloudflare;
+  if (backend === 'ip-list' && token && !dryRun) {
+    if (!accountId) throw new ConfigError('cloudflare.accountId', 'the ip-list backend needs the account that holds the lists (or CLOUDFLARE_ACCOUNT_ID)');
+    if (!zoneId && Object.keys(zones).length === 0) throw new ConfigError('cloudflare.zoneId', 'the ip-list backend needs the zones to put its custom rules in');
+  }
   for (const [name, jail] of Object.entries(config.jails)) {
     if (jail.increment && jail.increment.max < jail.bantime) {
       throw new ConfigError(`jails.${name}.increment.max`, 'must not be shorter than bantime');

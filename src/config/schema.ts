@@ -97,6 +97,7 @@ export const configSchema = z
         accountId: z.string().optional(),
         zones: z.record(z.string(), z.string()).default({}),
         requestsPer5Min: z.number().int().min(1).max(1200).default(1000),
+        listItemLimit: z.number().int().min(1).max(1_000_000).default(10_000),
         dryRun: z.boolean().default(false),
       })
       .strict()

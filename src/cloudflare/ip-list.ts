@@ -1,0 +1,320 @@
+import type { BanAction } from '../config/schema';
+import { Backend, BatchOp, EdgeBan, formatNotes, OpResult, parseNotes } from './backend';
+import { CloudflareClient, CloudflareError } from './client';
+
+export interface IpListConfig {
+  accountId: string;
+  zoneIds: string[];
+  /** the actions the jails use: one list and one custom rule each */
+  actions: BanAction[];
+  /** items across edgeban's lists (Cloudflare: 10,000 below Enterprise) */
+  itemLimit: number;
+  /** bulk operation polling: first wait and longest wait (ms) */
+  pollMs?: [number, number];
+  /** give up on one operation after this long (ms); the ledger tries again later */
+  operationTimeoutMs?: number;
+}
+
+interface List {
+  id: string;
+  name: string;
+}
+
+interface Item {
+  id: string;
+  ip: string;
+  comment: string;
+}
+
+interface Ruleset {
+  id: string;
+  rules: { id: string; action: string; expression: string; enabled: boolean }[];
+}
+
+/** What edgeban believes each of its lists holds, by ban key. */
+interface Held {
+  action: BanAction;
+  until: number;
+  itemId?: string;
+  ban: EdgeBan;
+}
+
+const PHASE_PATH = 'rulesets/phases/http_request_firewall_custom/entrypoint';
+const LIST_PERMISSION = 'Account → Account Filter Lists → Edit';
+const RULE_PERMISSION = 'Zone → Zone WAF → Edit';
+const DESCRIPTION = 'Managed by edgeban: its bans, with their expiry in each comment. Do not edit.';
+
+export const listName = (action: BanAction) => `edgeban_${action}`;
+export const ruleExpression = (action: BanAction) => `ip.src in $${listName(action)}`;
+
+/** `a.b.c.d/32` is written as `a.b.c.d` (Cloudflare counts both as one item); prefixes as they are. */
+export function itemIp(key: string): string {
+  return key.endsWith('/32') && !key.includes(':') ? key.slice(0, -3) : key;
+}
+
+export function keyOfItem(ip: string): string {
+  return ip.includes('/') ? ip.toLowerCase() : `${ip}/32`;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function permissionError(error: unknown, permission: string): unknown {
+  if (error instanceof CloudflareError && (error.has(10000) || error.status === 403)) {
+    return new CloudflareError(error.method, error.path, error.status, [{ code: 10000, message: `the token lacks the permission "${permission}"` }], false);
+  }
+  return error;
+}
+
+/**
+ * Bans as items of account IP lists (one per action, named `edgeban_<action>`) that one custom
+ * rule per zone blocks or challenges: a thousand bans cost a couple of API calls, not a thousand.
+ */
+export class IpListBackend implements Backend {
+  readonly name = 'ip-list';
+  readonly batchSize = 1000;
+  private readonly lists = new Map<BanAction, List>();
+  private readonly held = new Map<string, Held>();
+  private evictedHeld: EdgeBan[] = [];
+  /** the set-up in progress or done; a failed one is forgotten so the next call tries again */
+  private preparing: Promise<void> | null = null;
+
+  constructor(
+    private readonly client: CloudflareClient,
+    private readonly config: IpListConfig,
+  ) {}
+
+  private get base(): string {
+    return `/accounts/${this.config.accountId}/rules/lists`;
+  }
+
+  locate(): string {
+    return `account:${this.config.accountId}`;
+  }
+
+  // ------------------------------------------------------------------ set-up
+
+  /** Finds or creates the lists, then makes sure each zone has its rules. Once, however many callers. */
+  prepare(): Promise<void> {
+    this.preparing ??= (async () => {
+      await this.findLists(true);
+      for (const zone of this.config.zoneIds) await this.ensureRules(zone);
+    })().catch((error) => {
+      this.preparing = null;
+      throw error;
+    });
+    return this.preparing;
+  }
+
+  private async findLists(create: boolean): Promise<void> {
+    let existing: (List & { description?: string })[];
+    try {
+      existing = (await this.client.request<(List & { description?: string })[]>('GET', this.base)).result ?? [];
+    } catch (error) {
+      throw permissionError(error, LIST_PERMISSION);
+    }
+    for (const action of this.config.actions) {
+      if (this.lists.has(action)) continue;
+      const found = existing.find((list) => list.name === listName(action));
+      if (found) {
+        this.lists.set(action, { id: found.id, name: found.name });
+      } else if (create) {
+        try {
+          const { result } = await this.client.request<List>('POST', this.base, { body: { kind: 'ip', name: listName(action), description: DESCRIPTION } });
+          this.lists.set(action, { id: result.id, name: result.name });
+        } catch (error) {
+          throw permissionError(error, LIST_PERMISSION);
+        }
+      }
+    }
+  }
+
+  /** One rule per list in the zone's custom-rules entry point, created or corrected; others untouched. */
+  private async ensureRules(zone: string): Promise<void> {
+    const wanted = this.config.actions.map((action) => ({ action, expression: ruleExpression(action), description: `edgeban ${action}`, enabled: true }));
+    let ruleset: Ruleset | null = null;
+    try {
+      ruleset = (await this.client.request<Ruleset>('GET', `/zones/${zone}/${PHASE_PATH}`)).result;
+    } catch (error) {
+      if (!(error instanceof CloudflareError && error.status === 404)) throw permissionError(error, RULE_PERMISSION);
+    }
+    try {
+      if (!ruleset) {
+        await this.client.request('POST', `/zones/${zone}/rulesets`, { body: { name: 'default', kind: 'zone', phase: 'http_request_firewall_custom', rules: wanted } });
+        return;
+      }
+      for (const rule of wanted) {
+        const current = ruleset.rules.find((r) => r.expression === rule.expression);
+        if (!current) await this.client.request('POST', `/zones/${zone}/rulesets/${ruleset.id}/rules`, { body: rule });
+        else if (current.action !== rule.action || !current.enabled) {
+          await this.client.request('PATCH', `/zones/${zone}/rulesets/${ruleset.id}/rules/${current.id}`, { body: rule });
+        }
+      }
+    } catch (error) {
+      throw permissionError(error, RULE_PERMISSION);
+    }
+  }
+
+  // ------------------------------------------------------------------ bans
+
+  // The per-ban calls are never used: the ledger sends batches to applyBatch.
+  async add(): Promise<string> {
+    throw new Error('ip-list works in batches');
+  }
+  async update(): Promise<void> {
+    throw new Error('ip-list works in batches');
+  }
+  async remove(): Promise<void> {
+    throw new Error('ip-list works in batches');
+  }
+
+  async applyBatch(ops: BatchOp[]): Promise<OpResult[]> {
+    await this.prepare();
+    const adds = new Map<BanAction, Map<string, EdgeBan>>();
+    const removes = new Map<BanAction, Set<string>>();
+    const touched: BanAction[][] = ops.map(() => []);
+    const push = <T>(map: Map<BanAction, T>, action: BanAction, make: () => T) => map.get(action) ?? map.set(action, make()).get(action)!;
+    ops.forEach((op, i) => {
+      const held = this.held.get(op.ban.key);
+      if (op.type === 'unban') {
+        if (held) {
+          push(removes, held.action, () => new Set()).add(op.ban.key);
+          touched[i].push(held.action);
+        }
+        return;
+      }
+      if (held && held.action !== op.ban.action) {
+        push(removes, held.action, () => new Set()).add(op.ban.key);
+        touched[i].push(held.action);
+      }
+      push(adds, op.ban.action, () => new Map()).set(op.ban.key, op.ban);
+      touched[i].push(op.ban.action);
+    });
+    const evicted = this.makeRoom(adds, removes);
+    const failed = new Map<BanAction, Error>();
+    // removals first: they free room for the additions
+    for (const [action, keys] of removes) {
+      try {
+        await this.removeItems(action, keys);
+      } catch (error) {
+        failed.set(action, error as Error);
+      }
+    }
+    for (const [action, bans] of adds) {
+      if (bans.size === 0 || failed.has(action)) continue;
+      try {
+        await this.addItems(action, [...bans.values()]);
+      } catch (error) {
+        failed.set(action, error as Error);
+      }
+    }
+    return ops.map((op, i): OpResult => {
+      if (evicted.has(op.ban.key) && op.type !== 'unban') return { ok: true, evicted: true };
+      const error = touched[i].map((action) => failed.get(action)).find(Boolean);
+      if (error) return { ok: false, error };
+      return { ok: true, ruleId: this.held.get(op.ban.key)?.itemId ?? `item:${itemIp(op.ban.key)}` };
+    });
+  }
+
+  /**
+   * When the lists would pass the item limit, the bans closest to expiry leave first: held ones
+   * are removed, new ones are not added. Returns the keys pushed out.
+   */
+  private makeRoom(adds: Map<BanAction, Map<string, EdgeBan>>, removes: Map<BanAction, Set<string>>): Set<string> {
+    const removed = new Set([...removes.values()].flatMap((keys) => [...keys]));
+    const stay = [...this.held.entries()].filter(([key]) => !removed.has(key)).map(([key, h]) => ({ key, until: h.until, held: h as Held | null, action: h.action }));
+    const incoming = [...adds.entries()].flatMap(([action, bans]) => [...bans.values()].map((ban) => ({ key: ban.key, until: ban.until, held: null as Held | null, action })));
+    const all = new Map<string, (typeof stay)[number]>();
+    for (const entry of [...stay, ...incoming]) all.set(entry.key, entry);
+    const overflow = all.size - this.config.itemLimit;
+    const evicted = new Set<string>();
+    if (overflow <= 0) return evicted;
+    const victims = [...all.values()].sort((a, b) => a.until - b.until).slice(0, overflow);
+    for (const victim of victims) {
+      evicted.add(victim.key);
+      adds.get(victim.action)?.delete(victim.key);
+      if (this.held.has(victim.key)) {
+        const held = this.held.get(victim.key)!;
+        this.evictedHeld.push(held.ban);
+        (removes.get(held.action) ?? removes.set(held.action, new Set()).get(held.action)!).add(victim.key);
+      }
+    }
+    return evicted;
+  }
+
+  private async addItems(action: BanAction, bans: EdgeBan[]): Promise<void> {
+    const list = this.lists.get(action)!;
+    const body = bans.map((ban) => ({ ip: itemIp(ban.key), comment: formatNotes(ban) }));
+    const { result } = await this.client.request<{ operation_id: string }>('POST', `${this.base}/${list.id}/items`, { body });
+    await this.waitFor(result.operation_id);
+    for (const ban of bans) {
+      const before = this.held.get(ban.key);
+      this.held.set(ban.key, { action, until: ban.until, ban, itemId: before?.action === action ? before.itemId : undefined });
+    }
+  }
+
+  private async removeItems(action: BanAction, keys: Set<string>): Promise<void> {
+    const list = this.lists.get(action);
+    if (!list) return;
+    if ([...keys].some((key) => !this.held.get(key)?.itemId)) await this.readItems(action);
+    const ids = [...keys].map((key) => this.held.get(key)?.itemId).filter((id): id is string => Boolean(id));
+    if (ids.length > 0) {
+      const { result } = await this.client.request<{ operation_id: string }>('DELETE', `${this.base}/${list.id}/items`, { body: { items: ids.map((id) => ({ id })) } });
+      await this.waitFor(result.operation_id);
+    }
+    for (const key of keys) if (this.held.get(key)?.action === action) this.held.delete(key);
+  }
+
+  /** Polls a bulk operation until it completes; a failed or endless one throws a retryable error. */
+  private async waitFor(operationId: string): Promise<void> {
+    const [first, longest] = this.config.pollMs ?? [50, 2000];
+    const deadline = Date.now() + (this.config.operationTimeoutMs ?? 120_000);
+    const path = `${this.base}/bulk_operations/${operationId}`;
+    for (let wait = first; ; wait = Math.min(longest, wait * 2)) {
+      await sleep(wait);
+      const { result } = await this.client.request<{ status: string; error?: string }>('GET', path);
+      if (result.status === 'completed') return;
+      if (result.status === 'failed') throw new CloudflareError('GET', path, 200, [{ code: 0, message: `bulk operation failed: ${result.error ?? 'no reason given'}` }], true);
+      if (Date.now() > deadline) throw new CloudflareError('GET', path, 200, [{ code: 0, message: 'bulk operation did not complete in time' }], true);
+    }
+  }
+
+  /** Every item of one list (cursor paging), refreshing what edgeban holds; returns edgeban's own. */
+  private async readItems(action: BanAction): Promise<(EdgeBan & { ruleId: string })[]> {
+    const list = this.lists.get(action);
+    if (!list) return [];
+    const owned: (EdgeBan & { ruleId: string })[] = [];
+    let cursor: string | undefined;
+    do {
+      const { result, info } = await this.client.request<Item[]>('GET', `${this.base}/${list.id}/items`, { query: { per_page: 500, ...(cursor ? { cursor } : {}) } });
+      for (const item of result ?? []) {
+        const notes = parseNotes(item.comment ?? '');
+        if (!notes) continue; // not edgeban's: never touched
+        const ban: EdgeBan = { location: this.locate(), key: keyOfItem(item.ip), jail: notes.jail, action, until: notes.until, ruleId: item.id };
+        this.held.set(ban.key, { action, until: notes.until, itemId: item.id, ban });
+        owned.push({ ...ban, ruleId: item.id });
+      }
+      cursor = (info as { cursors?: { after?: string } } | undefined)?.cursors?.after;
+    } while (cursor);
+    return owned;
+  }
+
+  async listOwned(): Promise<(EdgeBan & { ruleId: string })[]> {
+    await this.prepare();
+    const owned: (EdgeBan & { ruleId: string })[] = [];
+    for (const action of this.config.actions) owned.push(...(await this.readItems(action)));
+    return owned;
+  }
+
+  takeEvicted(): EdgeBan[] {
+    return this.evictedHeld.splice(0);
+  }
+
+  /** Items edgeban holds now (for tests and metrics). */
+  get size(): number {
+    return this.held.size;
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
