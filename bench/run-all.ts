@@ -1,5 +1,6 @@
 /** `npm run bench`: every benchmark, one JSON object. Each can also run alone (node dist/bench/<name>.js). */
 import os from 'node:os';
+import { benchBotnet } from './botnet';
 import { benchLatency } from './latency';
 import { benchMemory } from './memory';
 import { benchRecognise } from './recognise';
@@ -10,6 +11,7 @@ async function main(): Promise<void> {
     recognise: benchRecognise(),
     memory: benchMemory(),
     latency: await benchLatency(),
+    botnet: await benchBotnet(),
   };
   console.log(JSON.stringify(result, null, 2));
 }

@@ -3,6 +3,9 @@
  * again; every live ban is adopted and lifted on time, expired ones are deleted at start.
  */
 import { execFile } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FakeCloudflare } from './fake-cloudflare/server';
 import { startFakeCloudflare } from './helpers/fake';
 import { CLI, DaemonProcess } from './helpers/daemon';
@@ -66,19 +69,20 @@ test('SIGTERM lets queued bans go out and does not lift bans', async () => {
   expect(fake.requests.filter((r) => r.method === 'DELETE')).toHaveLength(0);
 });
 
-describe('edgeban check', () => {
-  // asynchronous: the fake answers from this very process
-  const check = (env: NodeJS.ProcessEnv) =>
-    new Promise<{ status: number; stdout: string }>((resolve) => {
-      execFile(process.execPath, [CLI, 'check'], { encoding: 'utf8', env: { PATH: process.env.PATH, CLOUDFLARE_API_BASE: fake.baseUrl, ...env }, timeout: 20_000 }, (error, stdout) =>
-        resolve({ status: error ? Number(error.code) : 0, stdout }),
-      );
-    });
+/** `edgeban check` asynchronously: the fake answers from this very process. */
+function check(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ status: number; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, 'check', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, CLOUDFLARE_API_BASE: fake.baseUrl, ...env }, timeout: 20_000 }, (error, stdout) =>
+      resolve({ status: error ? Number(error.code) : 0, stdout }),
+    );
+  });
+}
 
+describe('edgeban check', () => {
   test('a good token and zone', async () => {
     const run = await check({ CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_ZONE_ID: zone });
     expect(run.stdout).toContain('ok: token is active');
-    expect(run.stdout).toContain(`ok: zone ${zone}: IP access rules readable`);
+    expect(run.stdout).toContain(`ok: zone ${zone}: readable`);
     expect(run.status).toBe(0);
   });
 
@@ -98,5 +102,24 @@ describe('edgeban check', () => {
     const run = await check({ CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_ZONE_ID: '0'.repeat(32) });
     expect(run.stdout).toContain('unknown to Cloudflare');
     expect(run.status).toBe(1);
+  });
+});
+
+describe('edgeban check with the ip-list backend', () => {
+  test('lists readable, no custom rules yet: ok; a token without Zone WAF: named', async () => {
+    const file = join(tmpdir(), `edgeban-iplist-${process.pid}.yaml`);
+    writeFileSync(file, 'cloudflare:\n  backend: ip-list\n');
+    const env = { CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_ZONE_ID: zone, CLOUDFLARE_ACCOUNT_ID: [...fake.accounts][0] };
+    try {
+      const run = await check(env, ['-c', file]);
+      expect(run.stdout).toContain('lists: readable');
+      expect(run.stdout).toContain('custom rules: none yet (edgeban creates them)');
+      expect(run.status).toBe(0);
+      const denied = await check({ ...env, CLOUDFLARE_API_TOKEN: fake.addToken(['account_filter_lists']) }, ['-c', file]);
+      expect(denied.stdout).toContain('the token lacks the permission "Zone → Zone WAF → Edit"');
+      expect(denied.status).toBe(1);
+    } finally {
+      rmSync(file);
+    }
   });
 });

@@ -9,7 +9,33 @@ export interface CheckLine {
 const PERMISSION = {
   zone: 'Zone → Firewall Services → Edit',
   account: 'Account → Account Firewall Access Rules → Edit',
+  lists: 'Account → Account Filter Lists → Edit',
+  waf: 'Zone → Zone WAF → Edit',
 };
+
+interface Target {
+  what: string;
+  path: string | undefined;
+  permission: string;
+  /** 404 means "not created yet", which is fine (the custom-rules entry point) */
+  absentOk?: boolean;
+}
+
+/** What must be readable for the configured backend and scope. */
+function targetsFor(config: Config): Target[] {
+  const { backend, scope, zoneId, accountId, zones } = config.cloudflare;
+  const zoneIds = [...new Set([...(zoneId ? [zoneId] : []), ...Object.values(zones)])];
+  if (backend === 'ip-list') {
+    return [
+      { what: `account ${accountId ?? '(cloudflare.accountId is not set)'} lists`, path: accountId && `/accounts/${accountId}/rules/lists`, permission: PERMISSION.lists },
+      ...zoneIds.map((zone) => ({ what: `zone ${zone} custom rules`, path: `/zones/${zone}/rulesets/phases/http_request_firewall_custom/entrypoint`, permission: PERMISSION.waf, absentOk: true })),
+    ];
+  }
+  if (scope === 'account') {
+    return [{ what: `account ${accountId ?? '(cloudflare.accountId is not set)'}`, path: accountId && `/accounts/${accountId}/firewall/access_rules/rules`, permission: PERMISSION.account }];
+  }
+  return zoneIds.map((zone) => ({ what: `zone ${zone}`, path: `/zones/${zone}/firewall/access_rules/rules`, permission: PERMISSION.zone }));
+}
 
 /** Says in plain words why a call failed: bad token, missing permission, unknown zone or account. */
 export function explain(error: unknown, what: string, permission: string): string {
@@ -23,7 +49,7 @@ export function explain(error: unknown, what: string, permission: string): strin
 
 /** `edgeban check`: the token verifies, and every configured zone or the account answers. */
 export async function checkCloudflare(config: Config): Promise<CheckLine[]> {
-  const { token, apiBase, scope, zoneId, accountId, zones, requestsPer5Min, dryRun } = config.cloudflare;
+  const { token, apiBase, accountId, requestsPer5Min, dryRun } = config.cloudflare;
   if (!token) return [{ ok: true, text: 'no Cloudflare token: edgeban will run as a dry run' }];
   const client = new CloudflareClient({ baseUrl: apiBase, token, requestsPer5Min, maxAttempts: 2, backoffBaseMs: 200 });
   const lines: CheckLine[] = [];
@@ -41,14 +67,7 @@ export async function checkCloudflare(config: Config): Promise<CheckLine[]> {
     await client.close();
     return [{ ok: false, text: explain(error, 'token', 'any') }];
   }
-  const targets =
-    scope === 'account'
-      ? [{ what: `account ${accountId ?? '(cloudflare.accountId is not set)'}`, path: accountId && `/accounts/${accountId}/firewall/access_rules/rules`, permission: PERMISSION.account }]
-      : [...new Set([...(zoneId ? [zoneId] : []), ...Object.values(zones)])].map((zone) => ({
-          what: `zone ${zone}`,
-          path: `/zones/${zone}/firewall/access_rules/rules`,
-          permission: PERMISSION.zone,
-        }));
+  const targets = targetsFor(config);
   if (targets.length === 0) lines.push({ ok: false, text: 'no zone: set cloudflare.zoneId (or CLOUDFLARE_ZONE_ID) or cloudflare.zones' });
   for (const target of targets) {
     if (!target.path) {
@@ -56,10 +75,14 @@ export async function checkCloudflare(config: Config): Promise<CheckLine[]> {
       continue;
     }
     try {
-      await client.request('GET', target.path, { query: { per_page: 1 } });
-      lines.push({ ok: true, text: `${target.what}: IP access rules readable` });
+      await client.request('GET', target.path, target.absentOk ? {} : { query: { per_page: 1 } });
+      lines.push({ ok: true, text: `${target.what}: readable` });
     } catch (error) {
-      lines.push({ ok: false, text: explain(error, target.what, target.permission) });
+      if (target.absentOk && error instanceof CloudflareError && error.status === 404 && !error.has(7003)) {
+        lines.push({ ok: true, text: `${target.what}: none yet (edgeban creates them)` });
+      } else {
+        lines.push({ ok: false, text: explain(error, target.what, target.permission) });
+      }
     }
   }
   if (dryRun) lines.push({ ok: true, text: 'dryRun is set: bans will be logged, not sent' });
