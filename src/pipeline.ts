@@ -35,6 +35,7 @@ export interface PipelineStats {
   rejected: Tally;
   ignored: Tally;
   kinds: Tally;
+  classes: Tally;
 }
 
 export function policyOptions(config: Config, cloudflareRanges: Iterable<string> = CLOUDFLARE_RANGES): PolicyOptions {
@@ -63,6 +64,7 @@ export class Pipeline {
     rejected: new Tally(),
     ignored: new Tally(),
     kinds: new Tally(),
+    classes: new Tally(),
   };
   private readonly repeats = new RepeatFilter();
   private lastTime = 0;
@@ -85,6 +87,7 @@ export class Pipeline {
     const event = recognised.event;
     this.stats.events++;
     this.stats.kinds.add(event.kind);
+    this.stats.classes.add(event.class);
     const decision = this.policy.decide(event);
     if (decision.ignored) this.stats.ignored.add(decision.ignored);
     this.stats.bans += decision.orders.length;

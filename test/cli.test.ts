@@ -42,7 +42,7 @@ describe('edgeban replay', () => {
     const out = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(out).toEqual([
       { type: 'ban', key: '192.0.2.47/32', jail: 'wordpress-hard', action: 'block', until: expect.any(Number), site: 'www.example.com' },
-      { type: 'summary', lines: 3, events: 2, bans: 1, ignored: { cloudflare: 1 } },
+      { type: 'summary', lines: 3, events: 2, bans: 1, ignored: { cloudflare: 1 }, classes: { hard: 2 } },
     ]);
   });
 

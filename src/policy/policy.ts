@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { parseIp, prefixKey } from '../address/ip';
+import { Ip, maskIp, parseIp, prefixKey } from '../address/ip';
 import type { BanAction, JailConfig } from '../config/schema';
 import type { WpEvent } from '../wordpress/recognise';
 import { TrustReason, Trust } from './trust';
@@ -51,6 +51,12 @@ interface Jail {
  */
 type Track = number[];
 
+/**
+ * The window's key for an address: the masked IPv4 address as a number (no string to build and
+ * hash on the hot path), or the IPv6 prefix text. The CIDR text is built only for a ban.
+ */
+type TrackKey = number | string;
+
 const WARN_INTERVAL_MS = 3_600_000;
 
 /**
@@ -61,7 +67,7 @@ export class Policy {
   private jails: Jail[] = [];
   private trackWidth = 0;
   /** per key, bounded by entry count; a flood of unique keys evicts the least recently seen */
-  private tracks: LRUCache<string, Track>;
+  private tracks: LRUCache<TrackKey, Track>;
   /** bans so far per jail and key, for the increment; forgotten increment.max after the last ban ends */
   private offences: LRUCache<string, { count: number; forgetAt: number }> | null = null;
   private readonly warnedSites: LRUCache<string, number>;
@@ -121,7 +127,20 @@ export class Policy {
 
   /** Forgets that a key is banned (an operator's unban), so it can be ordered again. */
   forget(key: string): void {
-    this.tracks.delete(key);
+    const ip = parseIp(key.split('/')[0]);
+    if (ip) this.tracks.delete(this.trackKey(ip));
+  }
+
+  private trackKey(ip: Ip): TrackKey {
+    if (ip.family === 4) {
+      const masked = maskIp(ip, this.options.ipv4Prefix);
+      return masked.family === 4 ? masked.v4 : 0;
+    }
+    return prefixKey(ip, this.options.ipv6Prefix);
+  }
+
+  private banKey(ip: Ip): string {
+    return prefixKey(ip, ip.family === 4 ? this.options.ipv4Prefix : this.options.ipv6Prefix);
   }
 
   decide(event: WpEvent): Decision {
@@ -133,19 +152,18 @@ export class Policy {
       const warn = (reason === 'cloudflare' || reason === 'proxy') && this.shouldWarn(event.site ?? '');
       return { ignored: reason, orders: [], warnMisconfigured: warn };
     }
-    const key = prefixKey(ip, ip.family === 4 ? this.options.ipv4Prefix : this.options.ipv6Prefix);
     const orders: BanOrder[] = [];
     let track: Track | undefined;
     for (const jail of this.jails) {
       if (!jail.selects.has(event.kind) && !jail.selects.has(event.class)) continue;
-      track ??= this.trackFor(key);
-      const order = this.hit(jail, key, track, event);
+      track ??= this.trackFor(this.trackKey(ip));
+      const order = this.hit(jail, ip, track, event);
       if (order) orders.push(order);
     }
     return { ignored: null, orders, warnMisconfigured: false };
   }
 
-  private trackFor(key: string): Track {
+  private trackFor(key: TrackKey): Track {
     let track = this.tracks.get(key);
     if (!track) {
       // new Array + fill(NaN) gives a double array of exactly this width; then zero it
@@ -163,7 +181,7 @@ export class Policy {
     return state === 0 || Math.abs(state) <= this.now;
   }
 
-  private hit(jail: Jail, key: string, track: Track, event: WpEvent): BanOrder | null {
+  private hit(jail: Jail, ip: Ip, track: Track, event: WpEvent): BanOrder | null {
     const at = event.at;
     const { maxretry, findtime } = jail.config;
     const base = jail.offset;
@@ -185,7 +203,7 @@ export class Policy {
         return null;
       }
     }
-    const order = this.order(jail, key, event);
+    const order = this.order(jail, this.banKey(ip), event);
     track.fill(0, base + 1, base + maxretry);
     track[base] = -order.until * 1000;
     return order;

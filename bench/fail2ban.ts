@@ -1,0 +1,61 @@
+/**
+ * Recognition speed against fail2ban: one generated auth.log (a million lines, mixed kinds, sites
+ * and addresses), fail2ban-regex (Debian's fail2ban) with a filter for WP fail2ban's hard and soft
+ * lines, and `edgeban replay` on the same file in the same run. Reports lines/s for both, the
+ * ratio, and whether the matches agree (fail2ban's matched lines = edgeban's hard + soft events).
+ * Prints JSON.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { corpus } from './corpus';
+
+const LINES = Number(process.env.BENCH_F2B_LINES ?? 1_000_000);
+const ROOT = resolve(__dirname, '../..');
+const FILTER = join(ROOT, 'bench/fail2ban/wordpress-hard-soft.conf');
+const COMMON = '/etc/fail2ban/filter.d/common.conf';
+
+async function writeCorpus(file: string): Promise<void> {
+  const out = createWriteStream(file);
+  for (const line of corpus({ lines: LINES, distinctAddresses: 50_000, form: 'authlog' })) {
+    if (!out.write(`${line}\n`)) await new Promise<void>((done) => out.once('drain', () => done()));
+  }
+  await new Promise<void>((done) => out.end(() => done()));
+}
+
+function timed<T>(run: () => T): { seconds: number; value: T } {
+  const start = process.hrtime.bigint();
+  const value = run();
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, value };
+}
+
+export async function benchFail2ban(): Promise<Record<string, unknown>> {
+  const f2b = spawnSync('sh', ['-c', 'command -v fail2ban-regex'], { encoding: 'utf8' }).stdout.trim();
+  if (!f2b || !existsSync(COMMON)) return { skipped: 'fail2ban-regex not installed (apt-get install fail2ban)' };
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-f2b-'));
+  try {
+    const log = join(dir, 'auth.log');
+    await writeCorpus(log);
+    copyFileSync(COMMON, join(dir, 'common.conf'));
+    copyFileSync(FILTER, join(dir, 'wordpress-hard-soft.conf'));
+    const fail2ban = timed(() => execFileSync(f2b, [log, join(dir, 'wordpress-hard-soft.conf')], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+    const f2bMatched = Number(/Lines: \d+ lines, \d+ ignored, (\d+) matched/.exec(fail2ban.value)?.[1]);
+    const edgeban = timed(() => execFileSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'replay', '--json', log], { encoding: 'utf8', maxBuffer: 256 << 20 }));
+    const summary = JSON.parse(edgeban.value.trim().split('\n').pop()!) as { lines: number; classes: Record<string, number> };
+    const edgebanMatched = (summary.classes.hard ?? 0) + (summary.classes.soft ?? 0);
+    const f2bRate = Math.round(LINES / fail2ban.seconds);
+    const edgebanRate = Math.round(LINES / edgeban.seconds);
+    return {
+      lines: LINES,
+      fail2banRegex: { linesPerSecond: f2bRate, seconds: Number(fail2ban.seconds.toFixed(2)), matched: f2bMatched },
+      edgebanReplay: { linesPerSecond: edgebanRate, seconds: Number(edgeban.seconds.toFixed(2)), matched: edgebanMatched, note: 'full replay: parse, recognise, policy and bans' },
+      ratio: Number((edgebanRate / f2bRate).toFixed(1)),
+      matchesAgree: f2bMatched === edgebanMatched,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) void benchFail2ban().then((result) => console.log(JSON.stringify({ fail2ban: result }, null, 2)));
