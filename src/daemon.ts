@@ -276,7 +276,7 @@ export class Daemon {
   }
 
   private onOutcome(transport: Transport, outcome: IngestOutcome): void {
-    this.ingestOutcomes.add(`${transport}:${outcome}`);
+    this.ingestOutcomes.add(outcomeKey(transport, outcome));
   }
 
   private onFrame(frame: Frame): void {
@@ -302,6 +302,7 @@ export class Daemon {
     this.banOutcomes.add(what);
     if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
     const { log } = this.options;
+    if (!log.isLevelEnabled(what === 'coalesced' || what === 'expired_deleted' ? 'debug' : 'info')) return; // spare the hashing
     const dry = this.backend.name === 'dry-run' ? ' (dry run: not sent to Cloudflare)' : '';
     const fields = { key: this.addressMask.show(ban.key), jail: ban.jail, action: ban.action, until: ban.until, location: ban.location, backend: this.backend.name };
     switch (what) {
@@ -325,6 +326,14 @@ export class Daemon {
         return log.warn({ ...fields, detail }, `ban ${what}`);
     }
   }
+}
+
+const OUTCOME_KEYS: Record<string, Record<string, string>> = {};
+
+/** `transport:outcome`, built once per pair rather than once per frame. */
+function outcomeKey(transport: Transport, outcome: IngestOutcome): string {
+  const byOutcome = (OUTCOME_KEYS[transport] ??= {});
+  return (byOutcome[outcome] ??= `${transport}:${outcome}`);
 }
 
 function limits(config: Config) {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Backend, EdgeBan, zoneForSite } from './backend';
 import type { AccessRulesConfig } from './settings';
 
@@ -8,6 +7,7 @@ import type { AccessRulesConfig } from './settings';
  */
 export class DryRunBackend implements Backend {
   readonly name = 'dry-run';
+  private next = 0;
 
   constructor(private readonly config: AccessRulesConfig) {}
 
@@ -17,7 +17,7 @@ export class DryRunBackend implements Backend {
   }
 
   async add(_ban: EdgeBan): Promise<string> {
-    return randomBytes(16).toString('hex');
+    return `dry-run-${++this.next}`;
   }
 
   async update(): Promise<void> {}

@@ -1,0 +1,130 @@
+/**
+ * Ingest: messages per second into the running daemon from a separate sender process, with
+ * recognition and counting on: TCP octet-counted (one and several connections), TLS, and UDP at a
+ * set rate with its loss. Also cold start: process start to listening. Loopback only. Prints JSON.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { buildConfig } from '../src/config/load';
+import { Daemon } from '../src/daemon';
+import { createLogger } from '../src/observe/log';
+
+const ROOT = resolve(__dirname, '../..');
+const SENDER = join(ROOT, 'dist/bench/sender.js');
+const CLI = join(ROOT, 'dist/src/cli.js');
+const silent = () => createLogger('error', new Writable({ write: (_c, _e, done) => done() }));
+
+function selfSignedCert(dir: string): { cert: string; key: string } {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert], {
+    stdio: 'pipe',
+  });
+  return { cert, key };
+}
+
+function runSender(args: string[]): Promise<{ sent: number; seconds: number; perSecond: number }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [SENDER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('exit', (code) => (code === 0 ? resolvePromise(JSON.parse(out)) : reject(new Error(`sender exited ${code}`))));
+  });
+}
+
+async function measure(transport: 'tcp' | 'tls' | 'udp', count: number, connections = 1, udpRate = 0, listen: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  const config = buildConfig({ listen: { udp: [], tcp: [], ...listen, maxConnections: 64 }, admin: { enabled: false } }, {});
+  const daemon = new Daemon({ config, log: silent() });
+  await daemon.start();
+  const port = daemon.bound.find((b) => b.transport === transport)!.port;
+  const stats = daemon.pipeline.stats;
+  const started = performance.now();
+  const sender = runSender([transport, String(port), String(count), String(connections), String(udpRate)]);
+  let sent: Awaited<typeof sender> | null = null;
+  void sender.then((s) => (sent = s));
+  // done when every message is counted, or (UDP) a second after the sender finished
+  let quietSince = 0;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 5));
+    if (stats.lines >= count) break;
+    if (sent) {
+      quietSince ||= performance.now();
+      if (transport === 'udp' && performance.now() - quietSince > 1000) break;
+      if (performance.now() - quietSince > 10_000) break;
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await sender;
+  const received = stats.lines;
+  await daemon.stop(100);
+  const result: Record<string, unknown> = {
+    transport,
+    connections,
+    messages: count,
+    received,
+    lost: count - received,
+    messagesPerSecond: Math.round(received / seconds),
+    events: stats.events,
+  };
+  if (transport === 'udp') {
+    result.offeredPerSecond = (sent as { perSecond: number } | null)?.perSecond;
+    result.lossPercent = Number((((count - received) / count) * 100).toFixed(3));
+  }
+  return result;
+}
+
+/** Process start to the "edgeban listening" line, median of five. */
+async function coldStart(): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-cold-'));
+  const file = join(dir, 'edgeban.yaml');
+  writeFileSync(file, 'listen:\n  udp: ["127.0.0.1:0"]\n  tcp: ["127.0.0.1:0"]\nadmin:\n  listen: "127.0.0.1:0"\n');
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const started = performance.now();
+    const child = spawn(process.execPath, [CLI, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH } });
+    await new Promise<void>((done) => {
+      let out = '';
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        if (out.includes('"edgeban listening"')) {
+          times.push(performance.now() - started);
+          done();
+        }
+      });
+    });
+    child.kill('SIGTERM');
+    await new Promise((done) => child.on('exit', done));
+  }
+  rmSync(dir, { recursive: true, force: true });
+  times.sort((a, b) => a - b);
+  return { medianMs: Math.round(times[2]), minMs: Math.round(times[0]), maxMs: Math.round(times[4]) };
+}
+
+export async function benchIngest(): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-ingest-'));
+  try {
+    const { cert, key } = selfSignedCert(dir);
+    const tlsListen = { tls: [{ address: '127.0.0.1:0', cert, key }] };
+    return {
+      tcp1: await measure('tcp', 1_000_000, 1, 0, { tcp: ['127.0.0.1:0'] }),
+      tcp4: await measure('tcp', 1_000_000, 4, 0, { tcp: ['127.0.0.1:0'] }),
+      tls1: await measure('tls', 500_000, 1, 0, tlsListen),
+      udp150k: await measure('udp', 300_000, 1, 150_000, { udp: ['127.0.0.1:0'] }),
+      coldStart: await coldStart(),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function only(name: string): Promise<Record<string, unknown>> {
+  if (name === 'tcp1') return { tcp1: await measure('tcp', 1_000_000, 1, 0, { tcp: ['127.0.0.1:0'] }) };
+  if (name === 'udp') return { udp150k: await measure('udp', 300_000, 1, 150_000, { udp: ['127.0.0.1:0'] }) };
+  throw new Error(`unknown BENCH_INGEST_ONLY=${name}`);
+}
+
+if (require.main === module && process.env.BENCH_INGEST_ONLY) void only(process.env.BENCH_INGEST_ONLY).then((result) => console.log(JSON.stringify({ ingest: result }, null, 2)));
+else if (require.main === module) void benchIngest().then((result) => console.log(JSON.stringify({ ingest: result }, null, 2)));
