@@ -3,7 +3,9 @@
  * reaching the fake Cloudflare API, with the real daemon, client and access-rules backend in one
  * process (one clock). Also API calls per ban. Prints JSON.
  */
+import { spawn } from 'node:child_process';
 import net from 'node:net';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
@@ -11,6 +13,7 @@ import { createLogger } from '../src/observe/log';
 import { FakeCloudflare } from '../test/fake-cloudflare/server';
 
 const BANS = Number(process.env.BENCH_BANS ?? 300);
+const BACKGROUND_RATE = 50_000;
 
 function percentile(sorted: number[], p: number): number {
   return Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(3));
@@ -21,16 +24,25 @@ function frame(address: string): Buffer {
   return Buffer.concat([Buffer.from(`${body.length} `), body]);
 }
 
-export async function benchLatency(): Promise<Record<string, unknown>> {
+const SENDER = join(resolve(__dirname, '../..'), 'dist/bench/sender.js');
+
+/** `background`: a separate process floods the daemon with soft events over UDP meanwhile. */
+export async function benchLatency(background = false): Promise<Record<string, unknown>> {
   const fake = new FakeCloudflare();
   const zone = fake.addZone('example.com');
   const token = fake.addToken();
   await fake.start();
-  const config = buildConfig({ listen: { tcp: ['127.0.0.1:0'], udp: [] }, cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone } }, {});
+  const config = buildConfig(
+    { listen: { tcp: ['127.0.0.1:0'], udp: background ? ['127.0.0.1:0'] : [] }, admin: { enabled: false }, cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone } },
+    {},
+  );
   const daemon = new Daemon({ config, log: createLogger('warn', new Writable({ write: (_c, _e, done) => done() })) });
   await daemon.start();
   await daemon.startupSweep;
-  const port = daemon.bound[0].port;
+  const port = daemon.bound.find((b) => b.transport === 'tcp')!.port;
+  const udpPort = daemon.bound.find((b) => b.transport === 'udp')?.port;
+  const load = background ? spawn(process.execPath, [SENDER, 'udp', String(udpPort), String(BACKGROUND_RATE * 20), '1', String(BACKGROUND_RATE)], { stdio: 'ignore' }) : null;
+  if (load) await new Promise((r) => setTimeout(r, 1000)); // let the load settle
   const socket = net.connect({ port, host: '127.0.0.1' });
   await new Promise((resolve) => socket.once('connect', resolve));
   const startRequests = fake.requests.length;
@@ -52,13 +64,18 @@ export async function benchLatency(): Promise<Record<string, unknown>> {
   latencies.sort((a, b) => a - b);
   const calls = fake.requests.length - startRequests;
   socket.destroy();
+  const backgroundLines = daemon.pipeline.stats.lines;
+  load?.kill();
   await daemon.stop(100);
   await fake.stop();
   return {
     bans: fake.allRules().length,
     latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
     apiCallsPerBan: Number((calls / BANS).toFixed(3)),
+    ...(background ? { backgroundLoad: `UDP soft events offered at ${BACKGROUND_RATE}/s from a separate process`, linesHandledMeanwhile: backgroundLines } : {}),
   };
 }
 
-if (require.main === module) void benchLatency().then((result) => console.log(JSON.stringify({ latency: result }, null, 2)));
+if (require.main === module) {
+  void (async () => console.log(JSON.stringify({ latency: { idle: await benchLatency(false), underLoad: await benchLatency(true) } }, null, 2)))();
+}

@@ -210,3 +210,14 @@ describe('trust.cloudflareRanges: refresh', () => {
     expect(d.logs.find((l) => l.msg === 'event')!.ignored).toBe('cloudflare');
   });
 });
+
+test('stopping while a ban waits for the request budget does not linger', async () => {
+  const d = await edgeban({ ...LONG, cloudflare: { requestsPer5Min: 2 } }); // the start-up sweep takes one
+  d.send('Blocked user enumeration attempt from 192.0.2.31');
+  d.send('Blocked user enumeration attempt from 192.0.2.32'); // waits up to 5 minutes for the budget
+  await waitFor(() => d.messages().includes('client-side request budget reached: waiting'));
+  const started = Date.now();
+  await d.stop(100);
+  expect(Date.now() - started).toBeLessThan(2000);
+  expect(fake.allRules()).toHaveLength(1);
+});

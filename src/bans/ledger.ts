@@ -278,6 +278,11 @@ export class Ledger {
       this.options.events.outcome('failed', op.entry, error.message);
       return;
     }
+    if (this.stopping) {
+      // no retries while stopping: the client is closing and an immediate retry would spin
+      this.options.events.outcome('failed', op.entry, error.message);
+      return;
+    }
     this.options.events.outcome('retry', op.entry, error.message);
     if (!this.queue.has(id)) {
       const rest = [...this.queue];
@@ -285,7 +290,6 @@ export class Ledger {
       this.queue.set(id, op);
       for (const [key, value] of rest) this.queue.set(key, value);
     }
-    if (this.stopping) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.pump();

@@ -54,7 +54,21 @@ export interface ClientOptions {
 
 const WINDOW_MS = 300_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A wait that ends early, with an error, when the client closes. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('the Cloudflare client is closed'));
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error('the Cloudflare client is closed'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /** The Cloudflare API v4 over one keep-alive pool. */
 export class CloudflareClient {
@@ -64,6 +78,8 @@ export class CloudflareClient {
   private readonly sent: number[] = [];
   private pausedUntil = 0;
   private slot: Promise<void> = Promise.resolve();
+  /** aborted by close(): every budget, 429 or backoff wait ends at once */
+  private readonly closing = new AbortController();
   private readonly options: Required<Omit<ClientOptions, 'onWait' | 'onResponse'>> & Pick<ClientOptions, 'onWait' | 'onResponse'>;
 
   constructor(options: ClientOptions) {
@@ -79,8 +95,11 @@ export class CloudflareClient {
     });
   }
 
+  /** Ends every wait and drops open requests: a stopping daemon must not linger for a budget. */
   async close(): Promise<void> {
-    await this.pool.close();
+    if (this.closing.signal.aborted) return;
+    this.closing.abort();
+    await this.pool.destroy();
   }
 
   /** Requests sent in the current 5-minute window (for metrics and tests). */
@@ -100,7 +119,7 @@ export class CloudflareClient {
       if (outcome.status === 429 && this.pausedUntil > Date.now() && limitedRetries++ < 20) continue; // paused already
       if (!outcome.retryable || ++attempt >= this.options.maxAttempts) throw outcome;
       const backoff = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (attempt - 1));
-      await sleep(backoff * (0.75 + Math.random() * 0.5));
+      await sleep(backoff * (0.75 + Math.random() * 0.5), this.closing.signal);
     }
   }
 
@@ -111,7 +130,7 @@ export class CloudflareClient {
         const now = Date.now();
         if (now < this.pausedUntil) {
           this.options.onWait?.('rate_limited', this.pausedUntil - now);
-          await sleep(this.pausedUntil - now);
+          await sleep(this.pausedUntil - now, this.closing.signal);
           continue;
         }
         this.forgetOld(now);
@@ -121,7 +140,7 @@ export class CloudflareClient {
         }
         const wait = this.sent[0] + WINDOW_MS - now;
         this.options.onWait?.('budget', wait);
-        await sleep(wait);
+        await sleep(wait, this.closing.signal);
       }
     });
     this.slot = turn.catch(() => undefined);
