@@ -302,7 +302,7 @@ export class Daemon {
     this.banOutcomes.add(what);
     if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
     const { log } = this.options;
-    if (!log.isLevelEnabled(what === 'coalesced' || what === 'expired_deleted' ? 'debug' : 'info')) return; // spare the hashing
+    if (!log.isLevelEnabled(what === 'coalesced' ? 'debug' : 'info')) return; // spare the hashing
     const dry = this.backend.name === 'dry-run' ? ' (dry run: not sent to Cloudflare)' : '';
     const fields = { key: this.addressMask.show(ban.key), jail: ban.jail, action: ban.action, until: ban.until, location: ban.location, backend: this.backend.name };
     switch (what) {
@@ -314,7 +314,6 @@ export class Daemon {
       case 'evicted':
         return log.warn(fields, 'the IP list is full: this ban, closest to expiry, left the list (cloudflare.listItemLimit)');
       case 'coalesced':
-      case 'expired_deleted':
         return log.debug(fields, what);
       case 'retry':
         return log.warn({ ...fields, error: detail }, 'Cloudflare call failed; will retry');

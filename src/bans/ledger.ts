@@ -22,7 +22,6 @@ export type LedgerOutcome =
   | 'unbanned'
   | 'adopted'
   | 'foreign'
-  | 'expired_deleted'
   | 'coalesced'
   | 'queue_full'
   | 'evicted'
@@ -193,40 +192,33 @@ export class Ledger {
   }
 
   private async work(): Promise<void> {
-    while (this.queue.size > 0 && !this.retryTimer) {
-      if (this.options.backend.applyBatch) {
-        await this.workBatch();
-        continue;
-      }
-      const [id, op] = this.queue.entries().next().value as [string, { type: OpType; entry: Entry }];
-      this.queue.delete(id);
-      if (this.stopping && op.type !== 'ban' && op.type !== 'extend') continue;
-      try {
-        await this.execute(op.type, op.entry);
-      } catch (error) {
-        this.failed(id, op, error as Error);
-      }
-    }
+    while (this.queue.size > 0 && !this.retryTimer) await this.workBatch();
   }
 
-  /** Batch-capable backends: up to batchSize operations in one call, each settled on its own. */
+  /** Up to batchSize operations (one for per-call backends), each settled on its own. */
   private async workBatch(): Promise<void> {
     const backend = this.options.backend;
+    const size = backend.applyBatch ? (backend.batchSize ?? 1000) : 1;
     const taken: [string, { type: OpType; entry: Entry }][] = [];
     for (const [id, op] of this.queue) {
-      if (taken.length >= (backend.batchSize ?? 1000)) break;
+      if (taken.length >= size) break;
       taken.push([id, op]);
     }
     for (const [id] of taken) this.queue.delete(id);
     const ops = taken.filter(([, op]) => !this.stopping || op.type !== 'unban');
     if (ops.length === 0) return;
-    let results: OpResult[];
+    let results: (OpResult | null)[];
     try {
-      results = await backend.applyBatch!(ops.map(([, op]): BatchOp => ({ type: op.type, ban: op.entry })));
+      results = backend.applyBatch
+        ? await backend.applyBatch(ops.map(([, op]): BatchOp => ({ type: op.type, ban: op.entry })))
+        : [await this.executeOne(ops[0][1])];
     } catch (error) {
       results = ops.map(() => ({ ok: false, error: error as Error }));
     }
-    ops.forEach(([id, op], i) => this.settle(id, op, results[i] ?? { ok: false, error: new Error('no result') }));
+    ops.forEach(([id, op], i) => {
+      const result = results[i] === undefined ? { ok: false as const, error: new Error('no result') } : results[i];
+      if (result) this.settle(id, op, result);
+    });
     for (const ban of backend.takeEvicted?.() ?? []) {
       const entry = this.active.get(`${ban.location}|${ban.key}`);
       if (entry) this.options.events.outcome('evicted', entry);
@@ -242,32 +234,25 @@ export class Ledger {
       }
       return this.failed(id, op, result.error);
     }
+    // if it was lifted while a ban was in flight, the unban queued meanwhile now has the id
     if (result.ruleId) entry.ruleId = result.ruleId;
     if (result.evicted) return this.options.events.outcome('evicted', entry);
     if (op.type === 'ban') return this.options.events.outcome('banned', entry, undefined, entry.orderedAt === undefined ? undefined : this.now() - entry.orderedAt);
     this.options.events.outcome(op.type === 'extend' ? 'extended' : 'unbanned', entry);
   }
 
-  private async execute(type: OpType, entry: Entry): Promise<void> {
-    const { backend, events } = this.options;
-    if (type === 'ban') {
-      try {
-        entry.ruleId = await backend.add(entry);
-      } catch (error) {
-        if (!(error instanceof ForeignRuleError)) throw error;
-        entry.foreign = true;
-        return events.outcome('foreign', entry, error.message);
-      }
-      // if it was lifted while the call was in flight, the unban queued meanwhile now has the id
-      return events.outcome('banned', entry, undefined, entry.orderedAt === undefined ? undefined : this.now() - entry.orderedAt);
+  /** One operation through a per-call backend; null when there is nothing to do (no rule was made). */
+  private async executeOne({ type, entry }: { type: OpType; entry: Entry }): Promise<OpResult | null> {
+    const { backend } = this.options;
+    try {
+      if (type === 'ban') return { ok: true, ruleId: await backend.add(entry) };
+      if (!entry.ruleId) return null;
+      if (type === 'extend') await backend.update({ ...entry, ruleId: entry.ruleId });
+      else await backend.remove({ ...entry, ruleId: entry.ruleId });
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, error: error as Error };
     }
-    if (!entry.ruleId) return; // nothing was created
-    if (type === 'extend') {
-      await backend.update({ ...entry, ruleId: entry.ruleId });
-      return events.outcome('extended', entry);
-    }
-    await backend.remove({ ...entry, ruleId: entry.ruleId });
-    events.outcome('unbanned', entry);
   }
 
   /** A retryable failure goes back to the front of the queue after a pause; others are dropped. */
