@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { buildConfig } from '../src/config/load';
 import { createPolicy } from '../src/pipeline';
+import { makeEvent } from '../src/wordpress/recognise';
 
 function track(count: number, ipv6: boolean, cap: number): Record<string, number> {
   const policy = createPolicy(buildConfig({ trust: { maxTracked: cap } }, {}));
@@ -13,7 +14,7 @@ function track(count: number, ipv6: boolean, cap: number): Record<string, number
   const at = Date.UTC(2025, 2, 9, 6);
   for (let i = 0; i < count; i++) {
     const address = ipv6 ? `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::1` : `${10 + (i >>> 24)}.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
-    policy.decide({ kind: 'auth_failure', class: 'soft', address: address.startsWith('10.') ? `11${address.slice(2)}` : address, site: 'example.com', at: at + (i % 1000) });
+    policy.decide(makeEvent({ kind: 'auth_failure', class: 'soft', address: address.startsWith('10.') ? `11${address.slice(2)}` : address, site: 'example.com', at: at + (i % 1000) }));
   }
   global.gc?.();
   const rss = process.memoryUsage().rss;

@@ -9,22 +9,29 @@ export type LineRejection = ParseRejection | RecogniseRejection | 'repeat';
 
 export type LineOutcome =
   | { type: 'rejected'; reason: LineRejection }
-  | { type: 'event'; event: WpEvent; ignored: IgnoreReason | null; orders: BanOrder[]; warnMisconfigured: boolean };
+  | { type: 'event'; event: WpEvent; ignored: IgnoreReason | null; orders: readonly BanOrder[]; warnMisconfigured: boolean };
 
-/** Counts by name; the admin endpoint and `replay`'s summary read them. */
+/** Counts by name; the admin endpoint and `replay`'s summary read them. One lookup an add. */
 export class Tally {
-  readonly counts = new Map<string, number>();
+  private readonly cells = new Map<string, { n: number }>();
 
   add(name: string, by = 1): void {
-    this.counts.set(name, (this.counts.get(name) ?? 0) + by);
+    const cell = this.cells.get(name);
+    if (cell) cell.n += by;
+    else this.cells.set(name, { n: by });
   }
 
   get(name: string): number {
-    return this.counts.get(name) ?? 0;
+    return this.cells.get(name)?.n ?? 0;
+  }
+
+  /** [name, count] pairs in the order the names first came */
+  entries(): [string, number][] {
+    return [...this.cells].map(([name, cell]) => [name, cell.n]);
   }
 
   toObject(): Record<string, number> {
-    return Object.fromEntries([...this.counts].sort(([a], [b]) => a.localeCompare(b)));
+    return Object.fromEntries(this.entries().sort(([a], [b]) => a.localeCompare(b)));
   }
 }
 
@@ -91,7 +98,7 @@ export class Pipeline {
     const decision = this.policy.decide(event);
     if (decision.ignored) this.stats.ignored.add(decision.ignored);
     this.stats.bans += decision.orders.length;
-    return { type: 'event', event, ...decision };
+    return { type: 'event', event, ignored: decision.ignored, orders: decision.orders, warnMisconfigured: decision.warnMisconfigured };
   }
 
   purgeStale(now: number): void {

@@ -73,7 +73,7 @@ export async function replay(config: Config, input: Readable, output: Writable, 
   }
   const { stats } = pipeline;
   const ignored = stats.ignored.toObject();
-  for (const [reason, count] of stats.rejected.counts) if (reason !== 'not_wordpress') ignored[reason] = count;
+  for (const [reason, count] of stats.rejected.entries()) if (reason !== 'not_wordpress') ignored[reason] = count;
   if (options.json) {
     await print(JSON.stringify({ type: 'summary', lines: stats.lines, events: stats.events, bans: stats.bans, ignored, classes: stats.classes.toObject() }));
   } else {

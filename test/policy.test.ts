@@ -3,7 +3,7 @@ import { createPolicy } from '../src/pipeline';
 import { Policy } from '../src/policy/policy';
 import { Trust } from '../src/policy/trust';
 import { parseIp } from '../src/address/ip';
-import type { WpEvent } from '../src/wordpress/recognise';
+import { makeEvent, WpEvent } from '../src/wordpress/recognise';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -14,7 +14,7 @@ const T0 = Date.UTC(2025, 2, 9, 6);
 const MIN = 60_000;
 
 function event(address: string, at: number, kind: WpEvent['kind'] = 'auth_failure', cls: WpEvent['class'] = 'soft', site: string | null = 'example.com'): WpEvent {
-  return { kind, class: cls, address, site, at };
+  return makeEvent({ kind, class: cls, address, site, at });
 }
 const hard = (address: string, at: number) => event(address, at, 'user_enumeration', 'hard');
 

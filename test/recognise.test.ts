@@ -1,3 +1,4 @@
+import { parseIp } from '../src/address/ip';
 import { StreamFramer } from '../src/ingest/framer';
 import { parseSyslog } from '../src/syslog/parse';
 import { recognise, siteFromTag } from '../src/wordpress/recognise';
@@ -17,7 +18,7 @@ function expectRow(result: ReturnType<typeof recognise>, [, kind, cls, address, 
     expect(result).toEqual({ ok: false, reason: address });
     return;
   }
-  expect(result).toEqual({ ok: true, event: { kind, class: cls, address, site, at: 0 } });
+  expect(result).toEqual({ ok: true, event: { kind, class: cls, address, ip: parseIp(address), site, at: 0 } });
 }
 
 /** Under 5424 the APP-NAME loses everything from `/` or `:`, so a sub-directory site is cut. */

@@ -131,9 +131,19 @@ export function formatIPv6(groups: readonly number[]): string {
     }
     i = j;
   }
-  const hex = (part: readonly number[]) => part.map((g) => g.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLength))}`;
+  let text = '';
+  let afterGap = true; // no ':' before the first group, nor right after '::'
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      text += '::';
+      i += bestLength - 1;
+      afterGap = true;
+      continue;
+    }
+    text += afterGap ? groups[i].toString(16) : `:${groups[i].toString(16)}`;
+    afterGap = false;
+  }
+  return text;
 }
 
 /** The canonical text of an address: IPv4 dotted, IPv6 lower-case and compressed (RFC 5952). */
@@ -147,12 +157,14 @@ export function normalizeIp(text: string): string | null {
   return ip ? formatIp(ip) : null;
 }
 
+/** The first `bits` bits of an IPv4 address as a number, the rest zeroed. */
+export function maskV4(v4: number, bits: number): number {
+  return bits === 0 ? 0 : (v4 & (0xffffffff << (32 - bits))) >>> 0;
+}
+
 /** Keeps the first `bits` bits of an address and zeroes the rest. */
 export function maskIp(ip: Ip, bits: number): Ip {
-  if (ip.family === 4) {
-    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    return { family: 4, v4: (ip.v4 & mask) >>> 0 };
-  }
+  if (ip.family === 4) return { family: 4, v4: maskV4(ip.v4, bits) };
   const groups = ip.v6.map((group, i) => {
     const keep = Math.max(0, Math.min(16, bits - i * 16));
     return keep === 0 ? 0 : group & ((0xffff << (16 - keep)) & 0xffff);

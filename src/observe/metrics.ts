@@ -30,7 +30,7 @@ function tallyCounter(registry: Registry, name: string, help: string, labels: st
 }
 
 function entries(tally: Tally): [string, number][] {
-  return [...tally.counts];
+  return tally.entries();
 }
 
 export class Metrics {

@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
-import { Ip, maskIp, parseIp, prefixKey } from '../address/ip';
+import { Ip, maskV4, parseIp, prefixKey } from '../address/ip';
 import type { BanAction, JailConfig } from '../config/schema';
 import type { WpEvent } from '../wordpress/recognise';
+import { TrackStore } from './track-store';
 import { TrustReason, Trust } from './trust';
 
 /** What the policy asks the ban stage to do. `key` is the banned prefix in CIDR form. */
@@ -16,12 +17,12 @@ export interface BanOrder {
   site: string | null;
 }
 
-export type IgnoreReason = TrustReason | 'invalid';
+export type IgnoreReason = TrustReason;
 
 export interface Decision {
   /** set when the event is never counted */
   ignored: IgnoreReason | null;
-  orders: BanOrder[];
+  orders: readonly BanOrder[];
   /** true once per site per hour for an event that carries a Cloudflare or proxy address */
   warnMisconfigured: boolean;
 }
@@ -43,14 +44,14 @@ interface Jail {
   offset: number;
 }
 
+const NO_ORDERS: readonly BanOrder[] = Object.freeze([]);
+
 /**
- * Per key, one flat array of unboxed doubles, sized once from the jails (memory is the limit with
- * a million keys). For each jail: a state cell, then maxretry-1 hit times (ms, 0 = empty):
+ * Per key, a row of unboxed doubles in the TrackStore, sized once from the jails (memory is the
+ * limit with a million keys). For each jail: a state cell, then maxretry-1 hit times (ms, 0 = empty):
  *   state 0: nothing; state > 0: a window that means nothing after `state` (ms);
  *   state < 0: banned until `-state` (ms).
  */
-type Track = number[];
-
 /**
  * The window's key for an address: the masked IPv4 address as a number (no string to build and
  * hash on the hot path), or the IPv6 prefix text. The CIDR text is built only for a ban.
@@ -65,9 +66,11 @@ const WARN_INTERVAL_MS = 3_600_000;
  */
 export class Policy {
   private jails: Jail[] = [];
+  /** the jails that count an event, by `kind class`; filled as events arrive */
+  private routes = new Map<string, Map<string, Jail[]>>();
   private trackWidth = 0;
   /** per key, bounded by entry count; a flood of unique keys evicts the least recently seen */
-  private tracks: LRUCache<TrackKey, Track>;
+  private tracks: TrackStore<TrackKey>;
   /** bans so far per jail and key, for the increment; forgotten increment.max after the last ban ends */
   private offences: LRUCache<string, { count: number; forgetAt: number }> | null = null;
   private readonly warnedSites: LRUCache<string, number>;
@@ -75,7 +78,7 @@ export class Policy {
 
   constructor(private options: PolicyOptions) {
     this.setJails(options.jails);
-    this.tracks = new LRUCache({ max: options.maxTracked });
+    this.tracks = new TrackStore(this.trackWidth, options.maxTracked);
     this.warnedSites = new LRUCache({ max: 10_000 });
   }
 
@@ -88,7 +91,7 @@ export class Policy {
     const keep = layout(options) === layout(this.options);
     this.options = options;
     this.setJails(options.jails);
-    if (!keep) this.tracks = new LRUCache({ max: options.maxTracked });
+    if (!keep) this.tracks = new TrackStore(this.trackWidth, options.maxTracked);
     return keep;
   }
 
@@ -100,6 +103,7 @@ export class Policy {
       return jail;
     });
     this.trackWidth = offset;
+    this.routes = new Map();
     // lru-cache preallocates for max: only pay for it when a jail uses increment
     const wantOffences = this.jails.some((jail) => jail.config.increment);
     if (!wantOffences) this.offences = null;
@@ -119,8 +123,10 @@ export class Policy {
   /** Drops keys whose every jail state has expired, and forgotten offences. */
   purgeStale(now: number): void {
     this.advance(now);
-    for (const [key, track] of this.tracks.entries()) {
-      if (this.jails.every((jail) => this.expired(track[jail.offset]))) this.tracks.delete(key);
+    const { cells } = this.tracks;
+    for (const [key, slot] of this.tracks.entries()) {
+      const row = slot * this.trackWidth;
+      if (this.jails.every((jail) => this.expired(cells[row + jail.offset]))) this.tracks.delete(key);
     }
     for (const [id, offence] of this.offences?.entries() ?? []) if (offence.forgetAt <= this.now) this.offences?.delete(id);
   }
@@ -132,10 +138,7 @@ export class Policy {
   }
 
   private trackKey(ip: Ip): TrackKey {
-    if (ip.family === 4) {
-      const masked = maskIp(ip, this.options.ipv4Prefix);
-      return masked.family === 4 ? masked.v4 : 0;
-    }
+    if (ip.family === 4) return maskV4(ip.v4, this.options.ipv4Prefix);
     return prefixKey(ip, this.options.ipv6Prefix);
   }
 
@@ -145,32 +148,33 @@ export class Policy {
 
   decide(event: WpEvent): Decision {
     this.advance(event.at);
-    const ip = parseIp(event.address);
-    if (!ip) return { ignored: 'invalid', orders: [], warnMisconfigured: false };
+    const { ip } = event;
     const reason = this.options.trust.reason(ip);
     if (reason) {
       const warn = (reason === 'cloudflare' || reason === 'proxy') && this.shouldWarn(event.site ?? '');
-      return { ignored: reason, orders: [], warnMisconfigured: warn };
+      return { ignored: reason, orders: NO_ORDERS, warnMisconfigured: warn };
     }
-    const orders: BanOrder[] = [];
-    let track: Track | undefined;
-    for (const jail of this.jails) {
-      if (!jail.selects.has(event.kind) && !jail.selects.has(event.class)) continue;
-      track ??= this.trackFor(this.trackKey(ip));
-      const order = this.hit(jail, ip, track, event);
-      if (order) orders.push(order);
+    const jails = this.route(event);
+    let orders = NO_ORDERS;
+    if (jails.length > 0) {
+      const row = this.tracks.slot(this.trackKey(ip)) * this.trackWidth;
+      for (const jail of jails) {
+        const order = this.hit(jail, ip, row, event);
+        if (order) orders = orders === NO_ORDERS ? [order] : [...orders, order];
+      }
     }
     return { ignored: null, orders, warnMisconfigured: false };
   }
 
-  private trackFor(key: TrackKey): Track {
-    let track = this.tracks.get(key);
-    if (!track) {
-      // new Array + fill(NaN) gives a double array of exactly this width; then zero it
-      track = new Array<number>(this.trackWidth).fill(Number.NaN).fill(0);
-      this.tracks.set(key, track);
+  private route(event: WpEvent): Jail[] {
+    let byClass = this.routes.get(event.kind);
+    if (!byClass) this.routes.set(event.kind, (byClass = new Map()));
+    let jails = byClass.get(event.class);
+    if (!jails) {
+      jails = this.jails.filter((jail) => jail.selects.has(event.kind) || jail.selects.has(event.class));
+      byClass.set(event.class, jails);
     }
-    return track;
+    return jails;
   }
 
   private advance(at: number): void {
@@ -181,10 +185,11 @@ export class Policy {
     return state === 0 || Math.abs(state) <= this.now;
   }
 
-  private hit(jail: Jail, ip: Ip, track: Track, event: WpEvent): BanOrder | null {
+  private hit(jail: Jail, ip: Ip, row: number, event: WpEvent): BanOrder | null {
     const at = event.at;
     const { maxretry, findtime } = jail.config;
-    const base = jail.offset;
+    const track = this.tracks.cells;
+    const base = row + jail.offset;
     if (this.expired(track[base])) track.fill(0, base, base + maxretry);
     if (track[base] < 0) return null; // banned
     if (maxretry > 1) {

@@ -30,6 +30,28 @@ export interface ParseOptions {
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+/** `Mmm` as three char codes in one number → month index */
+const MONTH_BY_CODE = new Map(MONTHS.map((name, index) => [monthCode(name, 0), index]));
+
+function monthCode(text: string, pos: number): number {
+  return (text.charCodeAt(pos) << 16) | (text.charCodeAt(pos + 1) << 8) | text.charCodeAt(pos + 2);
+}
+
+/**
+ * Date.UTC for midnight, remembered for the last day asked: consecutive lines share their day, and
+ * the date arithmetic is a visible cost at a million lines a second.
+ */
+let cachedDay = -1;
+let cachedDayMs = 0;
+
+function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
+  const dayKey = (year * 16 + month) * 32 + day;
+  if (dayKey !== cachedDay) {
+    cachedDayMs = Date.UTC(year, month, day);
+    cachedDay = dayKey;
+  }
+  return cachedDayMs + hour * 3_600_000 + minute * 60_000 + second * 1000;
+}
 const SP = 32;
 
 function reject(reason: ParseRejection): ParseResult {
@@ -226,8 +248,8 @@ function splitTag(token: string): { tag: string; procId: string | null } {
 
 /** `Mmm dd hh:mm:ss` (day space-padded), optionally followed by a year as rsyslog allows. */
 function parseBsdTimestamp(line: string, pos: number, now: number): { ms: number; end: number } | null {
-  const month = MONTHS.indexOf(line.slice(pos, pos + 3));
-  if (month < 0 || line.charCodeAt(pos + 3) !== SP) return null;
+  const month = MONTH_BY_CODE.get(monthCode(line, pos));
+  if (month === undefined || line.charCodeAt(pos + 3) !== SP) return null;
   let p = pos + 4;
   if (line.charCodeAt(p) === SP) p++;
   const dayEnd = line.indexOf(' ', p);
@@ -240,7 +262,7 @@ function parseBsdTimestamp(line: string, pos: number, now: number): { ms: number
   const second = digitsValue(line, p + 6, p + 8);
   if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return null;
   p += 8;
-  let year = new Date(now).getUTCFullYear();
+  let year = utcYear(now);
   const explicitYear = line.charCodeAt(p) === SP ? digitsValue(line, p + 1, p + 5) : -1;
   if (explicitYear >= 1970 && line.charCodeAt(p + 5) === SP) {
     year = explicitYear;
@@ -248,9 +270,20 @@ function parseBsdTimestamp(line: string, pos: number, now: number): { ms: number
   }
   // No zone in a BSD timestamp: edgeban reads it as UTC. Without a year, a date more than a day in
   // the future belongs to last year (the New Year case).
-  let ms = Date.UTC(year, month, day, hour, minute, second);
-  if (explicitYear < 0 && ms > now + 86_400_000) ms = Date.UTC(year - 1, month, day, hour, minute, second);
+  let ms = utcMs(year, month, day, hour, minute, second);
+  if (explicitYear < 0 && ms > now + 86_400_000) ms = utcMs(year - 1, month, day, hour, minute, second);
   return { ms, end: p };
+}
+
+let yearOf = { from: 0, to: -1, year: 0 };
+
+/** The UTC year of a time, without a Date for every line. */
+function utcYear(ms: number): number {
+  if (ms < yearOf.from || ms >= yearOf.to) {
+    const year = new Date(ms).getUTCFullYear();
+    yearOf = { from: Date.UTC(year, 0, 1), to: Date.UTC(year + 1, 0, 1), year };
+  }
+  return yearOf.year;
 }
 
 /** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)`. */
@@ -295,6 +328,6 @@ export function parseRfc3339(text: string): { ms: number; subSecond: boolean } |
     return null;
   }
   if (p !== text.length) return null;
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
+  const ms = utcMs(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
   return { ms, subSecond };
 }

@@ -54,11 +54,9 @@ export type EventKind = (typeof EVENT_KINDS)[number];
  */
 type Rest = 'none' | 'any' | 'number' | 'number_then' | ((rest: string) => boolean);
 
-interface Template {
+interface Template extends Classified {
   prefix: string;
   rest: Rest;
-  kind: EventKind;
-  cls: EventClass;
 }
 
 function t(prefix: string, rest: Rest, kind: EventKind, cls: EventClass): Template {
@@ -199,11 +197,15 @@ function restMatches(rest: Rest, text: string, from: number): boolean {
 }
 
 export interface Classified {
-  kind: EventKind;
-  cls: EventClass;
+  readonly kind: EventKind;
+  readonly cls: EventClass;
 }
 
 const BOGUS_PINGBACK = '; Bogus Pingback';
+const BOGUS: Classified = { kind: 'bogus_pingback', cls: 'hard' };
+const BLOCKLIST_BLOCK: Classified = { kind: 'blocklist_block', cls: 'hard' };
+const BLOCKLIST_ADVISORY: Classified = { kind: 'blocklist_advisory', cls: 'info' };
+const PLUGIN_MESSAGE: Classified = { kind: 'plugin_message', cls: 'info' };
 
 /** Classifies the text before ` from <ip>` (plugin prefix already removed). Null: no template. */
 export function classify(text: string): Classified | null {
@@ -211,11 +213,11 @@ export function classify(text: string): Classified | null {
   if (bucket) {
     for (const template of bucket) {
       if (text.startsWith(template.prefix) && restMatches(template.rest, text, template.prefix.length)) {
-        return { kind: template.kind, cls: template.cls };
+        return template;
       }
     }
   }
-  if (text.length > BOGUS_PINGBACK.length && text.endsWith(BOGUS_PINGBACK)) return { kind: 'bogus_pingback', cls: 'hard' };
+  if (text.length > BOGUS_PINGBACK.length && text.endsWith(BOGUS_PINGBACK)) return BOGUS;
   return null;
 }
 
@@ -224,8 +226,8 @@ const BLOCKLIST_SLUG = 'WPf2b++/blocklist';
 /** Messages logged through the plugin API: `(<slug>) <text>`. */
 export function classifyPluginMessage(slug: string, text: string): Classified {
   if (slug === BLOCKLIST_SLUG) {
-    if (text === 'Immediately block connections') return { kind: 'blocklist_block', cls: 'hard' };
-    if (text === 'Consider blocking connections') return { kind: 'blocklist_advisory', cls: 'info' };
+    if (text === 'Immediately block connections') return BLOCKLIST_BLOCK;
+    if (text === 'Consider blocking connections') return BLOCKLIST_ADVISORY;
   }
-  return { kind: 'plugin_message', cls: 'info' };
+  return PLUGIN_MESSAGE;
 }

@@ -1,6 +1,6 @@
-import { normalizeIp } from '../address/ip';
+import { formatIp, Ip, parseIp, parseIPv4 } from '../address/ip';
 import type { SyslogMessage } from '../syslog/parse';
-import { classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
+import { Classified, classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
 
 /** A WP fail2ban event. The username, if the message had one, is gone by now. */
 export interface WpEvent {
@@ -8,10 +8,19 @@ export interface WpEvent {
   class: EventClass;
   /** normalised: IPv4 dotted, IPv6 compressed lower-case, mapped IPv6 as IPv4 */
   address: string;
+  /** the same address, parsed once here for the policy */
+  ip: Ip;
   /** host[/path] from the tag or the 6.x inline host, lower-case, port dropped; null when unknown */
   site: string | null;
   /** unix ms on the policy's clock: arrival time live, the line's own timestamp in replay */
   at: number;
+}
+
+/** An event built by hand (tests, benchmarks, the admin endpoint): the address is parsed here. */
+export function makeEvent(fields: Omit<WpEvent, 'ip'>): WpEvent {
+  const ip = parseIp(fields.address);
+  if (!ip) throw new Error(`not an IP address: ${fields.address}`);
+  return { ...fields, address: formatIp(ip), ip };
 }
 
 export type RecogniseRejection = 'not_wordpress' | 'no_address' | 'address_unknown' | 'address_invalid';
@@ -82,8 +91,11 @@ export function recognise(message: SyslogMessage, at: number): RecogniseResult {
   const token = text.slice(from + FROM.length);
   if (token.length === 0 || token.indexOf(' ') >= 0) return reject('no_address');
   if (token === 'unknown') return reject('address_unknown');
-  const address = normalizeIp(token);
-  if (address === null) return reject('address_invalid');
+  // A dotted quad that parses strictly is already in canonical form: no need to format it again.
+  const v4 = parseIPv4(token);
+  const ip = v4 >= 0 ? { family: 4 as const, v4 } : parseIp(token);
+  if (ip === null) return reject('address_invalid');
+  const address = v4 >= 0 ? token : formatIp(ip);
 
   let head = text.slice(0, from);
   if (site === null) {
@@ -98,14 +110,16 @@ export function recognise(message: SyslogMessage, at: number): RecogniseResult {
   const classified = classifyHead(head);
   return {
     ok: true,
-    event: { kind: classified.kind, class: classified.cls, address, site, at },
+    event: { kind: classified.kind, class: classified.cls, address, ip, site, at },
   };
 }
 
-function classifyHead(head: string): { kind: EventKind; cls: EventClass } {
+const UNRECOGNIZED: Classified = { kind: 'unrecognized', cls: 'info' };
+
+function classifyHead(head: string): Classified {
   if (head.charCodeAt(0) === 40 /* ( */) {
     const close = head.indexOf(') ');
     if (close > 1) return classifyPluginMessage(head.slice(1, close), head.slice(close + 2));
   }
-  return classify(head) ?? { kind: 'unrecognized', cls: 'info' };
+  return classify(head) ?? UNRECOGNIZED;
 }
