@@ -18,20 +18,27 @@ function stripOctetCount(line: string): string {
   return i > 0 && line.charCodeAt(i) === 32 && line.charCodeAt(i + 1) === 60 ? line.slice(i + 1) : line;
 }
 
-/** Lines of a stream (LF or CR LF), in chunks: much faster than readline on big files. */
-async function* lines(input: Readable): AsyncGenerator<string> {
+/**
+ * Calls `each` for every line of a stream (LF or CR LF), a chunk at a time: a per-line async
+ * iterator costs more than the parsing. Waits for `each`'s promise only when it returns one.
+ */
+async function forEachLine(input: Readable, each: (line: string) => Promise<void> | void): Promise<void> {
   let carry = '';
   input.setEncoding('utf8'); // decodes across chunk boundaries, so split UTF-8 characters survive
   for await (const chunk of input) {
     const text = carry + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
     let start = 0;
     for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-      yield text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end);
+      const pending = each(text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end));
+      if (pending) await pending;
       start = end + 1;
     }
     carry = text.slice(start);
   }
-  if (carry) yield carry;
+  if (carry) {
+    const pending = each(carry);
+    if (pending) await pending;
+  }
 }
 
 /** Collects output and writes it in large pieces, waiting when the reader is slow. */
@@ -41,10 +48,11 @@ class BufferedOutput {
 
   constructor(private readonly output: Writable) {}
 
-  async line(text: string): Promise<void> {
+  /** Returns a promise only when the output must drain first. */
+  line(text: string): Promise<void> | undefined {
     this.parts.push(text, '\n');
     this.size += text.length + 1;
-    if (this.size >= 65_536) await this.flush();
+    return this.size >= 65_536 ? this.flush() : undefined;
   }
 
   async flush(): Promise<void> {
@@ -65,12 +73,14 @@ export async function replay(config: Config, input: Readable, output: Writable, 
   const now = options.now ?? Date.now();
   const out = new BufferedOutput(output);
   const print = (text: string) => out.line(text);
-  for await (const raw of lines(input)) {
+  await forEachLine(input, (raw) => {
     const outcome = pipeline.handle(stripOctetCount(raw), now);
-    if (outcome.type !== 'event') continue;
-    if (options.events) await print(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored));
-    for (const order of outcome.orders) await print(options.json ? banJson(order) : banText(order));
-  }
+    if (outcome.type !== 'event') return;
+    let pending: Promise<void> | undefined;
+    if (options.events) pending = print(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored));
+    for (const order of outcome.orders) pending = print(options.json ? banJson(order) : banText(order)) ?? pending;
+    return pending;
+  });
   const { stats } = pipeline;
   const ignored = stats.ignored.toObject();
   for (const [reason, count] of stats.rejected.entries()) if (reason !== 'not_wordpress') ignored[reason] = count;
@@ -90,8 +100,21 @@ function eventJson(event: WpEvent, ignored: string | null): string {
   return JSON.stringify(out);
 }
 
+/** The same text as JSON.stringify of the object, at a fraction of the cost (one per ban). */
 function banJson(order: BanOrder): string {
-  return JSON.stringify({ type: 'ban', key: order.key, jail: order.jail, action: order.action, until: order.until, site: order.site });
+  return `{"type":"ban","key":"${order.key}","jail":${jsonString(order.jail)},"action":"${order.action}","until":${order.until},"site":${order.site === null ? 'null' : jsonString(order.site)}}`;
+}
+
+const jsonStrings = new Map<string, string>();
+
+/** JSON text of a site or jail name; these repeat, so each is encoded once. */
+function jsonString(text: string): string {
+  let json = jsonStrings.get(text);
+  if (json === undefined) {
+    json = JSON.stringify(text);
+    if (jsonStrings.size < 10_000) jsonStrings.set(text, json);
+  }
+  return json;
 }
 
 function eventText(event: WpEvent, ignored: string | null): string {

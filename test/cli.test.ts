@@ -64,6 +64,18 @@ describe('edgeban replay', () => {
   });
 });
 
+describe('edgeban replay into a reader that stops early', () => {
+  test('`| head` ends it quietly with status 0, not an EPIPE stack trace', () => {
+    const input = join(dir, 'many-bans.log');
+    const lines = Array.from({ length: 20_000 }, (_, i) => `Mar  9 06:25:12 web1 wordpress(a.example)[1]: Blocked user enumeration attempt from 198.51.${i >> 8}.${i & 255}`);
+    writeFileSync(input, `${lines.join('\n')}\n`);
+    const script = `"${process.execPath}" "${CLI}" replay --json "${input}" 2>"${input}.err" | head -n 1 >/dev/null; echo "\${PIPESTATUS[0]}"`;
+    const run = spawnSync('bash', ['-c', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(readFileSync(`${input}.err`, 'utf8')).toBe('');
+    expect(run.stdout.trim()).toBe('0');
+  });
+});
+
 describe('exit codes and config errors', () => {
   test('check: the embedded default is valid', () => {
     const run = edgeban(['check']);

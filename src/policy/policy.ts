@@ -53,10 +53,17 @@ const NO_ORDERS: readonly BanOrder[] = Object.freeze([]);
  *   state < 0: banned until `-state` (ms).
  */
 /**
- * The window's key for an address: the masked IPv4 address as a number (no string to build and
- * hash on the hot path), or the IPv6 prefix text. The CIDR text is built only for a ban.
+ * The window's key for an address, as the two 32-bit halves TrackStore takes: an IPv4 address
+ * masked to ipv4Prefix with all ones above it (ffff:ffff::/32 is multicast, never a visitor's
+ * prefix), or the first 64 bits of an IPv6 address masked to ipv6Prefix. The CIDR text is built
+ * only for a ban.
  */
-type TrackKey = number | string;
+const IPV4_HI = 0xffffffff;
+
+function v6Half(groups: readonly number[], first: number, bits: number): number {
+  const value = ((groups[first] << 16) | groups[first + 1]) >>> 0;
+  return bits >= 32 ? value : bits <= 0 ? 0 : maskV4(value, bits);
+}
 
 const WARN_INTERVAL_MS = 3_600_000;
 
@@ -70,7 +77,10 @@ export class Policy {
   private routes = new Map<string, Map<string, Jail[]>>();
   private trackWidth = 0;
   /** per key, bounded by entry count; a flood of unique keys evicts the least recently seen */
-  private tracks: TrackStore<TrackKey>;
+  private tracks: TrackStore;
+  /** trackKey's answer, in two fields rather than a new array per event */
+  private keyHi = 0;
+  private keyLo = 0;
   /** bans so far per jail and key, for the increment; forgotten increment.max after the last ban ends */
   private offences: LRUCache<string, { count: number; forgetAt: number }> | null = null;
   private readonly warnedSites: LRUCache<string, number>;
@@ -124,22 +134,29 @@ export class Policy {
   purgeStale(now: number): void {
     this.advance(now);
     const { cells } = this.tracks;
-    for (const [key, slot] of this.tracks.entries()) {
+    this.tracks.forEach((slot, hi, lo) => {
       const row = slot * this.trackWidth;
-      if (this.jails.every((jail) => this.expired(cells[row + jail.offset]))) this.tracks.delete(key);
-    }
+      if (this.jails.every((jail) => this.expired(cells[row + jail.offset]))) this.tracks.delete(hi, lo);
+    });
     for (const [id, offence] of this.offences?.entries() ?? []) if (offence.forgetAt <= this.now) this.offences?.delete(id);
   }
 
   /** Forgets that a key is banned (an operator's unban), so it can be ordered again. */
   forget(key: string): void {
     const ip = parseIp(key.split('/')[0]);
-    if (ip) this.tracks.delete(this.trackKey(ip));
+    if (!ip) return;
+    this.trackKey(ip);
+    this.tracks.delete(this.keyHi, this.keyLo);
   }
 
-  private trackKey(ip: Ip): TrackKey {
-    if (ip.family === 4) return maskV4(ip.v4, this.options.ipv4Prefix);
-    return prefixKey(ip, this.options.ipv6Prefix);
+  private trackKey(ip: Ip): void {
+    if (ip.family === 4) {
+      this.keyHi = IPV4_HI;
+      this.keyLo = maskV4(ip.v4, this.options.ipv4Prefix);
+    } else {
+      this.keyHi = v6Half(ip.v6, 0, this.options.ipv6Prefix);
+      this.keyLo = v6Half(ip.v6, 2, this.options.ipv6Prefix - 32);
+    }
   }
 
   private banKey(ip: Ip): string {
@@ -157,7 +174,8 @@ export class Policy {
     const jails = this.route(event);
     let orders = NO_ORDERS;
     if (jails.length > 0) {
-      const row = this.tracks.slot(this.trackKey(ip)) * this.trackWidth;
+      this.trackKey(ip);
+      const row = this.tracks.slot(this.keyHi, this.keyLo) * this.trackWidth;
       for (const jail of jails) {
         const order = this.hit(jail, ip, row, event);
         if (order) orders = orders === NO_ORDERS ? [order] : [...orders, order];
