@@ -26,13 +26,20 @@ function selfSignedCert(dir: string): { cert: string; key: string } {
   return { cert, key };
 }
 
-function runSender(args: string[]): Promise<{ sent: number; seconds: number; perSecond: number }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [SENDER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.on('exit', (code) => (code === 0 ? resolvePromise(JSON.parse(out)) : reject(new Error(`sender exited ${code}`))));
+/** Starts the sender; `ready` resolves when its frames are built and it starts sending. */
+function runSender(args: string[]): { ready: Promise<void>; done: Promise<{ sent: number; seconds: number; perSecond: number }> } {
+  const child = spawn(process.execPath, [SENDER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let signalReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolvePromise) => (signalReady = resolvePromise));
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+    if (out.startsWith('ready\n')) signalReady();
   });
+  const done = new Promise<{ sent: number; seconds: number; perSecond: number }>((resolvePromise, reject) => {
+    child.on('exit', (code) => (code === 0 ? resolvePromise(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`sender exited ${code}`))));
+  });
+  return { ready, done };
 }
 
 async function measure(transport: 'tcp' | 'tls' | 'udp', count: number, connections = 1, udpRate = 0, listen: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
@@ -41,10 +48,11 @@ async function measure(transport: 'tcp' | 'tls' | 'udp', count: number, connecti
   await daemon.start();
   const port = daemon.bound.find((b) => b.transport === transport)!.port;
   const stats = daemon.pipeline.stats;
-  const started = performance.now();
   const sender = runSender([transport, String(port), String(count), String(connections), String(udpRate)]);
-  let sent: Awaited<typeof sender> | null = null;
-  void sender.then((s) => (sent = s));
+  await sender.ready;
+  const started = performance.now();
+  let sent: Awaited<typeof sender.done> | null = null;
+  void sender.done.then((s) => (sent = s));
   // done when every message is counted, or (UDP) a second after the sender finished
   let quietSince = 0;
   for (;;) {
@@ -57,7 +65,7 @@ async function measure(transport: 'tcp' | 'tls' | 'udp', count: number, connecti
     }
   }
   const seconds = (performance.now() - started) / 1000;
-  await sender;
+  await sender.done;
   const received = stats.lines;
   await daemon.stop(100);
   const result: Record<string, unknown> = {

@@ -1,7 +1,8 @@
 /**
  * A separate sender process for the ingest benchmarks: writes COUNT RSYSLOG_ForwardFormat frames
  * (soft events from distinct addresses) to edgeban over tcp, tls or udp, then prints JSON with what
- * it sent and how long it took. Loopback only.
+ * it sent and how long it took. Every frame is built before the first is sent, so the sender's own
+ * string work is not what is measured; it prints `ready` then. Loopback only.
  *   node dist/bench/sender.js <tcp|tls|udp> <port> <count> [connections] [udp rate per second]
  */
 import dgram from 'node:dgram';
@@ -24,33 +25,46 @@ function octetCounted(i: number): Buffer {
   return Buffer.concat([Buffer.from(`${body.length} `), body]);
 }
 
-async function stream(socket: net.Socket, from: number, to: number): Promise<void> {
+/** Frames from..to as octet-counted blocks of a thousand, built ahead. */
+function blocks(from: number, to: number): Buffer[] {
   const BLOCK = 1000;
+  const built: Buffer[] = [];
   for (let i = from; i < to; i += BLOCK) {
     const frames: Buffer[] = [];
     for (let j = i; j < Math.min(to, i + BLOCK); j++) frames.push(octetCounted(j));
-    if (!socket.write(Buffer.concat(frames))) await new Promise((resolve) => socket.once('drain', resolve));
+    built.push(Buffer.concat(frames));
+  }
+  return built;
+}
+
+async function stream(socket: net.Socket, built: Buffer[]): Promise<void> {
+  for (const block of built) {
+    if (!socket.write(block)) await new Promise((resolve) => socket.once('drain', resolve));
   }
   await new Promise<void>((resolve) => socket.end(() => resolve()));
 }
 
-async function streams(): Promise<void> {
+async function streams(ready: () => void): Promise<void> {
   const per = Math.ceil(count / connections);
-  await Promise.all(
-    Array.from({ length: connections }, async (_, c) => {
+  const work = Array.from({ length: connections }, (_, c) => blocks(c * per, Math.min(count, (c + 1) * per)));
+  const sockets = await Promise.all(
+    work.map(async () => {
       const socket =
         transport === 'tls'
           ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
           : net.connect({ port, host: '127.0.0.1' });
       await new Promise((resolve) => socket.once(transport === 'tls' ? 'secureConnect' : 'connect', resolve));
-      await stream(socket, c * per, Math.min(count, (c + 1) * per));
+      return socket;
     }),
   );
+  ready();
+  await Promise.all(sockets.map((socket, c) => stream(socket, work[c])));
 }
 
-async function datagrams(): Promise<void> {
+async function datagrams(ready: () => void): Promise<void> {
   const socket = dgram.createSocket('udp4');
-  const payloads = Array.from({ length: Math.min(count, 100_000) }, (_, i) => Buffer.from(message(i)));
+  const payloads = Array.from({ length: count }, (_, i) => Buffer.from(message(i)));
+  ready();
   const started = performance.now();
   let inFlight = 0;
   for (let i = 0; i < count; i++) {
@@ -59,7 +73,7 @@ async function datagrams(): Promise<void> {
       while (performance.now() < due) await new Promise((resolve) => setImmediate(resolve));
     }
     inFlight++;
-    socket.send(i < payloads.length ? payloads[i] : Buffer.from(message(i)), port, '127.0.0.1', () => inFlight--);
+    socket.send(payloads[i], port, '127.0.0.1', () => inFlight--);
     if (inFlight > 2000) await new Promise((resolve) => setImmediate(resolve));
   }
   while (inFlight > 0) await new Promise((resolve) => setImmediate(resolve));
@@ -67,8 +81,12 @@ async function datagrams(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const started = performance.now();
-  await (transport === 'udp' ? datagrams() : streams());
+  let started = 0;
+  const ready = () => {
+    process.stdout.write('ready\n');
+    started = performance.now();
+  };
+  await (transport === 'udp' ? datagrams(ready) : streams(ready));
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(`${JSON.stringify({ sent: count, seconds: Number(seconds.toFixed(3)), perSecond: Math.round(count / seconds) })}\n`);
 }

@@ -29,6 +29,18 @@ describe('RepeatFilter', () => {
   });
 });
 
+describe('RepeatFilter fingerprints', () => {
+  test('100,000 near-identical frames are all new, and all of them are repeats the second time', () => {
+    const filter = new RepeatFilter();
+    const frame = (i: number) => LINE.replace('412733', String(i).padStart(6, '0'));
+    let repeats = 0;
+    for (let i = 0; i < 100_000; i++) if (filter.isRepeat(frame(i), true, T0 + i / 10)) repeats++;
+    expect(repeats).toBe(0);
+    for (let i = 0; i < 100_000; i++) if (filter.isRepeat(frame(i), true, T0 + 20_000)) repeats++;
+    expect(repeats).toBe(100_000);
+  });
+});
+
 describe('RepeatFilter bounds', () => {
   test('a flood of distinct frames keeps at most two generations', () => {
     const filter = new RepeatFilter(1000);

@@ -1,4 +1,6 @@
 const WINDOW_MS = 60_000;
+/** Held once: under jest's sandbox a global `Math` lookup per call made the hash loops 100× slower. */
+const imul = Math.imul;
 
 /**
  * rsyslog delivers at least once and repeats messages after a reconnect. A frame identical to one
@@ -6,26 +8,35 @@ const WINDOW_MS = 60_000;
  * with the same microsecond, address and text are not plausible, while second-resolution
  * timestamps can legitimately repeat.
  *
- * Two generations of a plain Map (frame → first seen), rotated every 60 s, so every frame is
- * remembered for at least 60 s and looked up in native time. When a generation fills
- * up (a flood) it rotates early: memory stays bounded, and the cost is that a repeat older than
- * the flood can slip through and count twice.
+ * Frames are remembered by a 64-bit fingerprint (two independent 32-bit hashes of the text) in two
+ * generations of fixed-size typed-array tables, rotated every 60 s, so every frame is remembered
+ * for at least 60 s. Keeping the frames themselves in a Map cost more than parsing them: a string
+ * hashed and retained per frame, promoted to the old generation and collected later. When a
+ * generation fills up (a flood) it rotates early: memory stays fixed, and the cost is that a repeat
+ * older than the flood can slip through and count twice. Two different frames sharing a
+ * fingerprint (about one in 2^64 per pair) would drop one of them.
  */
 export class RepeatFilter {
-  private current = new Map<string, number>();
-  private previous = new Map<string, number>();
+  private current: Generation;
+  private previous: Generation;
   private rotatedAt = -Infinity;
 
-  constructor(private readonly maxPerGeneration = 100_000) {}
+  constructor(private readonly maxPerGeneration = 100_000) {
+    this.current = new Generation(maxPerGeneration);
+    this.previous = new Generation(maxPerGeneration);
+  }
 
   /** True when this message text was already seen within the window. */
   isRepeat(text: string, subSecond: boolean, now: number): boolean {
     if (!subSecond) return false;
     this.rotate(now);
-    const seenAt = this.current.get(text) ?? this.previous.get(text);
-    if (seenAt !== undefined && now - seenAt <= WINDOW_MS) return true;
+    fingerprint(text);
+    const hi = fingerprintHi;
+    const lo = fingerprintLo || 1; // lo 0 marks an empty cell
+    const seenAt = this.current.seenAt(hi, lo, this.previous);
+    if (seenAt >= 0 && now - seenAt <= WINDOW_MS) return true;
     if (this.current.size >= this.maxPerGeneration) this.shift(now);
-    this.current.set(text, now);
+    this.current.add(hi, lo, now);
     return false;
   }
 
@@ -40,13 +51,86 @@ export class RepeatFilter {
   private rotate(now: number): void {
     if (now - this.rotatedAt < WINDOW_MS) return;
     // Both generations are older than the window once two periods have passed.
-    if (now - this.rotatedAt >= 2 * WINDOW_MS) this.current = new Map();
+    if (now - this.rotatedAt >= 2 * WINDOW_MS) this.current.clear();
     this.shift(now);
   }
 
   private shift(now: number): void {
+    const emptied = this.previous;
+    emptied.clear();
     this.previous = this.current;
-    this.current = new Map();
+    this.current = emptied;
     this.rotatedAt = now;
   }
+}
+
+/** An open-addressing set of fingerprints with the time each was first seen, at most half full. */
+class Generation {
+  size = 0;
+  private readonly hi: Uint32Array;
+  private readonly lo: Uint32Array;
+  private readonly at: Float64Array;
+  private readonly mask: number;
+
+  constructor(capacity: number) {
+    let length = 16;
+    while (length < capacity * 2) length *= 2;
+    this.hi = new Uint32Array(length);
+    this.lo = new Uint32Array(length);
+    this.at = new Float64Array(length);
+    this.mask = length - 1;
+  }
+
+  /** When the fingerprint was seen here or in `other`, or -1. */
+  seenAt(hi: number, lo: number, other: Generation): number {
+    const here = this.find(hi, lo);
+    return here >= 0 ? here : other.find(hi, lo);
+  }
+
+  add(hi: number, lo: number, now: number): void {
+    let i = lo & this.mask; // lo is the well-mixed half: FNV-1a's low bits cluster
+    while (this.lo[i] !== 0) {
+      if (this.hi[i] === hi && this.lo[i] === lo) return;
+      i = (i + 1) & this.mask;
+    }
+    this.hi[i] = hi;
+    this.lo[i] = lo;
+    this.at[i] = now;
+    this.size++;
+  }
+
+  clear(): void {
+    if (this.size === 0) return;
+    this.lo.fill(0);
+    this.size = 0;
+  }
+
+  private find(hi: number, lo: number): number {
+    for (let i = lo & this.mask; this.lo[i] !== 0; i = (i + 1) & this.mask) {
+      if (this.hi[i] === hi && this.lo[i] === lo) return this.at[i];
+    }
+    return -1;
+  }
+}
+
+let fingerprintHi = 0;
+let fingerprintLo = 0;
+
+/**
+ * Two independent 32-bit hashes of the text in one pass (FNV-1a, and a multiply-rotate with a
+ * murmur3 finish), left in fingerprintHi and fingerprintLo rather than in a new array per frame.
+ */
+function fingerprint(text: string): void {
+  let a = 0x811c9dc5;
+  let b = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = imul(a ^ c, 0x01000193);
+    b = imul(b ^ c, 0x5bd1e995);
+    b = (b << 13) | (b >>> 19);
+  }
+  b = imul(b ^ (b >>> 16), 0x85ebca6b);
+  b = imul(b ^ (b >>> 13), 0xc2b2ae35);
+  fingerprintHi = a >>> 0;
+  fingerprintLo = (b ^ (b >>> 16)) >>> 0;
 }
