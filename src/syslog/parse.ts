@@ -191,10 +191,9 @@ function parse3164(line: string, pos: number, now: number): Body | { reason: Par
   let subSecond = false;
   if (isDigit(line.charCodeAt(pos)) && line.charCodeAt(pos + 4) === 45 /* - */) {
     const end = tokenEnd(line, pos);
-    const time = parseRfc3339(line.slice(pos, end));
-    if (!time) return { reason: 'bad_header' };
-    timestamp = time.ms;
-    subSecond = time.subSecond;
+    timestamp = readRfc3339(line, pos, end);
+    if (Number.isNaN(timestamp)) return { reason: 'bad_header' };
+    subSecond = lastHadFraction;
     pos = skipSpaces(line, end);
   } else {
     const bsd = parseBsdTimestamp(line, pos, now);
@@ -212,9 +211,10 @@ function parse3164(line: string, pos: number, now: number): Body | { reason: Par
     end = tokenEnd(line, pos);
   }
   if (pos >= line.length) return { reason: 'no_tag' };
-  const { tag, procId } = splitTag(line.slice(pos, end));
-  if (tag.length === 0) return { reason: 'no_tag' };
-  return { facility: 0, severity: 0, timestamp, subSecond, hostname, tag, procId, text: line.slice(skipSpaces(line, end)) };
+  const tagEnd = splitTag(line, pos, end);
+  if (tagEnd === pos) return { reason: 'no_tag' };
+  const procId = splitPid === null ? null : line.slice(splitPid, splitPidEnd);
+  return { facility: 0, severity: 0, timestamp, subSecond, hostname, tag: line.slice(pos, tagEnd), procId, text: line.slice(skipSpaces(line, end)) };
 }
 
 /** Host names and literal addresses: letters, digits, `.`, `-`, `_`, `:` and no trailing `:`. */
@@ -227,23 +227,33 @@ function looksLikeHostname(line: string, from: number, to: number): boolean {
   return line.charCodeAt(to - 1) !== 58;
 }
 
+/** Where splitTag found the pid (start, or null without one, and end), to spare a result object. */
+let splitPid: number | null = null;
+let splitPidEnd = 0;
+
 /**
- * `tag[pid]:` → tag and pid, tolerating a missing `:`, `]` or the whole `[pid]` (the 32-character
- * cut). In `name(host)[pid]` the pid bracket comes after the `)`, since a host may hold `[::1]`.
+ * `tag[pid]:` in line[from, to) → the tag's end, with the pid's bounds in splitPid/splitPidEnd;
+ * tolerates a missing `:`, `]` or the whole `[pid]` (the 32-character cut). In `name(host)[pid]`
+ * the pid bracket comes after the `)`, since a host may hold `[::1]`.
  */
-function splitTag(token: string): { tag: string; procId: string | null } {
-  const end = token.charCodeAt(token.length - 1) === 58 /* : */ ? token.length - 1 : token.length;
-  let searchFrom = 1;
-  if (token.indexOf('(') >= 0) {
-    const close = token.lastIndexOf(')', end);
-    if (close < 0) return { tag: token.slice(0, end), procId: null };
+function splitTag(line: string, from: number, to: number): number {
+  splitPid = null;
+  const end = line.charCodeAt(to - 1) === 58 /* : */ ? to - 1 : to;
+  let searchFrom = from + 1;
+  const paren = line.indexOf('(', from);
+  if (paren >= 0 && paren < to) {
+    const close = line.lastIndexOf(')', end);
+    if (close < from) return end;
     searchFrom = close + 1;
   }
-  const open = token.indexOf('[', searchFrom);
-  if (open < 0 || open >= end) return { tag: token.slice(0, end), procId: null };
-  const pidEnd = token.charCodeAt(end - 1) === 93 /* ] */ ? end - 1 : end;
-  const pid = token.slice(open + 1, pidEnd);
-  return { tag: token.slice(0, open), procId: pid.length > 0 ? pid : null };
+  const open = line.indexOf('[', searchFrom);
+  if (open < 0 || open >= end) return end;
+  const pidEnd = line.charCodeAt(end - 1) === 93 /* ] */ ? end - 1 : end;
+  if (pidEnd > open + 1) {
+    splitPid = open + 1;
+    splitPidEnd = pidEnd;
+  }
+  return open;
 }
 
 /** `Mmm dd hh:mm:ss` (day space-padded), optionally followed by a year as rsyslog allows. */
@@ -288,30 +298,39 @@ function utcYear(ms: number): number {
 
 /** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)`. */
 export function parseRfc3339(text: string): { ms: number; subSecond: boolean } | null {
-  if (text.length < 20 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return null;
-  const t = text.charCodeAt(10);
-  if ((t !== 84 && t !== 116) || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return null;
-  const year = digitsValue(text, 0, 4);
-  const month = digitsValue(text, 5, 7);
-  const day = digitsValue(text, 8, 10);
-  const hour = digitsValue(text, 11, 13);
-  const minute = digitsValue(text, 14, 16);
-  const second = digitsValue(text, 17, 19);
-  if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23) return null;
-  if (minute < 0 || minute > 59 || second < 0 || second > 60) return null;
-  let p = 19;
+  const ms = readRfc3339(text, 0, text.length);
+  return Number.isNaN(ms) ? null : { ms, subSecond: lastHadFraction };
+}
+
+/** Whether the last timestamp readRfc3339 accepted had a fraction of a second. */
+let lastHadFraction = false;
+
+/** RFC 3339 in text[from, to) → unix ms, or NaN. Reads in place: no slice, no result object. */
+function readRfc3339(text: string, from: number, to: number): number {
+  if (to - from < 20 || text.charCodeAt(from + 4) !== 45 || text.charCodeAt(from + 7) !== 45) return Number.NaN;
+  const t = text.charCodeAt(from + 10);
+  if ((t !== 84 && t !== 116) || text.charCodeAt(from + 13) !== 58 || text.charCodeAt(from + 16) !== 58) return Number.NaN;
+  const year = digitsValue(text, from, from + 4);
+  const month = digitsValue(text, from + 5, from + 7);
+  const day = digitsValue(text, from + 8, from + 10);
+  const hour = digitsValue(text, from + 11, from + 13);
+  const minute = digitsValue(text, from + 14, from + 16);
+  const second = digitsValue(text, from + 17, from + 19);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23) return Number.NaN;
+  if (minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
+  let p = from + 19;
   let fraction = 0;
   let subSecond = false;
   if (text.charCodeAt(p) === 46 /* . */) {
     let scale = 100;
     p++;
     const start = p;
-    while (isDigit(text.charCodeAt(p))) {
+    while (p < to && isDigit(text.charCodeAt(p))) {
       fraction += (text.charCodeAt(p) - 48) * scale;
       scale /= 10;
       p++;
     }
-    if (p === start) return null;
+    if (p === start) return Number.NaN;
     subSecond = true;
   }
   let offsetMinutes = 0;
@@ -321,13 +340,13 @@ export function parseRfc3339(text: string): { ms: number; subSecond: boolean } |
   } else if ((z === 43 || z === 45) && text.charCodeAt(p + 3) === 58) {
     const oh = digitsValue(text, p + 1, p + 3);
     const om = digitsValue(text, p + 4, p + 6);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59) return null;
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return Number.NaN;
     offsetMinutes = (z === 45 ? -1 : 1) * (oh * 60 + om);
     p += 6;
   } else {
-    return null;
+    return Number.NaN;
   }
-  if (p !== text.length) return null;
-  const ms = utcMs(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
-  return { ms, subSecond };
+  if (p !== to) return Number.NaN;
+  lastHadFraction = subSecond;
+  return utcMs(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
 }

@@ -106,10 +106,10 @@ function honeypotRest(rest: string): boolean {
   return rest.length > 1 && rest.endsWith(')');
 }
 
-/** Index after the digits starting at `from`, or -1 when there are none. */
-export function skipNumber(text: string, from: number): number {
+/** Index after the digits starting at `from` (and before `end`), or -1 when there are none. */
+export function skipNumber(text: string, from: number, end = text.length): number {
   let i = from;
-  while (i < text.length) {
+  while (i < end) {
     const c = text.charCodeAt(i);
     if (c < 48 || c > 57) break;
     i++;
@@ -181,18 +181,19 @@ for (const template of TEMPLATES) {
   BY_FIRST_CHAR.set(key, bucket);
 }
 
-function restMatches(rest: Rest, text: string, from: number): boolean {
+/** Whether text[from, end) is what the template allows after its prefix. */
+function restMatches(rest: Rest, text: string, from: number, end: number): boolean {
   switch (rest) {
     case 'none':
-      return from === text.length;
+      return from === end;
     case 'any':
-      return from < text.length;
+      return from < end;
     case 'number':
-      return skipNumber(text, from) === text.length;
+      return skipNumber(text, from, end) === end;
     case 'number_then':
-      return skipNumber(text, from) > 0;
+      return skipNumber(text, from, end) > 0;
     default:
-      return rest(text.slice(from));
+      return rest(text.slice(from, end));
   }
 }
 
@@ -207,17 +208,19 @@ const BLOCKLIST_BLOCK: Classified = { kind: 'blocklist_block', cls: 'hard' };
 const BLOCKLIST_ADVISORY: Classified = { kind: 'blocklist_advisory', cls: 'info' };
 const PLUGIN_MESSAGE: Classified = { kind: 'plugin_message', cls: 'info' };
 
-/** Classifies the text before ` from <ip>` (plugin prefix already removed). Null: no template. */
-export function classify(text: string): Classified | null {
+/**
+ * Classifies text[0, end), the text before ` from <ip>` (plugin prefix already removed).
+ * Null: no template.
+ */
+export function classify(text: string, end = text.length): Classified | null {
   const bucket = BY_FIRST_CHAR.get(text.charCodeAt(0));
   if (bucket) {
     for (const template of bucket) {
-      if (text.startsWith(template.prefix) && restMatches(template.rest, text, template.prefix.length)) {
-        return template;
-      }
+      const { prefix } = template;
+      if (prefix.length <= end && text.startsWith(prefix) && restMatches(template.rest, text, prefix.length, end)) return template;
     }
   }
-  if (text.length > BOGUS_PINGBACK.length && text.endsWith(BOGUS_PINGBACK)) return BOGUS;
+  if (end > BOGUS_PINGBACK.length && text.startsWith(BOGUS_PINGBACK, end - BOGUS_PINGBACK.length)) return BOGUS;
   return null;
 }
 

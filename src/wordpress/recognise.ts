@@ -97,17 +97,17 @@ export function recognise(message: SyslogMessage, at: number): RecogniseResult {
   if (ip === null) return reject('address_invalid');
   const address = v4 >= 0 ? token : formatIp(ip);
 
-  let head = text.slice(0, from);
+  let headEnd = from;
   if (site === null) {
     // 6.x inline host: `… on <host>[/<path>] from <ip>`, only ever with a bare tag.
-    const on = head.lastIndexOf(' on ');
-    if (on >= 0 && head.indexOf(' ', on + 4) < 0) {
-      site = cleanSite(head.slice(on + 4));
-      head = head.slice(0, on);
+    const on = from >= 4 ? text.lastIndexOf(' on ', from - 4) : -1;
+    if (on >= 0 && text.indexOf(' ', on + 4) === from) {
+      site = cleanSite(text.slice(on + 4, from));
+      headEnd = on;
     }
   }
 
-  const classified = classifyHead(head);
+  const classified = classifyHead(text, headEnd);
   return {
     ok: true,
     event: { kind: classified.kind, class: classified.cls, address, ip, site, at },
@@ -116,10 +116,11 @@ export function recognise(message: SyslogMessage, at: number): RecogniseResult {
 
 const UNRECOGNIZED: Classified = { kind: 'unrecognized', cls: 'info' };
 
-function classifyHead(head: string): Classified {
-  if (head.charCodeAt(0) === 40 /* ( */) {
-    const close = head.indexOf(') ');
-    if (close > 1) return classifyPluginMessage(head.slice(1, close), head.slice(close + 2));
+/** Classifies text[0, end): a `(slug) message` from the plugin API, or one of the templates. */
+function classifyHead(text: string, end: number): Classified {
+  if (text.charCodeAt(0) === 40 /* ( */) {
+    const close = text.indexOf(') ');
+    if (close > 1 && close + 2 <= end) return classifyPluginMessage(text.slice(1, close), text.slice(close + 2, end));
   }
-  return classify(head) ?? UNRECOGNIZED;
+  return classify(text, end) ?? UNRECOGNIZED;
 }
