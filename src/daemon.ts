@@ -117,7 +117,7 @@ export class Daemon {
         idleTimeoutMs: config.listen.idleTimeout * 1000,
         udpReceiveBufferBytes: config.listen.udpReceiveBuffer,
       },
-      { frame: (frame) => this.onFrame(frame), outcome: (transport, outcome) => this.onOutcome(transport, outcome) },
+      { frame: (frame) => this.onFrame(frame), outcome: (transport, outcome, count) => this.onOutcome(transport, outcome, count) },
     );
   }
 
@@ -275,8 +275,8 @@ export class Daemon {
     this.timers.push(timer);
   }
 
-  private onOutcome(transport: Transport, outcome: IngestOutcome): void {
-    this.ingestOutcomes.add(outcomeKey(transport, outcome));
+  private onOutcome(transport: Transport, outcome: IngestOutcome, count = 1): void {
+    this.ingestOutcomes.add(outcomeKey(transport, outcome), count);
   }
 
   private onFrame(frame: Frame): void {

@@ -38,7 +38,7 @@ async function start(options: Partial<IngestOptions>): Promise<Harness> {
     },
     {
       frame: (frame: Frame) => frames.push({ text: frame.bytes.toString('utf8'), sender: frame.sender, transport: frame.transport }),
-      outcome: (transport, outcome: IngestOutcome) => outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + 1),
+      outcome: (transport, outcome: IngestOutcome, count = 1) => outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + count),
     },
   );
   await ingest.start();
@@ -110,6 +110,7 @@ describe('TCP', () => {
     socket.write(Buffer.concat([octetCounted(LINE), octetCounted(LINE)]));
     await waitFor(() => h.frames.length === 5);
     expect(h.frames.map((f) => f.text.trimEnd())).toEqual(Array(5).fill(LINE));
+    expect(h.outcomes.get('tcp:accepted')).toBe(5); // counted once a read, but every frame
     socket.destroy();
   });
 

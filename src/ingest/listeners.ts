@@ -45,8 +45,9 @@ export interface IngestOptions {
 }
 
 export interface IngestHandlers {
+  /** `frame` and its bytes are only valid during the call: a connection reuses them. */
   frame(frame: Frame): void;
-  outcome(transport: Transport, outcome: IngestOutcome): void;
+  outcome(transport: Transport, outcome: IngestOutcome, count?: number): void;
 }
 
 export interface BoundAddress {
@@ -112,9 +113,18 @@ export class Ingest {
     return this.connections.size;
   }
 
+  /** The last sender asked about and the answer: datagrams come in runs from one host. */
+  private lastSender = '';
+  private lastSenderAllowed = false;
+  private lastSenderList: CidrSet | null = null;
+
   private allowed(sender: string): boolean {
+    if (sender === this.lastSender && this.lastSenderList === this.options.allowedSenders) return this.lastSenderAllowed;
     const ip = parseIp(sender);
-    return ip !== null && this.options.allowedSenders.has(ip);
+    this.lastSender = sender;
+    this.lastSenderList = this.options.allowedSenders;
+    this.lastSenderAllowed = ip !== null && this.options.allowedSenders.has(ip);
+    return this.lastSenderAllowed;
   }
 
   private startUdp(address: string): Promise<void> {
@@ -203,14 +213,23 @@ export class Ingest {
   }
 
   private serve(transport: Transport, socket: net.Socket): void {
-    const sender = normalizeSender(socket.remoteAddress);
+    // One Frame per connection, and one clock reading and one count per read: the frames of a
+    // read arrived together, and at 400,000 frames a second per-frame bookkeeping shows.
+    const frame: Frame = { bytes: Buffer.alloc(0), sender: normalizeSender(socket.remoteAddress), transport, receivedAt: 0 };
+    let accepted = 0;
     const framer = new StreamFramer(this.options.maxMessageBytes, {
       frame: (bytes) => {
-        this.handlers.outcome(transport, 'accepted');
-        this.handlers.frame({ bytes, sender, transport, receivedAt: Date.now() });
+        accepted++;
+        frame.bytes = bytes;
+        this.handlers.frame(frame);
       },
       problem: (kind: FramerEvent) => this.handlers.outcome(transport, kind),
     });
-    socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      frame.receivedAt = Date.now();
+      accepted = 0;
+      framer.push(chunk);
+      if (accepted > 0) this.handlers.outcome(transport, 'accepted', accepted);
+    });
   }
 }
