@@ -61,20 +61,24 @@ async function streams(ready: () => void): Promise<void> {
   await Promise.all(sockets.map((socket, c) => stream(socket, work[c])));
 }
 
+/**
+ * At a set rate, sends what is due every millisecond and sleeps in between (a busy-waiting sender
+ * would take the core the daemon needs on a two-core machine, which rsyslog does not do).
+ */
 async function datagrams(ready: () => void): Promise<void> {
   const socket = dgram.createSocket('udp4');
   const payloads = Array.from({ length: count }, (_, i) => Buffer.from(message(i)));
   ready();
   const started = performance.now();
   let inFlight = 0;
-  for (let i = 0; i < count; i++) {
-    if (rate > 0) {
-      const due = started + (i / rate) * 1000;
-      while (performance.now() < due) await new Promise((resolve) => setImmediate(resolve));
+  let i = 0;
+  while (i < count) {
+    const due = rate > 0 ? Math.min(count, Math.floor(((performance.now() - started) * rate) / 1000)) : count;
+    while (i < due && inFlight < 4000) {
+      inFlight++;
+      socket.send(payloads[i++], port, '127.0.0.1', () => inFlight--);
     }
-    inFlight++;
-    socket.send(payloads[i], port, '127.0.0.1', () => inFlight--);
-    if (inFlight > 2000) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => (rate > 0 ? setTimeout(resolve, 1) : setImmediate(resolve)));
   }
   while (inFlight > 0) await new Promise((resolve) => setImmediate(resolve));
   socket.close();

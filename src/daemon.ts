@@ -280,7 +280,7 @@ export class Daemon {
   }
 
   private onFrame(frame: Frame): void {
-    const outcome = this.pipeline.handle(frame.bytes.toString('utf8'), frame.receivedAt);
+    const outcome = this.pipeline.handle(frame.bytes.toString('utf8'), frame.receivedAt, frame.transport !== 'udp');
     if (outcome.type !== 'event') return;
     const { event, ignored, orders, warnMisconfigured } = outcome;
     const { log } = this.options;

@@ -82,13 +82,17 @@ export class Pipeline {
     private readonly allowMissingPri = false,
   ) {}
 
-  handle(line: string, receivedAt: number): LineOutcome {
+  /**
+   * `mayRepeat`: false for UDP, where rsyslog never sends a message twice (it resends only on a
+   * stream after a reconnect), so the repeat filter is not asked.
+   */
+  handle(line: string, receivedAt: number, mayRepeat = true): LineOutcome {
     this.stats.lines++;
     const parsed = parseSyslog(line, { now: receivedAt, allowMissingPri: this.allowMissingPri });
     if (!parsed.ok) return this.reject(parsed.reason);
     const message = parsed.message;
     const at = this.clock === 'arrival' ? receivedAt : this.messageTime(message.timestamp);
-    if (this.repeats.isRepeat(line, message.subSecond, at)) return this.reject('repeat');
+    if (mayRepeat && this.repeats.isRepeat(line, message.subSecond, at)) return this.reject('repeat');
     const recognised = recognise(message, at);
     if (!recognised.ok) return this.reject(recognised.reason);
     const event = recognised.event;

@@ -3,6 +3,7 @@
  * to the fake Cloudflare; no file may be opened for writing, created, renamed, linked, truncated
  * or unlinked outside /dev and /proc.
  */
+import dgram from 'node:dgram';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,12 +51,12 @@ test('diskWrites recognises writes and ignores reads', () => {
   expect(diskWrites(trace)).toEqual([trace.split('\n')[2], trace.split('\n')[3]]);
 });
 
-traced('no file is written while rsyslog feeds attacks and bans happen', async () => {
+traced('no file is written while rsyslog (TCP) and datagrams (UDP, in its own thread) feed attacks and bans happen', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edgeban-strace-'));
   const traceFile = join(dir, 'trace');
   const { fake, zone, token } = await startFakeCloudflare();
   const daemon = await DaemonProcess.start(
-    { listen: { tcp: ['127.0.0.1:0'], udp: [] }, jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '2s' } } },
+    { listen: { tcp: ['127.0.0.1:0'], udp: ['127.0.0.1:0'] }, jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '2s' } } },
     { CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_API_BASE: fake.baseUrl, CLOUDFLARE_ZONE_ID: zone },
     [strace, '-f', '-qq', '-e', `trace=${FILE_CALLS}`, '-o', traceFile],
   );
@@ -64,8 +65,14 @@ traced('no file is written while rsyslog feeds attacks and bans happen', async (
     await rsyslog.start();
     for (let i = 1; i <= 20; i++) rsyslog.log('wordpress(www.example.com)', `Blocked user enumeration attempt from 203.0.113.${i}`);
     rsyslog.log('wordpress(www.example.com)', 'Authentication failure for SomeUser from 2001:db8::77');
-    await waitFor(() => fake.allRules().length === 20, 15_000, 'twenty bans');
-    await waitFor(() => fake.allRules().length === 0, 15_000, 'twenty unbans');
+    const udp = dgram.createSocket('udp4');
+    for (let i = 21; i <= 25; i++) {
+      const line = `<37>2025-03-09T06:31:00.${i}+00:00 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 203.0.113.${i}`;
+      await new Promise((sent) => udp.send(line, daemon.port('udp'), '127.0.0.1', sent));
+    }
+    udp.close();
+    await waitFor(() => fake.allRules().length === 25, 15_000, 'twenty-five bans');
+    await waitFor(() => fake.allRules().length === 0, 15_000, 'twenty-five unbans');
   } finally {
     await rsyslog.stop();
     await daemon.stop();

@@ -27,6 +27,13 @@ describe('RepeatFilter', () => {
     const second = LINE.replace('.412733', '.999999');
     expect(pipeline.handle(second, T0 + 2000)).toMatchObject({ type: 'event', orders: [{ jail: 'j' }] });
   });
+
+  test('over UDP (mayRepeat false) identical frames are all counted: rsyslog never resends a datagram', () => {
+    const config = buildConfig({ jails: { j: { events: ['soft'], maxretry: 2, findtime: '10m', bantime: '1h' } } }, {});
+    const pipeline = new Pipeline(createPolicy(config), 'arrival');
+    expect(pipeline.handle(LINE, T0, false)).toMatchObject({ type: 'event', orders: [] });
+    expect(pipeline.handle(LINE, T0 + 1000, false)).toMatchObject({ type: 'event', orders: [{ jail: 'j' }] });
+  });
 });
 
 describe('RepeatFilter fingerprints', () => {

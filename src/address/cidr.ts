@@ -32,6 +32,8 @@ export function parseCidr(text: string): { ip: Ip; bits: number } {
 export class CidrSet {
   private readonly v4: Range4[] = [];
   private readonly v6: Range6[] = [];
+  /** the ranges as given, to rebuild the set elsewhere (a worker thread) */
+  readonly texts: string[] = [];
 
   constructor(cidrs: Iterable<string> = []) {
     for (const cidr of cidrs) this.add(cidr);
@@ -39,6 +41,7 @@ export class CidrSet {
 
   add(cidr: string): this {
     const { ip, bits } = parseCidr(cidr);
+    this.texts.push(cidr);
     if (ip.family === 4) {
       const masked = maskIp(ip, bits);
       const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;

@@ -70,8 +70,7 @@ export class Ledger {
   /** A ban ordered by the policy. */
   ban(order: BanOrder): void {
     const location = this.options.backend.locate(order.site);
-    const draft: EdgeBan = { location: location ?? '', key: order.key, jail: order.jail, action: order.action, until: order.until };
-    if (!location) return this.options.events.outcome('no_location', draft, order.site ?? '(no site)');
+    if (!location) return this.options.events.outcome('no_location', { location: '', key: order.key, jail: order.jail, action: order.action, until: order.until }, order.site ?? '(no site)');
     const id = `${location}|${order.key}`;
     const existing = this.active.get(id);
     if (existing) {
@@ -85,8 +84,8 @@ export class Ledger {
       if (pending?.type !== 'ban') this.enqueue(id, existing.ruleId ? 'extend' : 'ban', existing);
       return;
     }
-    if (this.queue.size >= this.maxQueue && !this.queue.has(id)) return this.options.events.outcome('queue_full', draft);
-    const entry: Entry = { ...draft, id, orderedAt: this.now() };
+    const entry: Entry = { location, key: order.key, jail: order.jail, action: order.action, until: order.until, id, orderedAt: this.now() };
+    if (this.queue.size >= this.maxQueue && !this.queue.has(id)) return this.options.events.outcome('queue_full', entry);
     this.active.set(id, entry);
     this.timers.push(entry.until * 1000, entry);
     const pending = this.queue.get(id);

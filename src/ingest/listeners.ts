@@ -1,9 +1,12 @@
-import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../address/cidr';
 import { parseIp } from '../address/ip';
 import { FramerEvent, StreamFramer } from './framer';
+import { normalizeSender } from './sender';
+import { UdpThread } from './udp-thread';
+
+export { normalizeSender };
 
 export type Transport = 'udp' | 'tcp' | 'tls';
 
@@ -48,6 +51,8 @@ export interface IngestHandlers {
   /** `frame` and its bytes are only valid during the call: a connection reuses them. */
   frame(frame: Frame): void;
   outcome(transport: Transport, outcome: IngestOutcome, count?: number): void;
+  /** a UDP listener thread died; it is restarted a second later */
+  listenerCrashed?(error: Error): void;
 }
 
 export interface BoundAddress {
@@ -64,15 +69,9 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host: match[1] ?? match[2], port };
 }
 
-/** Sender address as the allow-list and logs see it: `::ffff:a.b.c.d` becomes `a.b.c.d`. */
-export function normalizeSender(address: string | undefined): string {
-  if (!address) return '';
-  return address.startsWith('::ffff:') && address.indexOf('.') > 0 ? address.slice(7) : address;
-}
-
 /** The UDP, TCP and TLS listeners. Stops cleanly; never lets a peer crash the process. */
 export class Ingest {
-  private readonly udpSockets: dgram.Socket[] = [];
+  private readonly udpThreads: UdpThread[] = [];
   private readonly servers: net.Server[] = [];
   private readonly connections = new Set<net.Socket>();
   readonly bound: BoundAddress[] = [];
@@ -85,6 +84,7 @@ export class Ingest {
   /** Applies new limits and allow-list to new frames and connections (listen addresses stay). */
   updateLimits(options: Pick<IngestOptions, 'allowedSenders' | 'maxMessageBytes' | 'maxConnections' | 'idleTimeoutMs'>): void {
     this.options = { ...this.options, ...options };
+    for (const thread of this.udpThreads) thread.updateLimits(options.allowedSenders, options.maxMessageBytes);
   }
 
   async start(): Promise<void> {
@@ -100,58 +100,53 @@ export class Ingest {
 
   /** Stops listening and closes every connection. */
   async stop(): Promise<void> {
-    for (const socket of this.udpSockets) socket.close();
-    this.udpSockets.length = 0;
+    const threads = this.udpThreads.splice(0).map((thread) => thread.stop());
     const closing = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     for (const socket of this.connections) socket.destroy();
     this.connections.clear();
     this.servers.length = 0;
-    await Promise.all(closing);
+    await Promise.all([...closing, ...threads]);
   }
 
   get connectionCount(): number {
     return this.connections.size;
   }
 
-  /** The last sender asked about and the answer: datagrams come in runs from one host. */
-  private lastSender = '';
-  private lastSenderAllowed = false;
-  private lastSenderList: CidrSet | null = null;
-
   private allowed(sender: string): boolean {
-    if (sender === this.lastSender && this.lastSenderList === this.options.allowedSenders) return this.lastSenderAllowed;
     const ip = parseIp(sender);
-    this.lastSender = sender;
-    this.lastSenderList = this.options.allowedSenders;
-    this.lastSenderAllowed = ip !== null && this.options.allowedSenders.has(ip);
-    return this.lastSenderAllowed;
+    return ip !== null && this.options.allowedSenders.has(ip);
   }
 
-  private startUdp(address: string): Promise<void> {
+  private async startUdp(address: string): Promise<void> {
     const { host, port } = parseHostPort(address);
-    const socket = dgram.createSocket({
-      type: net.isIPv6(host) ? 'udp6' : 'udp4',
-      recvBufferSize: this.options.udpReceiveBufferBytes,
-    });
-    socket.on('message', (bytes, rinfo) => this.onDatagram(bytes, rinfo));
-    socket.on('error', () => undefined); // a bound UDP socket only reports transient errors
-    return new Promise((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, host, () => {
-        socket.removeListener('error', reject);
-        this.udpSockets.push(socket);
-        this.bound.push({ transport: 'udp', host, port: socket.address().port });
-        resolve();
-      });
-    });
-  }
-
-  private onDatagram(bytes: Buffer, rinfo: dgram.RemoteInfo): void {
-    const sender = normalizeSender(rinfo.address);
-    if (!this.allowed(sender)) return this.handlers.outcome('udp', 'sender_refused');
-    if (bytes.length > this.options.maxMessageBytes) return this.handlers.outcome('udp', 'oversize');
-    this.handlers.outcome('udp', 'accepted');
-    this.handlers.frame({ bytes, sender, transport: 'udp', receivedAt: Date.now() });
+    const frame: Frame = { bytes: Buffer.alloc(0), sender: '', transport: 'udp', receivedAt: 0 };
+    const thread = new UdpThread(
+      {
+        host,
+        port,
+        ipv6: net.isIPv6(host),
+        recvBufferSize: this.options.udpReceiveBufferBytes,
+        allowedSenders: this.options.allowedSenders.texts,
+        maxMessageBytes: this.options.maxMessageBytes,
+      },
+      {
+        datagram: (bytes, sender, receivedAt) => {
+          frame.bytes = bytes;
+          frame.sender = sender;
+          frame.receivedAt = receivedAt;
+          this.handlers.frame(frame);
+        },
+        counts: (accepted, refused, oversize) => {
+          if (accepted > 0) this.handlers.outcome('udp', 'accepted', accepted);
+          if (refused > 0) this.handlers.outcome('udp', 'sender_refused', refused);
+          if (oversize > 0) this.handlers.outcome('udp', 'oversize', oversize);
+        },
+      },
+      (error) => this.handlers.listenerCrashed?.(error),
+    );
+    const bound = await thread.start();
+    this.udpThreads.push(thread);
+    this.bound.push({ transport: 'udp', host, port: bound });
   }
 
   private createTlsServer(endpoint: TlsEndpoint): tls.Server {

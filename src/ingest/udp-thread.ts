@@ -1,0 +1,114 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { CidrSet } from '../address/cidr';
+
+export interface UdpWorkerData {
+  host: string;
+  port: number;
+  ipv6: boolean;
+  recvBufferSize: number;
+  allowedSenders: string[];
+  maxMessageBytes: number;
+}
+
+export type UdpWorkerCommand = { type: 'limits'; allowedSenders: string[]; maxMessageBytes: number } | { type: 'stop' };
+
+/** What the worker posts: datagrams of one sender as `u32 length, bytes`…, and what it dropped. */
+export interface UdpBatch {
+  sender: string;
+  bytes: Uint8Array<ArrayBuffer>;
+  times: Float64Array<ArrayBuffer>;
+  refused: number;
+  oversize: number;
+}
+
+export interface UdpBatchSink {
+  /** one datagram; `bytes` is only valid during the call */
+  datagram(bytes: Buffer, sender: string, receivedAt: number): void;
+  /** per batch: how many were taken, refused (sender not allowed) and oversize */
+  counts(accepted: number, refused: number, oversize: number): void;
+}
+
+/** The compiled worker; tests run the TypeScript sources, so they take it from dist (built by pretest). */
+function workerScript(): string {
+  const beside = join(__dirname, 'udp-worker.js');
+  return existsSync(beside) ? beside : resolve(__dirname, '../../dist/src/ingest/udp-worker.js');
+}
+
+/** The main thread's handle on a UDP listener thread (see udp-worker.ts). */
+export class UdpThread {
+  private worker: Worker | null = null;
+  private stopping = false;
+
+  constructor(
+    private readonly data: UdpWorkerData,
+    private readonly sink: UdpBatchSink,
+    /** the listener thread died on its own (never expected): the daemon logs it and restarts it */
+    private readonly onCrash: (error: Error) => void,
+  ) {}
+
+  /** Starts the thread and binds; resolves with the bound port. */
+  start(): Promise<number> {
+    const worker = new Worker(workerScript(), { workerData: this.data });
+    this.worker = worker;
+    return new Promise((resolvePort, reject) => {
+      let bound = false;
+      worker.on('message', (message: UdpBatch | { bound: number } | { error: string }) => {
+        if ('bytes' in message) return this.deliver(message);
+        if ('bound' in message) {
+          bound = true;
+          this.data.port = message.bound; // a restart binds the same port
+          return resolvePort(message.bound);
+        }
+        worker.terminate().catch(() => undefined);
+        reject(new Error(message.error));
+      });
+      worker.on('error', (error) => (bound ? this.crashed(error) : reject(error)));
+      worker.on('exit', (code) => {
+        if (bound && !this.stopping) this.crashed(new Error(`UDP listener thread exited with ${code}`));
+      });
+    });
+  }
+
+  updateLimits(allowedSenders: CidrSet, maxMessageBytes: number): void {
+    this.data.allowedSenders = allowedSenders.texts;
+    this.data.maxMessageBytes = maxMessageBytes;
+    const command: UdpWorkerCommand = { type: 'limits', allowedSenders: allowedSenders.texts, maxMessageBytes };
+    this.worker?.postMessage(command);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = null;
+    const exited = new Promise<void>((done) => worker.once('exit', () => done()));
+    const command: UdpWorkerCommand = { type: 'stop' };
+    worker.postMessage(command);
+    const timer = setTimeout(() => void worker.terminate(), 1000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private crashed(error: Error): void {
+    if (this.stopping) return;
+    this.worker = null;
+    this.onCrash(error);
+    setTimeout(() => {
+      if (!this.stopping) this.start().catch((restartError: Error) => this.crashed(restartError));
+    }, 1000).unref();
+  }
+
+  private deliver(batch: UdpBatch): void {
+    const { bytes, times } = batch;
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let offset = 0;
+    for (let i = 0; i < times.length; i++) {
+      const length = buffer.readUInt32LE(offset);
+      this.sink.datagram(buffer.subarray(offset + 4, offset + 4 + length), batch.sender, times[i]);
+      offset += 4 + length;
+    }
+    this.sink.counts(times.length, batch.refused, batch.oversize);
+  }
+}
