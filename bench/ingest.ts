@@ -128,6 +128,9 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
       tcp4: await measure('tcp', 1_000_000, 4, 0, { tcp: ['127.0.0.1:0'] }),
       tls1: await measure('tls', 500_000, 1, 0, tlsListen),
       udp150k: await measure('udp', 300_000, 1, 150_000, { udp: ['127.0.0.1:0'] }),
+      // 900,000 messages over 131,072 addresses: from the 524,288th on, every message is a fifth
+      // strike and orders a ban, so the last 2.5 s are a ban storm
+      udp150kBanStorm: await measure('udp', 900_000, 1, 150_000, { udp: ['127.0.0.1:0'] }),
       coldStart: await coldStart(),
     };
   } finally {
