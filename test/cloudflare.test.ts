@@ -1,22 +1,11 @@
 /** edgeban's access-rules backend against the fake Cloudflare API on loopback. */
 import { FakeCloudflare } from './fake-cloudflare/server';
-import { startFakeCloudflare } from './helpers/fake';
+import { fakeCloudflareEachTest } from './helpers/fake';
 import { TestDaemon } from './helpers/in-process';
 import { sleep, waitFor } from './helpers/wait';
 
-let fake: FakeCloudflare;
-let token: string;
-let zone: string;
-let account: string;
-const daemons: TestDaemon[] = [];
-
-beforeEach(async () => {
-  ({ fake, account, zone, token } = await startFakeCloudflare());
-});
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map((d) => d.stop()));
-  await fake.stop();
-});
+let fake: FakeCloudflare, account: string, zone: string, token: string;
+const daemons = fakeCloudflareEachTest((started) => ({ fake, account, zone, token } = started), () => fake);
 
 async function edgeban(document: Record<string, unknown> = {}): Promise<TestDaemon> {
   const daemon = new TestDaemon({ ...document, cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone, ...(document.cloudflare as object) } });

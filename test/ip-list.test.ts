@@ -1,25 +1,14 @@
 /** The ip-list backend against the fake Cloudflare: lists, custom rules, bulk operations. */
 import { FakeCloudflare } from './fake-cloudflare/server';
 import { DaemonProcess } from './helpers/daemon';
-import { startFakeCloudflare } from './helpers/fake';
+import { fakeCloudflareEachTest, startFakeCloudflare } from './helpers/fake';
 import { TestDaemon } from './helpers/in-process';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
 import net from 'node:net';
 
-let fake: FakeCloudflare;
-let account: string;
-let zone: string;
-let token: string;
-const daemons: TestDaemon[] = [];
-
-beforeEach(async () => {
-  ({ fake, account, zone, token } = await startFakeCloudflare());
-});
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map((d) => d.stop()));
-  await fake.stop();
-});
+let fake: FakeCloudflare, account: string, zone: string, token: string;
+const daemons = fakeCloudflareEachTest((started) => ({ fake, account, zone, token } = started), () => fake);
 
 const JAILS = {
   hard: { events: ['user_enumeration'], maxretry: 1, findtime: '10m', bantime: '1h', action: 'block' },
