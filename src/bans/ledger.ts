@@ -55,6 +55,7 @@ export class Ledger {
   private readonly retryDelayMs: number;
   private readonly now: () => number;
   private idleWaiters: (() => void)[] = [];
+  private readonly locations = new Map<string, string | null>();
 
   constructor(private readonly options: LedgerOptions) {
     this.maxQueue = options.maxQueue ?? 10_000;
@@ -69,7 +70,7 @@ export class Ledger {
 
   /** A ban ordered by the policy. */
   ban(order: BanOrder): void {
-    const location = this.options.backend.locate(order.site);
+    const location = this.locate(order.site);
     if (!location) return this.options.events.outcome('no_location', { location: '', key: order.key, jail: order.jail, action: order.action, until: order.until }, order.site ?? '(no site)');
     const id = `${location}|${order.key}`;
     const existing = this.active.get(id);
@@ -96,6 +97,16 @@ export class Ledger {
     } else {
       this.enqueue(id, 'ban', entry);
     }
+  }
+
+  /** The backend's location for a site, remembered: sites are few, bans in a storm are many. */
+  private locate(site: string | null): string | null {
+    const known = this.locations.get(site ?? '');
+    if (known !== undefined) return known;
+    const location = this.options.backend.locate(site);
+    if (this.locations.size >= 10_000) this.locations.clear();
+    this.locations.set(site ?? '', location);
+    return location;
   }
 
   /** An operator's unban (or an expiry): lift it now. */
