@@ -1,12 +1,12 @@
 import { Ledger, LedgerOutcome } from '../src/bans/ledger';
 import { TimerHeap } from '../src/bans/timer-heap';
-import { Backend, EdgeBan } from '../src/cloudflare/backend';
+import { EdgeBan, PerCallBackend } from '../src/cloudflare/backend';
 import { CloudflareError } from '../src/cloudflare/client';
 import type { BanOrder } from '../src/policy/policy';
 import { sleep, waitFor } from './helpers/wait';
 
 /** Records calls; each call can be held until released, to create in-flight situations. */
-class RecordingBackend implements Backend {
+class RecordingBackend implements PerCallBackend {
   readonly name = 'recording';
   readonly calls: string[] = [];
   rules = new Map<string, EdgeBan & { ruleId: string }>();

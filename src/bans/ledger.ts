@@ -1,4 +1,4 @@
-import { Backend, BatchOp, EdgeBan, ForeignRuleError, OpResult, OpType } from '../cloudflare/backend';
+import { Backend, BatchOp, EdgeBan, ForeignRuleError, isBatchBackend, OpResult, OpType, PerCallBackend } from '../cloudflare/backend';
 import { CloudflareError } from '../cloudflare/client';
 import type { BanOrder } from '../policy/policy';
 import { TimerHeap } from './timer-heap';
@@ -208,7 +208,7 @@ export class Ledger {
   /** Up to batchSize operations (one for per-call backends), each settled on its own. */
   private async workBatch(): Promise<void> {
     const backend = this.options.backend;
-    const size = backend.applyBatch ? (backend.batchSize ?? 1000) : 1;
+    const size = isBatchBackend(backend) ? backend.batchSize : 1;
     const taken: [string, { type: OpType; entry: Entry }][] = [];
     for (const [id, op] of this.queue) {
       if (taken.length >= size) break;
@@ -219,9 +219,9 @@ export class Ledger {
     if (ops.length === 0) return;
     let results: (OpResult | null)[];
     try {
-      results = backend.applyBatch
+      results = isBatchBackend(backend)
         ? await backend.applyBatch(ops.map(([, op]): BatchOp => ({ type: op.type, ban: op.entry })))
-        : [await this.executeOne(ops[0][1])];
+        : [await this.executeOne(backend, ops[0][1])];
     } catch (error) {
       results = ops.map(() => ({ ok: false, error: error as Error }));
     }
@@ -229,7 +229,8 @@ export class Ledger {
       const result = results[i] === undefined ? { ok: false as const, error: new Error('no result') } : results[i];
       if (result) this.settle(id, op, result);
     });
-    for (const ban of backend.takeEvicted?.() ?? []) {
+    const evicted = isBatchBackend(backend) ? (backend.takeEvicted?.() ?? []) : [];
+    for (const ban of evicted) {
       const entry = this.active.get(`${ban.location}|${ban.key}`);
       if (entry) this.options.events.outcome('evicted', entry);
     }
@@ -252,8 +253,7 @@ export class Ledger {
   }
 
   /** One operation through a per-call backend; null when there is nothing to do (no rule was made). */
-  private async executeOne({ type, entry }: { type: OpType; entry: Entry }): Promise<OpResult | null> {
-    const { backend } = this.options;
+  private async executeOne(backend: PerCallBackend, { type, entry }: { type: OpType; entry: Entry }): Promise<OpResult | null> {
     try {
       if (type === 'ban') return { ok: true, ruleId: await backend.add(entry) };
       if (!entry.ruleId) return null;

@@ -1,5 +1,5 @@
 import type { AccessRulesConfig } from './settings';
-import { Backend, EdgeBan, ForeignRuleError, formatNotes, isOwnedNotes, parseNotes, zoneForSite } from './backend';
+import { EdgeBan, ForeignRuleError, formatNotes, isOwnedNotes, parseNotes, PerCallBackend, zoneForSite } from './backend';
 import { CloudflareClient, CloudflareError } from './client';
 
 interface AccessRule {
@@ -34,7 +34,7 @@ function keyFor(configuration: AccessRule['configuration']): string | null {
 }
 
 /** IP Access Rules at zone level (zone per site) or account level. */
-export class AccessRulesBackend implements Backend {
+export class AccessRulesBackend implements PerCallBackend {
   readonly name = 'access-rules';
 
   constructor(

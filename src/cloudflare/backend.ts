@@ -27,27 +27,40 @@ export interface BatchOp {
 /** Per operation: done (with the rule or item id; `evicted` when the plan's limit pushed it out), or failed. */
 export type OpResult = { ok: true; ruleId?: string; evicted?: boolean } | { ok: false; error: Error };
 
-/** What the ledger needs from a way of banning at the edge. */
-export interface Backend {
+/** What the ledger needs from any way of banning at the edge. */
+interface BackendCommon {
   readonly name: string;
-  /** Batch-capable backends (ip-list) take up to this many operations in one call. */
-  readonly batchSize?: number;
-  applyBatch?(ops: BatchOp[]): Promise<OpResult[]>;
-  /** Bans of earlier batches that the plan's limit pushed out during the last one. */
-  takeEvicted?(): EdgeBan[];
   /** Set-up before the first ban (ip-list: lists and custom rules); retried at every sweep until it succeeds. */
   prepare?(): Promise<void>;
   /** Where a ban for this site goes; null when no zone is configured for it. */
   locate(site: string | null): string | null;
+  /** Every rule edgeban owns, in every location it uses. */
+  listOwned(): Promise<(EdgeBan & { ruleId: string })[]>;
+  close(): Promise<void>;
+}
+
+/** One call a ban, an extension or an unban (IP access rules). */
+export interface PerCallBackend extends BackendCommon {
   /** Creates the rule (adopting one edgeban made earlier); returns its id. */
   add(ban: EdgeBan): Promise<string>;
   /** Rewrites an existing rule's notes and mode after a ban was extended. */
   update(ban: EdgeBan & { ruleId: string }): Promise<void>;
   /** Deletes the rule; a rule already gone counts as deleted. */
   remove(ban: EdgeBan & { ruleId: string }): Promise<void>;
-  /** Every rule edgeban owns, in every location it uses. */
-  listOwned(): Promise<(EdgeBan & { ruleId: string })[]>;
-  close(): Promise<void>;
+}
+
+/** Up to batchSize operations a call (IP lists, and the dry run). */
+export interface BatchBackend extends BackendCommon {
+  readonly batchSize: number;
+  applyBatch(ops: BatchOp[]): Promise<OpResult[]>;
+  /** Bans of earlier batches that the plan's limit pushed out during the last one. */
+  takeEvicted?(): EdgeBan[];
+}
+
+export type Backend = PerCallBackend | BatchBackend;
+
+export function isBatchBackend(backend: Backend): backend is BatchBackend {
+  return 'applyBatch' in backend;
 }
 
 const NOTES_PREFIX = 'edgeban ';

@@ -1,4 +1,4 @@
-import { Backend, BatchOp, EdgeBan, OpResult, zoneForSite } from './backend';
+import { BatchBackend, BatchOp, EdgeBan, OpResult, zoneForSite } from './backend';
 import type { AccessRulesConfig } from './settings';
 
 /**
@@ -6,7 +6,7 @@ import type { AccessRulesConfig } from './settings';
  * expiry and logs are real) but nothing is sent. Operations settle a thousand at a time, as the
  * ip-list backend's do: with nothing to wait for, one promise per ban would be the cost.
  */
-export class DryRunBackend implements Backend {
+export class DryRunBackend implements BatchBackend {
   readonly name = 'dry-run';
   readonly batchSize = 1000;
   private next = 0;
@@ -22,17 +22,9 @@ export class DryRunBackend implements Backend {
     return ops.map((op) => (op.type === 'ban' ? { ok: true, ruleId: this.ruleId() } : { ok: true }));
   }
 
-  async add(_ban: EdgeBan): Promise<string> {
-    return this.ruleId();
-  }
-
   private ruleId(): string {
     return `dry-run-${++this.next}`;
   }
-
-  async update(): Promise<void> {}
-
-  async remove(): Promise<void> {}
 
   async listOwned(): Promise<(EdgeBan & { ruleId: string })[]> {
     return [];

@@ -1,5 +1,5 @@
 import type { BanAction } from '../config/schema';
-import { Backend, BatchOp, EdgeBan, formatNotes, OpResult, parseNotes } from './backend';
+import { BatchBackend, BatchOp, EdgeBan, formatNotes, OpResult, parseNotes } from './backend';
 import { CloudflareClient, CloudflareError } from './client';
 
 export interface IpListConfig {
@@ -69,7 +69,7 @@ function permissionError(error: unknown, permission: string): unknown {
  * Bans as items of account IP lists (one per action, named `edgeban_<action>`) that one custom
  * rule per zone blocks or challenges: a thousand bans cost a couple of API calls, not a thousand.
  */
-export class IpListBackend implements Backend {
+export class IpListBackend implements BatchBackend {
   readonly name = 'ip-list';
   readonly batchSize = 1000;
   private readonly lists = new Map<BanAction, List>();
@@ -155,17 +155,6 @@ export class IpListBackend implements Backend {
   }
 
   // ------------------------------------------------------------------ bans
-
-  // The per-ban calls are never used: the ledger sends batches to applyBatch.
-  async add(): Promise<string> {
-    throw new Error('ip-list works in batches');
-  }
-  async update(): Promise<void> {
-    throw new Error('ip-list works in batches');
-  }
-  async remove(): Promise<void> {
-    throw new Error('ip-list works in batches');
-  }
 
   async applyBatch(ops: BatchOp[]): Promise<OpResult[]> {
     await this.prepare();
