@@ -117,7 +117,11 @@ export class Daemon {
         idleTimeoutMs: config.listen.idleTimeout * 1000,
         udpReceiveBufferBytes: config.listen.udpReceiveBuffer,
       },
-      { frame: (frame) => this.onFrame(frame), outcome: (transport, outcome, count) => this.onOutcome(transport, outcome, count) },
+      {
+        frame: (frame) => this.onFrame(frame),
+        outcome: (transport, outcome, count) => this.onOutcome(transport, outcome, count),
+        listenerCrashed: (error) => this.options.log.error({ error: error.message }, 'a UDP listener thread stopped; restarting it in a second'),
+      },
     );
   }
 

@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../src/address/cidr';
-import { Frame, Ingest, IngestOptions, IngestOutcome, normalizeSender, parseHostPort } from '../src/ingest/listeners';
+import { Frame, Ingest, IngestHandlers, IngestOptions, IngestOutcome, normalizeSender, parseHostPort } from '../src/ingest/listeners';
 import { makePki, TestPki } from './helpers/certs';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
@@ -21,7 +21,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((ingest) => ingest.stop()));
 });
 
-async function start(options: Partial<IngestOptions>): Promise<Harness> {
+async function start(options: Partial<IngestOptions>, extra: Partial<IngestHandlers> = {}): Promise<Harness> {
   const frames: Harness['frames'] = [];
   const outcomes = new Map<string, number>();
   const ingest = new Ingest(
@@ -39,6 +39,7 @@ async function start(options: Partial<IngestOptions>): Promise<Harness> {
     {
       frame: (frame: Frame) => frames.push({ text: frame.bytes.toString('utf8'), sender: frame.sender, transport: frame.transport }),
       outcome: (transport, outcome: IngestOutcome, count = 1) => outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + count),
+      ...extra,
     },
   );
   await ingest.start();
@@ -112,6 +113,19 @@ describe('UDP', () => {
     await sendUdp(h.port('udp'), LINE);
     await waitFor(() => h.outcomes.get('udp:oversize') === 1);
     expect(h.frames.every((frame) => frame.text === 'short')).toBe(true);
+  });
+
+  test('a UDP listener thread that dies is reported and restarted on the same port', async () => {
+    const crashes: Error[] = [];
+    const h = await start({ udp: ['127.0.0.1:0'] }, { listenerCrashed: (error) => crashes.push(error) });
+    const thread = (h.ingest as unknown as { udpThreads: { worker: { terminate(): Promise<number> } }[] }).udpThreads[0];
+    await thread.worker.terminate();
+    await waitFor(() => crashes.length === 1);
+    for (let tries = 0; tries < 100 && h.frames.length === 0; tries++) {
+      await sendUdp(h.port('udp'), LINE);
+      await sleep(50);
+    }
+    expect(h.frames[0]?.text).toBe(LINE);
   });
 
   test('a burst of datagrams arrives whole and in order, each with its arrival time', async () => {
