@@ -47,12 +47,6 @@ interface Jail {
 const NO_ORDERS: readonly BanOrder[] = Object.freeze([]);
 
 /**
- * Per key, a row of unboxed doubles in the TrackStore, sized once from the jails (memory is the
- * limit with a million keys). For each jail: a state cell, then maxretry-1 hit times (ms, 0 = empty):
- *   state 0: nothing; state > 0: a window that means nothing after `state` (ms);
- *   state < 0: banned until `-state` (ms).
- */
-/**
  * The window's key for an address, as the two 32-bit halves TrackStore takes: an IPv4 address
  * masked to ipv4Prefix with all ones above it (ffff:ffff::/32 is multicast, never a visitor's
  * prefix), or the first 64 bits of an IPv6 address masked to ipv6Prefix. The CIDR text is built
@@ -76,7 +70,13 @@ export class Policy {
   /** the jails that count an event, by `kind class`; filled as events arrive */
   private routes = new Map<string, Map<string, Jail[]>>();
   private trackWidth = 0;
-  /** per key, bounded by entry count; a flood of unique keys evicts the least recently seen */
+  /**
+   * Per key, a row of unboxed doubles, sized once from the jails (memory is the limit with a
+   * million keys). For each jail: a state cell, then maxretry-1 hit times (ms, 0 = empty):
+   *   state 0: nothing; state > 0: a window that means nothing after `state` (ms);
+   *   state < 0: banned until `-state` (ms).
+   * Bounded by maxTracked keys; past it, a key not seen again lately gives way (see TrackStore).
+   */
   private tracks: TrackStore;
   /** trackKey's answer, in two fields rather than a new array per event */
   private keyHi = 0;
