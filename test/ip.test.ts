@@ -68,3 +68,20 @@ describe('CIDR', () => {
     expect(new CidrSet(['::/0']).hasText('8.8.8.8')).toBe(false);
   });
 });
+
+describe('CidrSet', () => {
+  test('IPv4 membership agrees with ipaddr.js for any prefix length, short ones included', () => {
+    const octet = fc.integer({ min: 0, max: 255 });
+    const address = fc.tuple(octet, octet, octet, octet).map((parts) => parts.join('.'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(address, fc.integer({ min: 0, max: 32 })), { maxLength: 6 }), fc.array(address, { maxLength: 20 }), (ranges, probes) => {
+        const set = new CidrSet(ranges.map(([base, bits]) => `${base}/${bits}`));
+        for (const probe of [...probes, ...ranges.map(([base]) => base)]) {
+          const expected = ranges.some(([base, bits]) => ipaddr.parse(probe).match(ipaddr.parse(base), bits));
+          expect(set.hasText(probe)).toBe(expected);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

@@ -32,6 +32,8 @@ export function parseCidr(text: string): { ip: Ip; bits: number } {
 export class CidrSet {
   private readonly v4: Range4[] = [];
   private readonly v6: Range6[] = [];
+  /** per first octet, whether any IPv4 range can hold it: most addresses skip the scan */
+  private readonly v4FirstOctets = new Uint8Array(256);
   /** the ranges as given, to rebuild the set elsewhere (a worker thread) */
   readonly texts: string[] = [];
 
@@ -45,7 +47,11 @@ export class CidrSet {
     if (ip.family === 4) {
       const masked = maskIp(ip, bits);
       const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-      if (masked.family === 4) this.v4.push({ base: masked.v4, mask });
+      if (masked.family === 4) {
+        this.v4.push({ base: masked.v4, mask });
+        const span = bits >= 8 ? 1 : 2 ** (8 - bits);
+        this.v4FirstOctets.fill(1, masked.v4 >>> 24, (masked.v4 >>> 24) + span);
+      }
     } else {
       const masked = maskIp(ip, bits);
       if (masked.family === 6) this.v6.push({ groups: masked.v6, bits });
@@ -59,6 +65,7 @@ export class CidrSet {
 
   has(ip: Ip): boolean {
     if (ip.family === 4) {
+      if (this.v4FirstOctets[ip.v4 >>> 24] === 0) return false;
       for (const range of this.v4) if (((ip.v4 & range.mask) >>> 0) === range.base) return true;
       return false;
     }

@@ -41,6 +41,17 @@ function reject(reason: RecogniseRejection): RecogniseResult {
  * null for a bare `wordpress`/`wp` tag.
  */
 export function siteFromTag(tag: string): string | null | undefined {
+  // a stream carries one site's lines in runs: comparing with the last tag is cheaper than hashing it
+  if (tag === lastTag) return lastSite;
+  lastTag = tag;
+  lastSite = siteFromTagCached(tag);
+  return lastSite;
+}
+
+let lastTag = '';
+let lastSite: string | null | undefined;
+
+function siteFromTagCached(tag: string): string | null | undefined {
   const cached = siteCache.get(tag);
   if (cached !== undefined || siteCache.has(tag)) return cached;
   const site = readSiteFromTag(tag);
