@@ -139,7 +139,7 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
 }
 
 async function only(name: string): Promise<Record<string, unknown>> {
-  if (name === 'tcp1') return { tcp1: await measure('tcp', 1_000_000, 1, 0, { tcp: ['127.0.0.1:0'] }) };
+  if (name === 'tcp1') return { tcp1: await measure('tcp', Number(process.env.BENCH_TCP_COUNT ?? 1_000_000), 1, 0, { tcp: ['127.0.0.1:0'] }) };
   if (name === 'udp') return { udp150k: await measure('udp', Number(process.env.BENCH_UDP_COUNT ?? 300_000), 1, 150_000, { udp: ['127.0.0.1:0'] }) };
   throw new Error(`unknown BENCH_INGEST_ONLY=${name}`);
 }
