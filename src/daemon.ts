@@ -10,12 +10,14 @@ import { fetchCloudflareRanges } from './cloudflare/ips';
 import { accessRulesConfig } from './cloudflare/settings';
 import { CLOUDFLARE_RANGES } from './policy/trust';
 import type { Config } from './config/schema';
-import { Frame, Ingest, IngestOutcome, Transport } from './ingest/listeners';
+import { DecodeThread } from './ingest/decode-thread';
+import { FrameBatch, forEachFrame } from './ingest/frame-batch';
+import { Ingest, IngestOutcome, Transport } from './ingest/listeners';
 import { parseIp, prefixKey } from './address/ip';
 import { AdminBan, AdminServer } from './observe/admin';
 import { AddressMask, Logger } from './observe/log';
 import { Metrics } from './observe/metrics';
-import { createPolicy, Pipeline, policyOptions, Tally } from './pipeline';
+import { createPolicy, Decoded, Pipeline, policyOptions, Tally } from './pipeline';
 
 const PURGE_INTERVAL_MS = 60_000;
 const SWEEP_INTERVAL_MS = 5 * 60_000;
@@ -37,6 +39,12 @@ export interface BackendHooks {
 }
 
 /** The backend the config asks for: access rules with a token, the dry run without one. */
+/** Frames waiting in the decode thread: streams pause above HIGH and resume below LOW. */
+const DECODE_BACKLOG_HIGH = 50_000;
+const DECODE_BACKLOG_LOW = 10_000;
+/** A read of at most this many frames is decoded on the main thread when the decode thread is idle. */
+const DECODE_HERE_MAX_FRAMES = 64;
+
 export function createBackend(config: Config, hooks: BackendHooks = {}): Backend {
   const settings = accessRulesConfig(config);
   const { token, dryRun, apiBase, requestsPer5Min } = config.cloudflare;
@@ -65,6 +73,9 @@ export class Daemon {
   readonly metrics: Metrics;
   admin: AdminServer | null = null;
   private readonly ingest: Ingest;
+  private readonly decoding = new DecodeThread((error) =>
+    this.options.log.error({ error: error.message }, 'the decode thread stopped; decoding on the main thread from now on'),
+  );
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = Date.now();
   private stopped = false;
@@ -118,7 +129,7 @@ export class Daemon {
         udpReceiveBufferBytes: config.listen.udpReceiveBuffer,
       },
       {
-        frame: (frame) => this.onFrame(frame),
+        frames: (batch, _sender, transport) => this.onFrames(batch, transport),
         outcome: (transport, outcome, count) => this.onOutcome(transport, outcome, count),
         listenerCrashed: (error) => this.options.log.error({ error: error.message }, 'a UDP listener thread stopped; restarting it in a second'),
       },
@@ -131,13 +142,21 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { log, config } = this.options;
-    await this.ingest.start();
+    const decoding = this.decoding.start();
+    try {
+      await this.ingest.start();
+      await decoding;
+    } catch (error) {
+      await this.decoding.stop();
+      throw error;
+    }
     if (config.admin.enabled) {
       this.admin = new AdminServer(config.admin.listen, config.admin.token, this);
       try {
         await this.admin.start();
       } catch (error) {
         await this.ingest.stop();
+        await this.decoding.stop();
         throw new Error(`admin endpoint ${config.admin.listen}: ${(error as Error).message}`);
       }
     }
@@ -168,6 +187,7 @@ export class Daemon {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
     await this.ingest.stop();
+    await this.decoding.stop(); // what it had not answered is decoded here, and counted
     await this.admin?.stop();
     await this.ledger.stop(graceMs);
   }
@@ -283,8 +303,30 @@ export class Daemon {
     this.ingestOutcomes.add(outcomeKey(transport, outcome), count);
   }
 
-  private onFrame(frame: Frame): void {
-    const outcome = this.pipeline.handle(frame.bytes.toString('utf8'), frame.receivedAt, frame.transport !== 'udp');
+  /**
+   * A read of many frames (a flood) goes to the decode thread, and its decoded lines come back in
+   * order to the policy here; past DECODE_BACKLOG_HIGH frames waiting, streams pause (rsyslog
+   * waits) until the backlog is under DECODE_BACKLOG_LOW. A few frames, with nothing waiting there,
+   * are decoded here: a thread hop would cost more than it saves, and latency is what matters
+   * then. UDP batches, which come from a thread of their own already, are always decoded here: a
+   * third busy thread on two cores lost datagrams.
+   */
+  private onFrames(batch: FrameBatch, transport: Transport): void {
+    const mayRepeat = transport !== 'udp';
+    if (!mayRepeat || (this.decoding.backlog === 0 && batch.times.length <= DECODE_HERE_MAX_FRAMES)) {
+      const { decoder } = this.pipeline;
+      forEachFrame(batch, (bytes, receivedAt) => this.onDecoded(decoder.decode(bytes.toString('utf8'), receivedAt, mayRepeat)));
+      return;
+    }
+    this.decoding.submit({ ...batch, mayRepeat }, (decoded) => {
+      for (const line of decoded) this.onDecoded(line);
+      if (this.decoding.backlog < DECODE_BACKLOG_LOW) this.ingest.resumeStreams();
+    });
+    if (this.decoding.backlog > DECODE_BACKLOG_HIGH) this.ingest.pauseStreams();
+  }
+
+  private onDecoded(decoded: Decoded): void {
+    const outcome = this.pipeline.account(decoded);
     if (outcome.type !== 'event') return;
     const { event, ignored, orders, warnMisconfigured } = outcome;
     const { log } = this.options;

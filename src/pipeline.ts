@@ -2,7 +2,7 @@ import type { Config } from './config/schema';
 import { BanOrder, IgnoreReason, Policy, PolicyOptions } from './policy/policy';
 import { CLOUDFLARE_RANGES, Trust } from './policy/trust';
 import { ParseRejection, parseSyslog } from './syslog/parse';
-import { RepeatFilter } from './syslog/repeats';
+import { frameFingerprint, RepeatFilter } from './syslog/repeats';
 import { RecogniseRejection, recognise, WpEvent } from './wordpress/recognise';
 
 export type LineRejection = ParseRejection | RecogniseRejection | 'repeat';
@@ -60,9 +60,62 @@ export function createPolicy(config: Config, cloudflareRanges: Iterable<string> 
 }
 
 /**
- * Frame text → SyslogMessage → WpEvent → decision. `clock` picks the time the window runs on: the
- * arrival time (daemon) or the message's own timestamp (replay).
+ * What decoding a line gives: why it is not an event, or the event. `repeat` is set for a frame
+ * that may be a repeat (a sub-second timestamp, not over UDP): the repeat filter, one for all
+ * frames, looks its fingerprint up where the window is, at the line's time `at`.
  */
+export type Decoded = ({ type: 'rejected'; reason: LineRejection } | { type: 'event'; event: WpEvent }) & { repeat?: RepeatKey };
+
+export interface RepeatKey {
+  fingerprint: number;
+  at: number;
+}
+
+const rejections = new Map<LineRejection, Decoded>();
+
+/** One frozen answer a reason: rejected lines allocate nothing. */
+function rejected(reason: LineRejection): Decoded {
+  let answer = rejections.get(reason);
+  if (!answer) rejections.set(reason, (answer = Object.freeze({ type: 'rejected', reason }) as Decoded));
+  return answer;
+}
+
+/**
+ * Frame text → SyslogMessage → WpEvent: the per-line work, which keeps no per-address state and so
+ * may run in a thread of its own (ingest/decode-thread.ts). `clock` picks the time events carry:
+ * the arrival time (daemon) or the message's own timestamp (replay).
+ */
+export class Decoder {
+  private lastTime = 0;
+
+  constructor(
+    private readonly clock: 'arrival' | 'message',
+    private readonly allowMissingPri = false,
+  ) {}
+
+  /**
+   * `mayRepeat`: false for UDP, where rsyslog never sends a message twice (it resends only on a
+   * stream after a reconnect), so no fingerprint is taken.
+   */
+  decode(line: string, receivedAt: number, mayRepeat = true): Decoded {
+    const parsed = parseSyslog(line, { now: receivedAt, allowMissingPri: this.allowMissingPri });
+    if (!parsed.ok) return rejected(parsed.reason);
+    const message = parsed.message;
+    const at = this.clock === 'arrival' ? receivedAt : this.messageTime(message.timestamp);
+    const repeat = mayRepeat && message.subSecond ? { fingerprint: frameFingerprint(line), at } : undefined;
+    const recognised = recognise(message, at);
+    if (!recognised.ok) return repeat === undefined ? rejected(recognised.reason) : { type: 'rejected', reason: recognised.reason, repeat };
+    return { type: 'event', event: recognised.event, repeat };
+  }
+
+  /** Replay's clock: a line without a timestamp takes the previous line's time. */
+  private messageTime(timestamp: number | null): number {
+    if (timestamp !== null) this.lastTime = Math.max(this.lastTime, timestamp);
+    return this.lastTime;
+  }
+}
+
+/** Frame text → decoded line → decision, counting every step. */
 export class Pipeline {
   readonly stats: PipelineStats = {
     lines: 0,
@@ -73,29 +126,27 @@ export class Pipeline {
     kinds: new Tally(),
     classes: new Tally(),
   };
+  readonly decoder: Decoder;
   private readonly repeats = new RepeatFilter();
-  private lastTime = 0;
 
   constructor(
     readonly policy: Policy,
-    private readonly clock: 'arrival' | 'message',
-    private readonly allowMissingPri = false,
-  ) {}
+    clock: 'arrival' | 'message',
+    allowMissingPri = false,
+  ) {
+    this.decoder = new Decoder(clock, allowMissingPri);
+  }
 
-  /**
-   * `mayRepeat`: false for UDP, where rsyslog never sends a message twice (it resends only on a
-   * stream after a reconnect), so the repeat filter is not asked.
-   */
   handle(line: string, receivedAt: number, mayRepeat = true): LineOutcome {
+    return this.account(this.decoder.decode(line, receivedAt, mayRepeat));
+  }
+
+  /** Counts a decoded line (decoded here or in the decode thread), drops a repeat, and decides on its event. */
+  account(decoded: Decoded): LineOutcome {
     this.stats.lines++;
-    const parsed = parseSyslog(line, { now: receivedAt, allowMissingPri: this.allowMissingPri });
-    if (!parsed.ok) return this.reject(parsed.reason);
-    const message = parsed.message;
-    const at = this.clock === 'arrival' ? receivedAt : this.messageTime(message.timestamp);
-    if (mayRepeat && this.repeats.isRepeat(line, message.subSecond, at)) return this.reject('repeat');
-    const recognised = recognise(message, at);
-    if (!recognised.ok) return this.reject(recognised.reason);
-    const event = recognised.event;
+    if (decoded.repeat && this.repeats.seen(decoded.repeat.fingerprint, decoded.repeat.at)) return this.reject('repeat');
+    if (decoded.type === 'rejected') return this.reject(decoded.reason);
+    const { event } = decoded;
     this.stats.events++;
     this.stats.kinds.add(event.kind);
     this.stats.classes.add(event.class);
@@ -110,14 +161,8 @@ export class Pipeline {
     this.repeats.purgeStale(now);
   }
 
-  /** Replay's clock: a line without a timestamp takes the previous line's time. */
-  private messageTime(timestamp: number | null): number {
-    if (timestamp !== null) this.lastTime = Math.max(this.lastTime, timestamp);
-    return this.lastTime;
-  }
-
   private reject(reason: LineRejection): LineOutcome {
     this.stats.rejected.add(reason);
-    return { type: 'rejected', reason };
+    return rejected(reason) as LineOutcome;
   }
 }

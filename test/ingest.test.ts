@@ -2,7 +2,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../src/address/cidr';
-import { Frame, Ingest, IngestHandlers, IngestOptions, IngestOutcome, normalizeSender, parseHostPort } from '../src/ingest/listeners';
+import { forEachFrame } from '../src/ingest/frame-batch';
+import { Ingest, IngestHandlers, IngestOptions, IngestOutcome, normalizeSender, parseHostPort } from '../src/ingest/listeners';
 import { makePki, TestPki } from './helpers/certs';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
@@ -37,7 +38,7 @@ async function start(options: Partial<IngestOptions>, extra: Partial<IngestHandl
       ...options,
     },
     {
-      frame: (frame: Frame) => frames.push({ text: frame.bytes.toString('utf8'), sender: frame.sender, transport: frame.transport }),
+      frames: (batch, sender, transport) => forEachFrame(batch, (bytes) => frames.push({ text: bytes.toString('utf8'), sender, transport })),
       outcome: (transport, outcome: IngestOutcome, count = 1) => outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + count),
       ...extra,
     },
@@ -155,6 +156,23 @@ describe('TCP', () => {
     socket.destroy();
   });
 
+  test('pauseStreams stops reading (the sender waits), resumeStreams reads on; connections made meanwhile wait too', async () => {
+    const h = await start({ tcp: ['127.0.0.1:0'] });
+    const first = await connectTcp(h.port('tcp'));
+    first.write(octetCounted(LINE));
+    await waitFor(() => h.frames.length === 1);
+    h.ingest.pauseStreams();
+    first.write(octetCounted(LINE));
+    const second = await connectTcp(h.port('tcp'));
+    second.write(octetCounted(LINE));
+    await sleep(200);
+    expect(h.frames).toHaveLength(1);
+    h.ingest.resumeStreams();
+    await waitFor(() => h.frames.length === 3);
+    first.destroy();
+    second.destroy();
+  });
+
   test('IPv6 listener', async () => {
     const h = await start({ tcp: ['[::1]:0'] });
     const socket = await connectTcp(h.port('tcp'), '::1');
@@ -222,6 +240,18 @@ describe('TLS', () => {
     cert: pki.read(pki.serverCert),
     key: pki.read(pki.serverKey),
     ca: mutual ? pki.read(pki.ca) : undefined,
+  });
+
+  test('pauseStreams also holds a TLS stream', async () => {
+    const h = await start({ tls: [endpoint(false)] });
+    const socket = await connectTls(h.port('tls'));
+    h.ingest.pauseStreams();
+    socket.write(octetCounted(LINE));
+    await sleep(200);
+    expect(h.frames).toHaveLength(0);
+    h.ingest.resumeStreams();
+    await waitFor(() => h.frames.length === 1);
+    socket.destroy();
   });
 
   test('server-only TLS: frames arrive', async () => {

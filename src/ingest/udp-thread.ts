@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CidrSet } from '../address/cidr';
+import type { FrameBatch } from './frame-batch';
 
 export interface UdpWorkerData {
   host: string;
@@ -14,18 +15,16 @@ export interface UdpWorkerData {
 
 export type UdpWorkerCommand = { type: 'limits'; allowedSenders: string[]; maxMessageBytes: number } | { type: 'stop' };
 
-/** What the worker posts: datagrams of one sender as `u32 length, bytes`…, and what it dropped. */
-export interface UdpBatch {
+/** What the worker posts: datagrams of one sender, and what it dropped. */
+export interface UdpBatch extends FrameBatch {
   sender: string;
-  bytes: Uint8Array<ArrayBuffer>;
-  times: Float64Array<ArrayBuffer>;
   refused: number;
   oversize: number;
 }
 
 export interface UdpBatchSink {
-  /** one datagram; `bytes` is only valid during the call */
-  datagram(bytes: Buffer, sender: string, receivedAt: number): void;
+  /** the datagrams of one sender that one turn of the thread's loop read */
+  batch(batch: UdpBatch): void;
   /** per batch: how many were taken, refused (sender not allowed) and oversize */
   counts(accepted: number, refused: number, oversize: number): void;
 }
@@ -101,14 +100,7 @@ export class UdpThread {
   }
 
   private deliver(batch: UdpBatch): void {
-    const { bytes, times } = batch;
-    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let offset = 0;
-    for (let i = 0; i < times.length; i++) {
-      const length = buffer.readUInt32LE(offset);
-      this.sink.datagram(buffer.subarray(offset + 4, offset + 4 + length), batch.sender, times[i]);
-      offset += 4 + length;
-    }
-    this.sink.counts(times.length, batch.refused, batch.oversize);
+    this.sink.batch(batch);
+    this.sink.counts(batch.times.length, batch.refused, batch.oversize);
   }
 }

@@ -10,9 +10,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
 import { parseIp } from '../address/ip';
 import type { UdpBatch, UdpWorkerData, UdpWorkerCommand } from './udp-thread';
+import { FramePacker } from './frame-batch';
 import { normalizeSender } from './sender';
 
-const MAX_BATCH = 1024;
 const port = parentPort!;
 const data = workerData as UdpWorkerData;
 let allowed = new CidrSet(data.allowedSenders);
@@ -30,11 +30,7 @@ function senderAllowed(sender: string): boolean {
   return lastAllowed;
 }
 
-let bytes = new Uint8Array(256 * 1024);
-let view = new DataView(bytes.buffer);
-let length = 0;
-const times = new Float64Array(MAX_BATCH);
-let count = 0;
+const packer = new FramePacker();
 let batchSender = '';
 let refused = 0;
 let oversize = 0;
@@ -42,12 +38,9 @@ let flushScheduled = false;
 
 function flush(): void {
   flushScheduled = false;
-  if (count === 0 && refused === 0 && oversize === 0) return;
-  // right-sized copies, transferred: only what arrived crosses the thread boundary
-  const batch: UdpBatch = { sender: batchSender, bytes: bytes.slice(0, length), times: times.slice(0, count), refused, oversize };
+  if (packer.size === 0 && refused === 0 && oversize === 0) return;
+  const batch: UdpBatch = { sender: batchSender, ...packer.take(), refused, oversize };
   port.postMessage(batch, [batch.bytes.buffer, batch.times.buffer]);
-  length = 0;
-  count = 0;
   refused = 0;
   oversize = 0;
 }
@@ -69,16 +62,9 @@ function onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
     oversize++;
     return;
   }
-  if (count > 0 && (sender !== batchSender || count === MAX_BATCH || length + 4 + message.length > bytes.length)) flush();
-  if (4 + message.length > bytes.length) {
-    bytes = new Uint8Array(4 + message.length);
-    view = new DataView(bytes.buffer);
-  }
+  if (packer.size > 0 && (sender !== batchSender || !packer.fits(message.length))) flush();
   batchSender = sender;
-  view.setUint32(length, message.length, true);
-  bytes.set(message, length + 4);
-  length += 4 + message.length;
-  times[count++] = Date.now();
+  packer.add(message, Date.now());
 }
 
 const socket = dgram.createSocket({ type: data.ipv6 ? 'udp6' : 'udp4', recvBufferSize: data.recvBufferSize });

@@ -8,13 +8,13 @@ const imul = Math.imul;
  * with the same microsecond, address and text are not plausible, while second-resolution
  * timestamps can legitimately repeat.
  *
- * Frames are remembered by a 64-bit fingerprint (two independent 32-bit hashes of the text) in two
+ * Frames are remembered by a 53-bit fingerprint (two independent hashes of the text) in two
  * generations of fixed-size typed-array tables, rotated every 60 s, so every frame is remembered
  * for at least 60 s. Keeping the frames themselves in a Map cost more than parsing them: a string
  * hashed and retained per frame, promoted to the old generation and collected later. When a
  * generation fills up (a flood) it rotates early: memory stays fixed, and the cost is that a repeat
  * older than the flood can slip through and count twice. Two different frames sharing a
- * fingerprint (about one in 2^64 per pair) would drop one of them.
+ * fingerprint (about one in 2^53 per pair) would drop one of them.
  */
 export class RepeatFilter {
   private current: Generation;
@@ -28,11 +28,14 @@ export class RepeatFilter {
 
   /** True when this message text was already seen within the window. */
   isRepeat(text: string, subSecond: boolean, now: number): boolean {
-    if (!subSecond) return false;
+    return subSecond && this.seen(frameFingerprint(text), now);
+  }
+
+  /** True when a frame with this fingerprint (frameFingerprint) was already seen within the window. */
+  seen(fingerprint: number, now: number): boolean {
     this.rotate(now);
-    fingerprint(text);
-    const hi = fingerprintHi;
-    const lo = fingerprintLo || 1; // lo 0 marks an empty cell
+    const hi = Math.floor(fingerprint / 2 ** 32);
+    const lo = fingerprint % 2 ** 32 || 1; // lo 0 marks an empty cell
     const age = this.current.age(hi, lo, now, this.previous);
     if (age >= 0 && age <= WINDOW_MS) return true;
     if (this.current.size >= this.maxPerGeneration) this.shift(now);
@@ -117,6 +120,15 @@ class Generation {
     }
     return -1;
   }
+}
+
+/**
+ * A 53-bit fingerprint of a frame's text as one number, so that it can be computed where the frame
+ * is parsed (the decode thread) and looked up where the window is (the main thread).
+ */
+export function frameFingerprint(text: string): number {
+  fingerprint(text);
+  return (fingerprintHi >>> 11) * 2 ** 32 + fingerprintLo;
 }
 
 let fingerprintHi = 0;

@@ -1,0 +1,197 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { Ip } from '../address/ip';
+import type { Decoded, LineRejection } from '../pipeline';
+import { Decoder } from '../pipeline';
+import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
+import type { WpEvent } from '../wordpress/recognise';
+import { FrameBatch, forEachFrame } from './frame-batch';
+
+/** A batch for the decode thread. */
+export interface DecodeRequest extends FrameBatch {
+  mayRepeat: boolean;
+}
+
+/**
+ * What the decode thread answers, per frame in order: `codes` 0 for an event, else a rejection
+ * (REJECTIONS[code - 1]); `fingerprints` the repeat fingerprint or NaN; per event `numbers` [at,
+ * kind, class, family, four 32-bit words of the address] and `strings` [address, site].
+ */
+export interface DecodedBatch {
+  codes: Uint8Array<ArrayBuffer>;
+  fingerprints: Float64Array<ArrayBuffer>;
+  numbers: Float64Array<ArrayBuffer>;
+  strings: (string | null)[];
+}
+
+const STRIDE = 8;
+const CODE_OF: Record<LineRejection, number> = {
+  empty: 1,
+  no_pri: 2,
+  bad_pri: 3,
+  bad_header: 4,
+  no_tag: 5,
+  not_wordpress: 6,
+  no_address: 7,
+  address_unknown: 8,
+  address_invalid: 9,
+  repeat: 10,
+};
+const REJECTIONS = Object.keys(CODE_OF) as LineRejection[];
+const CLASSES: EventClass[] = ['hard', 'soft', 'extra', 'info'];
+const KIND_INDEX = new Map<EventKind, number>(EVENT_KINDS.map((kind, index) => [kind, index]));
+
+/** In the decode thread: a batch of frames → their decoded lines, in transferable form. */
+export function decodeBatch(decoder: Decoder, request: DecodeRequest): DecodedBatch {
+  const codes = new Uint8Array(request.times.length);
+  const fingerprints = new Float64Array(request.times.length);
+  const numbers: number[] = [];
+  const strings: (string | null)[] = [];
+  forEachFrame(request, (frame, receivedAt, index) => {
+    const decoded = decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat);
+    fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
+    if (decoded.type === 'rejected') {
+      codes[index] = CODE_OF[decoded.reason];
+      return;
+    }
+    const { event } = decoded;
+    const { ip } = event;
+    numbers.push(event.at, KIND_INDEX.get(event.kind)!, CLASSES.indexOf(event.class), ip.family);
+    if (ip.family === 4) numbers.push(ip.v4, 0, 0, 0);
+    else for (let g = 0; g < 8; g += 2) numbers.push(ip.v6[g] * 65536 + ip.v6[g + 1]);
+    strings.push(event.address, event.site);
+  });
+  return { codes, fingerprints, numbers: Float64Array.from(numbers), strings };
+}
+
+/**
+ * On the main thread: the decoded lines back as objects. A repeat is judged at the arrival time,
+ * the decode thread's clock.
+ */
+export function readDecoded(batch: DecodedBatch, request: FrameBatch): Decoded[] {
+  const out: Decoded[] = [];
+  let event = 0;
+  for (let i = 0; i < batch.codes.length; i++) {
+    const code = batch.codes[i];
+    const fingerprint = batch.fingerprints[i];
+    const repeat = Number.isNaN(fingerprint) ? undefined : { fingerprint, at: request.times[i] };
+    if (code !== 0) {
+      out.push({ type: 'rejected', reason: REJECTIONS[code - 1], repeat });
+      continue;
+    }
+    const n = event * STRIDE;
+    const { numbers } = batch;
+    const ip: Ip =
+      numbers[n + 3] === 4
+        ? { family: 4, v4: numbers[n + 4] }
+        : { family: 6, v6: [4, 5, 6, 7].flatMap((w) => [Math.floor(numbers[n + w] / 65536), numbers[n + w] % 65536]) };
+    const decoded: WpEvent = {
+      kind: EVENT_KINDS[numbers[n + 1]],
+      class: CLASSES[numbers[n + 2]],
+      address: batch.strings[event * 2]!,
+      ip,
+      site: batch.strings[event * 2 + 1],
+      at: numbers[n],
+    };
+    out.push({ type: 'event', event: decoded, repeat });
+    event++;
+  }
+  return out;
+}
+
+/** The compiled worker; tests run the TypeScript sources, so they take it from dist (built by pretest). */
+function workerScript(): string {
+  const beside = join(__dirname, 'decode-worker.js');
+  return existsSync(beside) ? beside : resolve(__dirname, '../../dist/src/ingest/decode-worker.js');
+}
+
+interface Pending {
+  request: DecodeRequest;
+  done: (decoded: Decoded[]) => void;
+}
+
+/**
+ * Parsing, the repeat filter and recognition in a thread of their own, so that the main thread
+ * keeps only the sockets, the policy and the bans. Answers come back in the order asked. Should
+ * the thread die, what it had not answered is decoded here, and so is everything after (logged by
+ * the caller through `onCrash`): nothing is lost.
+ */
+export class DecodeThread {
+  private worker: Worker | null = null;
+  private readonly pending: Pending[] = [];
+  private pendingFrames = 0;
+  private inline: Decoder | null = null;
+  private stopping = false;
+
+  constructor(private readonly onCrash: (error: Error) => void) {}
+
+  /** Starts the thread; resolves once it is warm and answering. */
+  start(): Promise<void> {
+    const worker = new Worker(workerScript());
+    worker.unref(); // the sockets keep the daemon alive, not this thread
+    this.worker = worker;
+    return new Promise((ready) => {
+      worker.on('message', (message: DecodedBatch | 'ready') => (message === 'ready' ? ready() : this.answer(message)));
+      worker.on('error', (error) => {
+        this.crashed(error);
+        ready(); // decoding goes on here
+      });
+      worker.on('exit', (code) => {
+        this.crashed(new Error(`decode thread exited with ${code}`));
+        ready();
+      });
+    });
+  }
+
+  /** Frames asked about and not answered yet. */
+  get backlog(): number {
+    return this.pendingFrames;
+  }
+
+  submit(request: DecodeRequest, done: (decoded: Decoded[]) => void): void {
+    if (this.inline || !this.worker) return done(this.decodeHere(request));
+    this.pending.push({ request, done });
+    this.pendingFrames += request.times.length;
+    // The request stays readable here (a copy crosses), so a crash can still decode it.
+    this.worker.postMessage(request);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const worker = this.worker;
+    this.worker = null;
+    if (worker) await worker.terminate();
+    this.drainHere();
+  }
+
+  private answer(batch: DecodedBatch): void {
+    const next = this.pending.shift();
+    if (!next) return;
+    this.pendingFrames -= next.request.times.length;
+    next.done(readDecoded(batch, next.request));
+  }
+
+  private crashed(error: Error): void {
+    if (this.stopping || this.inline) return;
+    this.worker = null;
+    this.onCrash(error);
+    this.drainHere();
+  }
+
+  /** Decodes on this thread whatever the worker had not answered, in order, and all that comes after. */
+  private drainHere(): void {
+    this.inline ??= new Decoder('arrival');
+    for (const next of this.pending.splice(0)) {
+      this.pendingFrames -= next.request.times.length;
+      next.done(this.decodeHere(next.request));
+    }
+  }
+
+  private decodeHere(request: DecodeRequest): Decoded[] {
+    const decoder = (this.inline ??= new Decoder('arrival'));
+    const out: Decoded[] = [];
+    forEachFrame(request, (frame, receivedAt) => out.push(decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
+    return out;
+  }
+}

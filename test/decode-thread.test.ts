@@ -1,0 +1,87 @@
+import { buildConfig } from '../src/config/load';
+import { DecodeThread } from '../src/ingest/decode-thread';
+import { FrameBatch, FramePacker } from '../src/ingest/frame-batch';
+import { createPolicy, Decoded, Decoder, Pipeline } from '../src/pipeline';
+import { waitFor } from './helpers/wait';
+
+const T0 = Date.UTC(2025, 2, 9, 6, 31);
+const LINES = [
+  '<37>2025-03-09T06:31:00.412733+00:00 web1 wordpress(www.example.com)[4242]: Authentication failure for admin from 203.0.113.7',
+  '<37>1 2025-03-09T06:31:00.5+00:00 web1 wordpress - - - Blocked user enumeration attempt on shop.example.org from 2001:db8:1:2::7',
+  '<37>Mar  9 06:31:00 web1 wp(example.org)[1]: Pingback error 17 generated from 198.51.100.4',
+  '<37>2025-03-09T06:31:00.1+00:00 web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2',
+  'no syslog at all',
+  '<37>2025-03-09T06:31:00.2+00:00 web1 wordpress(a.example)[1]: Authentication failure for x from unknown',
+];
+
+function batchOf(lines: string[], at = T0): FrameBatch {
+  const packer = new FramePacker();
+  lines.forEach((line, i) => packer.add(Buffer.from(line), at + i));
+  return packer.take();
+}
+
+const threads: DecodeThread[] = [];
+afterEach(async () => {
+  await Promise.all(threads.splice(0).map((thread) => thread.stop()));
+});
+
+async function started(onCrash: (error: Error) => void = () => undefined): Promise<DecodeThread> {
+  const thread = new DecodeThread(onCrash);
+  threads.push(thread);
+  await thread.start();
+  return thread;
+}
+
+function submitted(thread: DecodeThread, batch: FrameBatch): Promise<Decoded[]> {
+  return new Promise((resolve) => thread.submit({ ...batch, mayRepeat: true }, resolve));
+}
+
+describe('DecodeThread', () => {
+  test('decodes exactly as the main thread would, fingerprints included', async () => {
+    const thread = await started();
+    const here = new Decoder('arrival');
+    const expected = LINES.map((line, i) => here.decode(line, T0 + i, true));
+    expect(await submitted(thread, batchOf(LINES))).toEqual(expected);
+  });
+
+  test('answers in the order asked', async () => {
+    const thread = await started();
+    const order: number[] = [];
+    for (let n = 0; n < 50; n++) thread.submit({ ...batchOf(LINES.slice(0, 1 + (n % 5))), mayRepeat: true }, () => order.push(n));
+    await waitFor(() => order.length === 50);
+    expect(order).toEqual([...Array(50).keys()]);
+    expect(thread.backlog).toBe(0);
+  });
+
+  test('a thread that dies: what it had not answered is decoded here, in order, and nothing is lost', async () => {
+    const crashes: Error[] = [];
+    const answers: Decoded[][] = [];
+    let answeredByThread = -1;
+    const thread = await started((error) => {
+      crashes.push(error);
+      answeredByThread = answers.length;
+    });
+    const N = 500;
+    for (let n = 0; n < N; n++) thread.submit({ ...batchOf(LINES, T0 + n * 10), mayRepeat: true }, (decoded) => answers.push(decoded));
+    expect(thread.backlog).toBe(N * LINES.length);
+    await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await waitFor(() => answers.length === N);
+    expect(crashes).toHaveLength(1);
+    expect(answeredByThread).toBeLessThan(N); // the rest were decoded here
+    const here = new Decoder('arrival');
+    answers.forEach((decoded, n) => expect(decoded).toEqual(LINES.map((line, i) => here.decode(line, T0 + n * 10 + i, true))));
+    thread.submit({ ...batchOf(LINES), mayRepeat: true }, (decoded) => answers.push(decoded)); // from now on, here
+    expect(answers).toHaveLength(N + 1);
+  });
+});
+
+describe('one repeat filter for lines decoded here and in the thread', () => {
+  test('a frame decoded here and its resend decoded in the thread count once', async () => {
+    const thread = await started();
+    const pipeline = new Pipeline(createPolicy(buildConfig({}, {})), 'arrival');
+    expect(pipeline.handle(LINES[0], T0)).toMatchObject({ type: 'event' });
+    const [resent] = await submitted(thread, batchOf([LINES[0]], T0 + 2000));
+    expect(pipeline.account(resent)).toEqual({ type: 'rejected', reason: 'repeat' });
+    expect(pipeline.stats.rejected.get('repeat')).toBe(1);
+  });
+});
