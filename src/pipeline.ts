@@ -74,7 +74,7 @@ export interface RepeatKey {
 const rejections = new Map<LineRejection, Decoded>();
 
 /** One frozen answer a reason: rejected lines allocate nothing. */
-function rejected(reason: LineRejection): Decoded {
+export function rejection(reason: LineRejection): Decoded {
   let answer = rejections.get(reason);
   if (!answer) rejections.set(reason, (answer = Object.freeze({ type: 'rejected', reason }) as Decoded));
   return answer;
@@ -99,12 +99,12 @@ export class Decoder {
    */
   decode(line: string, receivedAt: number, mayRepeat = true): Decoded {
     const parsed = parseSyslog(line, { now: receivedAt, allowMissingPri: this.allowMissingPri });
-    if (!parsed.ok) return rejected(parsed.reason);
+    if (!parsed.ok) return rejection(parsed.reason);
     const message = parsed.message;
     const at = this.clock === 'arrival' ? receivedAt : this.messageTime(message.timestamp);
     const repeat = mayRepeat && message.subSecond ? { fingerprint: frameFingerprint(line), at } : undefined;
     const recognised = recognise(message, at);
-    if (!recognised.ok) return repeat === undefined ? rejected(recognised.reason) : { type: 'rejected', reason: recognised.reason, repeat };
+    if (!recognised.ok) return repeat === undefined ? rejection(recognised.reason) : { type: 'rejected', reason: recognised.reason, repeat };
     return { type: 'event', event: recognised.event, repeat };
   }
 
@@ -163,6 +163,6 @@ export class Pipeline {
 
   private reject(reason: LineRejection): LineOutcome {
     this.stats.rejected.add(reason);
-    return rejected(reason) as LineOutcome;
+    return rejection(reason) as LineOutcome;
   }
 }

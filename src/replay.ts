@@ -1,6 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from './config/schema';
-import { createPolicy, Pipeline } from './pipeline';
+import { DecodeThread } from './ingest/decode-thread';
+import { FramePacker } from './ingest/frame-batch';
+import { createPolicy, Decoded, Pipeline } from './pipeline';
 import type { BanOrder } from './policy/policy';
 import type { WpEvent } from './wordpress/recognise';
 
@@ -11,40 +13,38 @@ export interface ReplayOptions {
   now?: number;
 }
 
-/** A frame written as `LEN <PRI>…` (octet-counted) on a line of its own. */
-function stripOctetCount(line: string): string {
+/** A frame written as `LEN <PRI>…` (octet-counted) on a line of its own: the frame. */
+function stripOctetCount(line: Buffer): Buffer {
   let i = 0;
-  while (i < 10 && line.charCodeAt(i) >= 48 && line.charCodeAt(i) <= 57) i++;
-  return i > 0 && line.charCodeAt(i) === 32 && line.charCodeAt(i + 1) === 60 ? line.slice(i + 1) : line;
+  while (i < 10 && line[i] >= 48 && line[i] <= 57) i++;
+  return i > 0 && line[i] === 32 && line[i + 1] === 60 ? line.subarray(i + 1) : line;
 }
 
 /**
- * Calls `each` for every line of a stream (LF or CR LF), a chunk at a time: a per-line async
- * iterator costs more than the parsing. Waits for `each`'s promise only when it returns one.
+ * The lines of a stream (LF or CR LF) as bytes, a chunk's worth at a time. Splitting bytes at LF
+ * is safe for UTF-8 (no multi-byte character holds one); each line is decoded where it is parsed.
  */
-async function forEachLine(input: Readable, each: (line: string) => Promise<void> | void): Promise<void> {
-  let carry = '';
-  input.setEncoding('utf8'); // decodes across chunk boundaries, so split UTF-8 characters survive
+async function* lineChunks(input: Readable): AsyncGenerator<Buffer[]> {
+  let carry: Buffer | null = null;
   for await (const chunk of input) {
-    const text = carry + (typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8'));
+    const bytes: Buffer = carry ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+    const lines: Buffer[] = [];
     let start = 0;
-    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
-      const pending = each(text.charCodeAt(end - 1) === 13 ? text.slice(start, end - 1) : text.slice(start, end));
-      if (pending) await pending;
+    for (let end = bytes.indexOf(10); end >= 0; end = bytes.indexOf(10, start)) {
+      lines.push(bytes.subarray(start, end > start && bytes[end - 1] === 13 ? end - 1 : end));
       start = end + 1;
     }
-    carry = text.slice(start);
+    carry = start < bytes.length ? Buffer.from(bytes.subarray(start)) : null;
+    yield lines;
   }
-  if (carry) {
-    const pending = each(carry);
-    if (pending) await pending;
-  }
+  if (carry) yield [carry];
 }
 
 /** Collects output and writes it in large pieces, waiting when the reader is slow. */
 class BufferedOutput {
   private parts: string[] = [];
   private size = 0;
+  private draining: Promise<void> | null = null;
 
   constructor(private readonly output: Writable) {}
 
@@ -55,32 +55,63 @@ class BufferedOutput {
     return this.size >= 65_536 ? this.flush() : undefined;
   }
 
-  async flush(): Promise<void> {
-    if (this.parts.length === 0) return;
-    const ok = this.output.write(this.parts.join(''));
-    this.parts = [];
-    this.size = 0;
-    if (!ok) await new Promise<void>((resolve) => this.output.once('drain', () => resolve()));
+  /** Writes what is collected; the promise settles when the output has room again (one wait, however many flushes). */
+  flush(): Promise<void> {
+    if (this.parts.length > 0) {
+      const ok = this.output.write(this.parts.join(''));
+      this.parts = [];
+      this.size = 0;
+      if (!ok) this.draining ??= new Promise<void>((resolve) => this.output.once('drain', () => resolve())).finally(() => (this.draining = null));
+    }
+    return this.draining ?? Promise.resolve();
   }
 }
 
+/** Lines waiting in the decode thread before reading stops for a while. */
+const REPLAY_BACKLOG = 100_000;
+
 /**
  * Feeds lines (auth.log style, or raw frames one a line) through parser, recogniser and policy,
- * on the lines' own clock, and writes what it would ban. Nothing goes to Cloudflare.
+ * on the lines' own clock, and writes what it would ban. Nothing goes to Cloudflare. Parsing and
+ * recognition run in the decode thread while this thread keeps the policy and the output, in the
+ * lines' order.
  */
 export async function replay(config: Config, input: Readable, output: Writable, options: ReplayOptions): Promise<Pipeline['stats']> {
   const pipeline = new Pipeline(createPolicy(config), 'message', true);
   const now = options.now ?? Date.now();
   const out = new BufferedOutput(output);
   const print = (text: string) => out.line(text);
-  await forEachLine(input, (raw) => {
-    const outcome = pipeline.handle(stripOctetCount(raw), now);
-    if (outcome.type !== 'event') return;
-    let pending: Promise<void> | undefined;
-    if (options.events) pending = print(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored));
-    for (const order of outcome.orders) pending = print(options.json ? banJson(order) : banText(order)) ?? pending;
-    return pending;
-  });
+  let printing: Promise<void> | undefined;
+  const decoding = new DecodeThread(() => undefined, { clock: 'message', allowMissingPri: true });
+  const ready = decoding.start(); // meanwhile the input is opened, and an error in it is ours to report
+  const show = (decoded: Decoded[]) => {
+    for (const line of decoded) {
+      const outcome = pipeline.account(line);
+      if (outcome.type !== 'event') continue;
+      if (options.events) printing = print(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
+      for (const order of outcome.orders) printing = print(options.json ? banJson(order) : banText(order)) ?? printing;
+    }
+  };
+  const packer = new FramePacker();
+  const submit = () => decoding.submit({ ...packer.take(), mayRepeat: true }, show);
+  try {
+    for await (const lines of lineChunks(input)) {
+      await ready;
+      for (const line of lines) {
+        const frame = stripOctetCount(line);
+        if (!packer.fits(frame.length)) submit();
+        packer.add(frame, now);
+      }
+      if (packer.size > 0) submit();
+      await decoding.below(REPLAY_BACKLOG);
+      if (printing) await printing; // a slow reader holds the replay
+      printing = undefined;
+    }
+    await decoding.below(0);
+  } finally {
+    await decoding.stop();
+  }
+  if (printing) await printing;
   const { stats } = pipeline;
   const ignored = stats.ignored.toObject();
   for (const [reason, count] of stats.rejected.entries()) if (reason !== 'not_wordpress') ignored[reason] = count;

@@ -64,6 +64,14 @@ describe('edgeban replay', () => {
   });
 });
 
+describe('edgeban replay of a file that is not there', () => {
+  test('says so in one line and exits 1', () => {
+    const run = edgeban(['replay', join(dir, 'no-such.log')]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^edgeban: ENOENT: no such file or directory, open '.*no-such\.log'\n$/);
+  });
+});
+
 describe('edgeban replay into a reader that stops early', () => {
   test('`| head` ends it quietly with status 0, not an EPIPE stack trace', () => {
     const input = join(dir, 'many-bans.log');

@@ -62,12 +62,13 @@ describe('DecodeThread', () => {
       answeredByThread = answers.length;
     });
     const N = 500;
+    // the thread is gone but its exit not yet seen: everything asked meanwhile is unanswered
+    void (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
     for (let n = 0; n < N; n++) thread.submit({ ...batchOf(LINES, T0 + n * 10), mayRepeat: true }, (decoded) => answers.push(decoded));
     expect(thread.backlog).toBe(N * LINES.length);
-    await (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
     await waitFor(() => answers.length === N);
     expect(crashes).toHaveLength(1);
-    expect(answeredByThread).toBeLessThan(N); // the rest were decoded here
+    expect(answeredByThread).toBeLessThan(N); // the rest (in practice all) were decoded here
     const here = new Decoder('arrival');
     answers.forEach((decoded, n) => expect(decoded).toEqual(LINES.map((line, i) => here.decode(line, T0 + n * 10 + i, true))));
     thread.submit({ ...batchOf(LINES), mayRepeat: true }, (decoded) => answers.push(decoded)); // from now on, here

@@ -3,10 +3,18 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Ip } from '../address/ip';
 import type { Decoded, LineRejection } from '../pipeline';
-import { Decoder } from '../pipeline';
+import { Decoder, rejection } from '../pipeline';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import type { WpEvent } from '../wordpress/recognise';
 import { FrameBatch, forEachFrame } from './frame-batch';
+
+/** How the decoder runs: the daemon's (arrival clock, PRI required) or replay's. */
+export interface DecoderSettings {
+  clock: 'arrival' | 'message';
+  allowMissingPri: boolean;
+}
+
+const DAEMON: DecoderSettings = { clock: 'arrival', allowMissingPri: false };
 
 /** A batch for the decode thread. */
 export interface DecodeRequest extends FrameBatch {
@@ -15,12 +23,14 @@ export interface DecodeRequest extends FrameBatch {
 
 /**
  * What the decode thread answers, per frame in order: `codes` 0 for an event, else a rejection
- * (REJECTIONS[code - 1]); `fingerprints` the repeat fingerprint or NaN; per event `numbers` [at,
- * kind, class, family, four 32-bit words of the address] and `strings` [address, site].
+ * (REJECTIONS[code - 1]); `fingerprints` the repeat fingerprint or NaN, and `repeatAts` the time
+ * it is judged at; per event `numbers` [at, kind, class, family, four 32-bit words of the address]
+ * and `strings` [address, site].
  */
 export interface DecodedBatch {
   codes: Uint8Array<ArrayBuffer>;
   fingerprints: Float64Array<ArrayBuffer>;
+  repeatAts: Float64Array<ArrayBuffer>;
   numbers: Float64Array<ArrayBuffer>;
   strings: (string | null)[];
 }
@@ -46,11 +56,13 @@ const KIND_INDEX = new Map<EventKind, number>(EVENT_KINDS.map((kind, index) => [
 export function decodeBatch(decoder: Decoder, request: DecodeRequest): DecodedBatch {
   const codes = new Uint8Array(request.times.length);
   const fingerprints = new Float64Array(request.times.length);
+  const repeatAts = new Float64Array(request.times.length);
   const numbers: number[] = [];
   const strings: (string | null)[] = [];
   forEachFrame(request, (frame, receivedAt, index) => {
     const decoded = decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat);
     fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
+    repeatAts[index] = decoded.repeat ? decoded.repeat.at : 0;
     if (decoded.type === 'rejected') {
       codes[index] = CODE_OF[decoded.reason];
       return;
@@ -62,22 +74,29 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest): DecodedBa
     else for (let g = 0; g < 8; g += 2) numbers.push(ip.v6[g] * 65536 + ip.v6[g + 1]);
     strings.push(event.address, event.site);
   });
-  return { codes, fingerprints, numbers: Float64Array.from(numbers), strings };
+  return { codes, fingerprints, repeatAts, numbers: Float64Array.from(numbers), strings };
 }
 
-/**
- * On the main thread: the decoded lines back as objects. A repeat is judged at the arrival time,
- * the decode thread's clock.
- */
-export function readDecoded(batch: DecodedBatch, request: FrameBatch): Decoded[] {
+/** Eight 16-bit groups from four 32-bit words. */
+function groupsOf(numbers: Float64Array, from: number): number[] {
+  const groups = new Array<number>(8);
+  for (let w = 0; w < 4; w++) {
+    groups[w * 2] = Math.floor(numbers[from + w] / 65536);
+    groups[w * 2 + 1] = numbers[from + w] % 65536;
+  }
+  return groups;
+}
+
+/** On the main thread: the decoded lines back as objects. */
+export function readDecoded(batch: DecodedBatch): Decoded[] {
   const out: Decoded[] = [];
   let event = 0;
   for (let i = 0; i < batch.codes.length; i++) {
     const code = batch.codes[i];
     const fingerprint = batch.fingerprints[i];
-    const repeat = Number.isNaN(fingerprint) ? undefined : { fingerprint, at: request.times[i] };
+    const repeat = Number.isNaN(fingerprint) ? undefined : { fingerprint, at: batch.repeatAts[i] };
     if (code !== 0) {
-      out.push({ type: 'rejected', reason: REJECTIONS[code - 1], repeat });
+      out.push(repeat ? { type: 'rejected', reason: REJECTIONS[code - 1], repeat } : rejection(REJECTIONS[code - 1]));
       continue;
     }
     const n = event * STRIDE;
@@ -85,7 +104,7 @@ export function readDecoded(batch: DecodedBatch, request: FrameBatch): Decoded[]
     const ip: Ip =
       numbers[n + 3] === 4
         ? { family: 4, v4: numbers[n + 4] }
-        : { family: 6, v6: [4, 5, 6, 7].flatMap((w) => [Math.floor(numbers[n + w] / 65536), numbers[n + w] % 65536]) };
+        : { family: 6, v6: groupsOf(numbers, n + 4) };
     const decoded: WpEvent = {
       kind: EVENT_KINDS[numbers[n + 1]],
       class: CLASSES[numbers[n + 2]],
@@ -123,12 +142,22 @@ export class DecodeThread {
   private pendingFrames = 0;
   private inline: Decoder | null = null;
   private stopping = false;
+  private waiting: { frames: number; resolve: () => void } | null = null;
 
-  constructor(private readonly onCrash: (error: Error) => void) {}
+  constructor(
+    private readonly onCrash: (error: Error) => void,
+    private readonly settings: DecoderSettings = DAEMON,
+  ) {}
+
+  /** Resolves once at most `frames` frames wait for an answer. */
+  below(frames: number): Promise<void> {
+    if (this.pendingFrames <= frames) return Promise.resolve();
+    return new Promise((resolve) => (this.waiting = { frames, resolve }));
+  }
 
   /** Starts the thread; resolves once it is warm and answering. */
   start(): Promise<void> {
-    const worker = new Worker(workerScript());
+    const worker = new Worker(workerScript(), { workerData: this.settings });
     worker.unref(); // the sockets keep the daemon alive, not this thread
     this.worker = worker;
     return new Promise((ready) => {
@@ -162,6 +191,7 @@ export class DecodeThread {
     const worker = this.worker;
     this.worker = null;
     if (worker) await worker.terminate();
+    this.inline ??= new Decoder(this.settings.clock, this.settings.allowMissingPri);
     this.drainHere();
   }
 
@@ -169,27 +199,33 @@ export class DecodeThread {
     const next = this.pending.shift();
     if (!next) return;
     this.pendingFrames -= next.request.times.length;
-    next.done(readDecoded(batch, next.request));
+    next.done(readDecoded(batch));
+    if (this.waiting && this.pendingFrames <= this.waiting.frames) {
+      this.waiting.resolve();
+      this.waiting = null;
+    }
   }
 
   private crashed(error: Error): void {
     if (this.stopping || this.inline) return;
     this.worker = null;
+    this.inline = new Decoder(this.settings.clock, this.settings.allowMissingPri);
     this.onCrash(error);
     this.drainHere();
   }
 
   /** Decodes on this thread whatever the worker had not answered, in order, and all that comes after. */
   private drainHere(): void {
-    this.inline ??= new Decoder('arrival');
     for (const next of this.pending.splice(0)) {
       this.pendingFrames -= next.request.times.length;
       next.done(this.decodeHere(next.request));
     }
+    this.waiting?.resolve();
+    this.waiting = null;
   }
 
   private decodeHere(request: DecodeRequest): Decoded[] {
-    const decoder = (this.inline ??= new Decoder('arrival'));
+    const decoder = (this.inline ??= new Decoder(this.settings.clock, this.settings.allowMissingPri));
     const out: Decoded[] = [];
     forEachFrame(request, (frame, receivedAt) => out.push(decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
     return out;

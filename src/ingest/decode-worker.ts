@@ -1,7 +1,7 @@
 /** The decode thread (see decode-thread.ts): batches of frames in, decoded lines out, in order. */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { Decoder } from '../pipeline';
-import { DecodeRequest, decodeBatch } from './decode-thread';
+import { DecodeRequest, decodeBatch, DecoderSettings } from './decode-thread';
 import { FramePacker } from './frame-batch';
 
 const port = parentPort!;
@@ -27,8 +27,9 @@ function warmUp(): void {
 
 warmUp();
 port.postMessage('ready');
-const decoder = new Decoder('arrival');
+const settings = workerData as DecoderSettings;
+const decoder = new Decoder(settings.clock, settings.allowMissingPri);
 port.on('message', (request: DecodeRequest) => {
   const answer = decodeBatch(decoder, request);
-  port.postMessage(answer, [answer.codes.buffer, answer.fingerprints.buffer, answer.numbers.buffer]);
+  port.postMessage(answer, [answer.codes.buffer, answer.fingerprints.buffer, answer.repeatAts.buffer, answer.numbers.buffer]);
 });
