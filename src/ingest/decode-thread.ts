@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Ip } from '../address/ip';
 import type { Decoded, LineRejection } from '../pipeline';
@@ -7,6 +5,7 @@ import { Decoder, rejection } from '../pipeline';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import type { WpEvent } from '../wordpress/recognise';
 import { FrameBatch, forEachFrame } from './frame-batch';
+import { workerScript } from './worker-script';
 
 /** How the decoder runs: the daemon's (arrival clock, PRI required) or replay's. */
 export interface DecoderSettings {
@@ -119,11 +118,6 @@ export function readDecoded(batch: DecodedBatch): Decoded[] {
   return out;
 }
 
-/** The compiled worker; tests run the TypeScript sources, so they take it from dist (built by pretest). */
-function workerScript(): string {
-  const beside = join(__dirname, 'decode-worker.js');
-  return existsSync(beside) ? beside : resolve(__dirname, '../../dist/src/ingest/decode-worker.js');
-}
 
 interface Pending {
   request: DecodeRequest;
@@ -157,7 +151,7 @@ export class DecodeThread {
 
   /** Starts the thread; resolves once it is warm and answering. */
   start(): Promise<void> {
-    const worker = new Worker(workerScript(), { workerData: this.settings });
+    const worker = new Worker(workerScript('decode-worker'), { workerData: this.settings });
     worker.unref(); // the sockets keep the daemon alive, not this thread
     this.worker = worker;
     return new Promise((ready) => {

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CidrSet } from '../address/cidr';
 import type { FrameBatch } from './frame-batch';
+import { workerScript } from './worker-script';
 
 export interface UdpWorkerData {
   host: string;
@@ -29,11 +28,6 @@ export interface UdpBatchSink {
   counts(accepted: number, refused: number, oversize: number): void;
 }
 
-/** The compiled worker; tests run the TypeScript sources, so they take it from dist (built by pretest). */
-function workerScript(): string {
-  const beside = join(__dirname, 'udp-worker.js');
-  return existsSync(beside) ? beside : resolve(__dirname, '../../dist/src/ingest/udp-worker.js');
-}
 
 /** The main thread's handle on a UDP listener thread (see udp-worker.ts). */
 export class UdpThread {
@@ -49,7 +43,7 @@ export class UdpThread {
 
   /** Starts the thread and binds; resolves with the bound port. */
   start(): Promise<number> {
-    const worker = new Worker(workerScript(), { workerData: this.data });
+    const worker = new Worker(workerScript('udp-worker'), { workerData: this.data });
     this.worker = worker;
     return new Promise((resolvePort, reject) => {
       let bound = false;
