@@ -1,8 +1,11 @@
+import net from 'node:net';
 import { buildConfig } from '../src/config/load';
 import { DecodeThread } from '../src/ingest/decode-thread';
 import { FrameBatch, FramePacker } from '../src/ingest/frame-batch';
 import { createPolicy, Decoded, Decoder, Pipeline } from '../src/pipeline';
+import { TestDaemon } from './helpers/in-process';
 import { waitFor } from './helpers/wait';
+import { octetCounted } from './helpers/wire';
 
 const T0 = Date.UTC(2025, 2, 9, 6, 31);
 const LINES = [
@@ -84,5 +87,38 @@ describe('one repeat filter for lines decoded here and in the thread', () => {
     const [resent] = await submitted(thread, batchOf([LINES[0]], T0 + 2000));
     expect(pipeline.account(resent)).toEqual({ type: 'rejected', reason: 'repeat' });
     expect(pipeline.stats.rejected.get('repeat')).toBe(1);
+  });
+});
+
+describe('a flood over one connection, through the daemon', () => {
+  test('goes through the decode thread: every frame counted once, a resend after a reconnect dropped as repeats', async () => {
+    const d = new TestDaemon({ jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '1h' } } });
+    await d.start();
+    const decoding = (d.daemon as unknown as { decoding: DecodeThread }).decoding;
+    let submitted = 0;
+    const submit = decoding.submit.bind(decoding);
+    decoding.submit = (request, done) => {
+      submitted += request.times.length;
+      submit(request, done);
+    };
+    const N = 3000;
+    const flood = Buffer.concat(
+      Array.from({ length: N }, (_, i) =>
+        octetCounted(`<37>2025-03-09T06:31:00.${String(i).padStart(6, '0')}+00:00 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 198.51.${i >> 8}.${i & 255}`),
+      ),
+    );
+    const port = d.daemon.bound.find((b) => b.transport === 'tcp')!.port;
+    for (let round = 0; round < 2; round++) {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      await new Promise((connected) => socket.once('connect', connected));
+      socket.end(flood);
+      await waitFor(() => d.daemon.pipeline.stats.lines === N * (round + 1), 10_000);
+    }
+    const { stats } = d.daemon.pipeline;
+    expect(submitted).toBeGreaterThan(N); // most of it went through the thread
+    expect(stats.events).toBe(N);
+    expect(stats.rejected.get('repeat')).toBe(N);
+    expect(stats.bans).toBe(N);
+    await d.stop();
   });
 });
