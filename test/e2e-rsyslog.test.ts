@@ -63,6 +63,27 @@ withRsyslog('rsyslog → edgeban', () => {
   test('TCP octet-counted with RSYSLOG_ForwardFormat (30-edgeban-tcp.conf)', () =>
     forwardAndRecognise('30-edgeban-tcp.conf', 'tcp', { tcp: ['127.0.0.1:0'], udp: [] }));
 
+  test('a burst of 20,000 lines over TCP (read in large pieces, so through the decode thread): every one counted once', async () => {
+    const daemon = await DaemonProcess.start({ listen: { tcp: ['127.0.0.1:0'], udp: [] } }, { EDGEBAN_LOG_LEVEL: 'info' });
+    const rsyslog = new PrivateRsyslog(rsyslogd!, ruleFor('30-edgeban-tcp.conf', daemon.port('tcp')));
+    const admin = String(daemon.lines.find((line) => line.msg === 'edgeban listening')!.admin);
+    const status = async () => (await (await fetch(`${admin}/status`)).json()) as { lines: number; events: number };
+    try {
+      await rsyslog.start();
+      const N = 20_000;
+      rsyslog.logMany('wordpress(www.example.com)', Array.from({ length: N }, (_, i) => `Authentication failure for u from 198.51.${i >> 8}.${i & 255}`));
+      let seen = { lines: 0, events: 0 };
+      for (const deadline = Date.now() + 20_000; seen.lines < N && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        seen = await status();
+      }
+      expect(seen).toMatchObject({ lines: N, events: N });
+    } finally {
+      await rsyslog.stop();
+      await daemon.stop();
+    }
+  });
+
   test('UDP (30-edgeban-udp.conf)', () => forwardAndRecognise('30-edgeban-udp.conf', 'udp', { udp: ['127.0.0.1:0'], tcp: [] }));
 
   test('rsyslog forwards logger lines to edgeban run, which bans in the fake Cloudflare', async () => {
