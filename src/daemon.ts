@@ -64,6 +64,7 @@ export function createBackend(config: Config, hooks: BackendHooks = {}): Backend
 /** Wires ingest → pipeline → ledger → backend, and owns start and stop. */
 export class Daemon {
   readonly ingestOutcomes = new Tally();
+  readonly decodedIn = new Tally();
   readonly banOutcomes = new Tally();
   readonly apiResponses = new Tally();
   readonly pipeline: Pipeline;
@@ -102,6 +103,7 @@ export class Daemon {
     const stats = this.pipeline.stats;
     this.metrics = new Metrics({
       frames: this.ingestOutcomes,
+      decodedIn: this.decodedIn,
       rejected: stats.rejected,
       kinds: stats.kinds,
       ignored: stats.ignored,
@@ -316,8 +318,10 @@ export class Daemon {
     if (!mayRepeat || (this.decoding.backlog === 0 && batch.times.length <= DECODE_HERE_MAX_FRAMES)) {
       const { decoder } = this.pipeline;
       forEachFrame(batch, (bytes, receivedAt) => this.onDecoded(decoder.decode(bytes.toString('utf8'), receivedAt, mayRepeat)));
+      this.decodedIn.add('main', batch.times.length);
       return;
     }
+    this.decodedIn.add('thread', batch.times.length);
     this.decoding.submit({ ...batch, mayRepeat }, (decoded) => {
       for (const line of decoded) this.onDecoded(line);
       if (this.decoding.backlog < DECODE_BACKLOG_LOW) this.ingest.resumeStreams();

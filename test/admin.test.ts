@@ -44,6 +44,7 @@ test('/healthz', async () => {
 test('/metrics carries frames, events, ignored reasons, bans, API calls, queue, tracked keys and the latency histogram', async () => {
   const text = await (await get('/metrics')).text();
   expect(text).toContain('edgeban_frames_total{transport="tcp",outcome="accepted"} 2');
+  expect(text).toContain('edgeban_frames_decoded_total{thread="main"} 2');
   expect(text).toContain('edgeban_events_total{kind="user_enumeration"} 1');
   expect(text).toContain('edgeban_events_ignored_total{reason="cloudflare"} 1');
   expect(text).toContain('edgeban_ban_operations_total{backend="access-rules",outcome="banned"} 1');

@@ -116,6 +116,8 @@ describe('a flood over one connection, through the daemon', () => {
     }
     const { stats } = d.daemon.pipeline;
     expect(submitted).toBeGreaterThan(N); // most of it went through the thread
+    expect(d.daemon.decodedIn.get('thread')).toBe(submitted);
+    expect(d.daemon.decodedIn.get('thread') + d.daemon.decodedIn.get('main')).toBe(2 * N);
     expect(stats.events).toBe(N);
     expect(stats.rejected.get('repeat')).toBe(N);
     expect(stats.bans).toBe(N);

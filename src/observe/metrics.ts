@@ -4,6 +4,7 @@ import type { Tally } from '../pipeline';
 /** What the metrics read at scrape time; the hot path only bumps cheap Map counters. */
 export interface MetricSources {
   frames: Tally; // `${transport}:${outcome}`
+  decodedIn: Tally; // frames decoded on the main thread ('main') or in the decode thread ('thread')
   rejected: Tally; // lines that gave no event, by reason
   kinds: Tally; // events by kind
   ignored: Tally; // events never counted, by reason
@@ -46,6 +47,9 @@ export class Metrics {
         const [transport, outcome] = key.split(':');
         return [{ transport, outcome }, value];
       }),
+    );
+    tallyCounter(r, 'edgeban_frames_decoded_total', 'Frames parsed and recognised, by thread (thread: a flood went to the decode thread)', ['thread'], () =>
+      entries(sources.decodedIn).map(([thread, value]) => [{ thread }, value]),
     );
     tallyCounter(r, 'edgeban_lines_rejected_total', 'Lines that gave no event, by reason', ['reason'], () =>
       entries(sources.rejected).map(([reason, value]) => [{ reason }, value]),
