@@ -124,21 +124,11 @@ class Generation {
 
 /**
  * A 53-bit fingerprint of a frame's text as one number, so that it can be computed where the frame
- * is parsed (the decode thread) and looked up where the window is (the main thread).
+ * is parsed (the decode thread) and looked up where the window is (the main thread): two
+ * independent 32-bit hashes in one pass (FNV-1a style, and a multiply-rotate with a murmur3
+ * finish), the first cut to its top 21 bits.
  */
 export function frameFingerprint(text: string): number {
-  fingerprint(text);
-  return (fingerprintHi >>> 11) * 2 ** 32 + fingerprintLo;
-}
-
-let fingerprintHi = 0;
-let fingerprintLo = 0;
-
-/**
- * Two independent 32-bit hashes of the text in one pass (FNV-1a style, and a multiply-rotate with
- * a murmur3 finish), left in fingerprintHi and fingerprintLo rather than in a new array per frame.
- */
-function fingerprint(text: string): void {
   let a = 0x811c9dc5;
   let b = text.length;
   const pairs = text.length & ~1;
@@ -157,6 +147,5 @@ function fingerprint(text: string): void {
   a ^= a >>> 15; // FNV's low bits only see the low bits of each step
   b = imul(b ^ (b >>> 16), 0x85ebca6b);
   b = imul(b ^ (b >>> 13), 0xc2b2ae35);
-  fingerprintHi = a >>> 0;
-  fingerprintLo = (b ^ (b >>> 16)) >>> 0;
+  return (a >>> 11) * 2 ** 32 + ((b ^ (b >>> 16)) >>> 0);
 }
