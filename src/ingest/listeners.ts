@@ -1,7 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../address/cidr';
-import { parseIp } from '../address/ip';
 import { FramerEvent, StreamFramer } from './framer';
 import { FrameBatch, FramePacker } from './frame-batch';
 import { normalizeSender } from './sender';
@@ -110,11 +109,6 @@ export class Ingest {
     return this.connections.size;
   }
 
-  private allowed(sender: string): boolean {
-    const ip = parseIp(sender);
-    return ip !== null && this.options.allowedSenders.has(ip);
-  }
-
   private async startUdp(address: string): Promise<void> {
     const { host, port } = parseHostPort(address);
     const thread = new UdpThread(
@@ -126,13 +120,12 @@ export class Ingest {
         allowedSenders: this.options.allowedSenders.texts,
         maxMessageBytes: this.options.maxMessageBytes,
       },
-      {
-        batch: (batch) => this.handlers.frames(batch, batch.sender, 'udp'),
-        counts: (accepted, refused, oversize) => {
-          if (accepted > 0) this.handlers.outcome('udp', 'accepted', accepted);
-          if (refused > 0) this.handlers.outcome('udp', 'sender_refused', refused);
-          if (oversize > 0) this.handlers.outcome('udp', 'oversize', oversize);
-        },
+      (batch) => {
+        const accepted = batch.times.length;
+        if (accepted > 0) this.handlers.outcome('udp', 'accepted', accepted);
+        if (batch.refused > 0) this.handlers.outcome('udp', 'sender_refused', batch.refused);
+        if (batch.oversize > 0) this.handlers.outcome('udp', 'oversize', batch.oversize);
+        this.handlers.frames(batch, batch.sender, 'udp');
       },
       (error) => this.handlers.listenerCrashed?.(error),
     );
@@ -181,7 +174,7 @@ export class Ingest {
 
   private admit(transport: Transport, socket: net.Socket): void {
     socket.on('error', () => undefined);
-    if (!this.allowed(normalizeSender(socket.remoteAddress))) {
+    if (!this.options.allowedSenders.hasText(normalizeSender(socket.remoteAddress))) {
       this.handlers.outcome(transport, 'connection_refused');
       socket.destroy();
       return;

@@ -21,14 +21,6 @@ export interface UdpBatch extends FrameBatch {
   oversize: number;
 }
 
-export interface UdpBatchSink {
-  /** the datagrams of one sender that one turn of the thread's loop read */
-  batch(batch: UdpBatch): void;
-  /** per batch: how many were taken, refused (sender not allowed) and oversize */
-  counts(accepted: number, refused: number, oversize: number): void;
-}
-
-
 /** The main thread's handle on a UDP listener thread (see udp-worker.ts). */
 export class UdpThread {
   private worker: Worker | null = null;
@@ -36,7 +28,8 @@ export class UdpThread {
 
   constructor(
     private readonly data: UdpWorkerData,
-    private readonly sink: UdpBatchSink,
+    /** the datagrams of one sender that one turn of the thread's loop read, and what it dropped */
+    private readonly deliver: (batch: UdpBatch) => void,
     /** the listener thread died on its own (never expected): the daemon logs it and restarts it */
     private readonly onCrash: (error: Error) => void,
   ) {}
@@ -93,8 +86,4 @@ export class UdpThread {
     }, 1000).unref();
   }
 
-  private deliver(batch: UdpBatch): void {
-    this.sink.batch(batch);
-    this.sink.counts(batch.times.length, batch.refused, batch.oversize);
-  }
 }

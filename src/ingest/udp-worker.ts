@@ -8,7 +8,6 @@
 import dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
-import { parseIp } from '../address/ip';
 import type { UdpBatch, UdpWorkerData, UdpWorkerCommand } from './udp-thread';
 import { FramePacker } from './frame-batch';
 import { normalizeSender } from './sender';
@@ -23,9 +22,8 @@ let lastAllowed = false;
 
 function senderAllowed(sender: string): boolean {
   if (sender !== lastSender) {
-    const ip = parseIp(sender);
     lastSender = sender;
-    lastAllowed = ip !== null && allowed.has(ip);
+    lastAllowed = allowed.hasText(sender);
   }
   return lastAllowed;
 }
