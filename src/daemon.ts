@@ -74,9 +74,7 @@ export class Daemon {
   readonly metrics: Metrics;
   admin: AdminServer | null = null;
   private readonly ingest: Ingest;
-  private readonly decoding = new DecodeThread((error) =>
-    this.options.log.error({ error: error.message }, 'the decode thread stopped; decoding on the main thread from now on'),
-  );
+  private readonly decoding: DecodeThread;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = Date.now();
   private stopped = false;
@@ -89,6 +87,9 @@ export class Daemon {
     const { config, log } = options;
     this.addressMask = new AddressMask(config.privacy.logAddresses);
     this.pipeline = new Pipeline(createPolicy(config), 'arrival');
+    this.decoding = new DecodeThread(this.pipeline.decoder, (error) =>
+      log.error({ error: error.message }, 'the decode thread stopped; decoding on the main thread from now on'),
+    );
     this.backend =
       options.backend ??
       createBackend(config, {

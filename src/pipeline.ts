@@ -80,6 +80,12 @@ export function rejection(reason: LineRejection): Decoded {
   return answer;
 }
 
+/** How a decoder runs: the daemon's (arrival clock, PRI required) or replay's. */
+export interface DecoderSettings {
+  clock: 'arrival' | 'message';
+  allowMissingPri: boolean;
+}
+
 /**
  * Frame text → SyslogMessage → WpEvent: the per-line work, which keeps no per-address state and so
  * may run in a thread of its own (ingest/decode-thread.ts). `clock` picks the time events carry:
@@ -92,6 +98,11 @@ export class Decoder {
     private readonly clock: 'arrival' | 'message',
     private readonly allowMissingPri = false,
   ) {}
+
+  /** What a twin of this decoder (in the decode thread) is built from. */
+  get settings(): DecoderSettings {
+    return { clock: this.clock, allowMissingPri: this.allowMissingPri };
+  }
 
   /**
    * `mayRepeat`: false for UDP, where rsyslog never sends a message twice (it resends only on a

@@ -82,7 +82,7 @@ export async function replay(config: Config, input: Readable, output: Writable, 
   const out = new BufferedOutput(output);
   const print = (text: string) => out.line(text);
   let printing: Promise<void> | undefined;
-  const decoding = new DecodeThread(() => undefined, { clock: 'message', allowMissingPri: true });
+  const decoding = new DecodeThread(pipeline.decoder, () => undefined);
   const ready = decoding.start(); // meanwhile the input is opened, and an error in it is ours to report
   const show = (decoded: Decoded[]) => {
     for (const line of decoded) {

@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 async function started(onCrash: (error: Error) => void = () => undefined): Promise<DecodeThread> {
-  const thread = new DecodeThread(onCrash);
+  const thread = new DecodeThread(new Decoder('arrival'), onCrash);
   threads.push(thread);
   await thread.start();
   return thread;

@@ -1,19 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Ip } from '../address/ip';
 import type { Decoded, LineRejection } from '../pipeline';
-import { Decoder, rejection } from '../pipeline';
+import { rejection } from '../pipeline';
+import type { Decoder } from '../pipeline';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import type { WpEvent } from '../wordpress/recognise';
 import { FrameBatch, forEachFrame } from './frame-batch';
 import { workerScript } from './worker-script';
-
-/** How the decoder runs: the daemon's (arrival clock, PRI required) or replay's. */
-export interface DecoderSettings {
-  clock: 'arrival' | 'message';
-  allowMissingPri: boolean;
-}
-
-const DAEMON: DecoderSettings = { clock: 'arrival', allowMissingPri: false };
 
 /** A batch for the decode thread. */
 export interface DecodeRequest extends FrameBatch {
@@ -134,13 +127,18 @@ export class DecodeThread {
   private worker: Worker | null = null;
   private readonly pending: Pending[] = [];
   private pendingFrames = 0;
-  private inline: Decoder | null = null;
+  /** the thread is gone: `here` decodes everything from now on */
+  private decodingHere = false;
   private stopping = false;
   private waiting: { frames: number; resolve: () => void } | null = null;
 
+  /**
+   * `here` is the main thread's decoder: the thread runs a twin of it, and `here` takes over should
+   * the thread die.
+   */
   constructor(
+    private readonly here: Decoder,
     private readonly onCrash: (error: Error) => void,
-    private readonly settings: DecoderSettings = DAEMON,
   ) {}
 
   /** Resolves once at most `frames` frames wait for an answer. */
@@ -151,7 +149,7 @@ export class DecodeThread {
 
   /** Starts the thread; resolves once it is warm and answering. */
   start(): Promise<void> {
-    const worker = new Worker(workerScript('decode-worker'), { workerData: this.settings });
+    const worker = new Worker(workerScript('decode-worker'), { workerData: this.here.settings });
     worker.unref(); // the sockets keep the daemon alive, not this thread
     this.worker = worker;
     return new Promise((ready) => {
@@ -173,7 +171,7 @@ export class DecodeThread {
   }
 
   submit(request: DecodeRequest, done: (decoded: Decoded[]) => void): void {
-    if (this.inline || !this.worker) return done(this.decodeHere(request));
+    if (this.decodingHere || !this.worker) return done(this.decodeHere(request));
     this.pending.push({ request, done });
     this.pendingFrames += request.times.length;
     // The request stays readable here (a copy crosses), so a crash can still decode it.
@@ -185,7 +183,6 @@ export class DecodeThread {
     const worker = this.worker;
     this.worker = null;
     if (worker) await worker.terminate();
-    this.inline ??= new Decoder(this.settings.clock, this.settings.allowMissingPri);
     this.drainHere();
   }
 
@@ -201,9 +198,9 @@ export class DecodeThread {
   }
 
   private crashed(error: Error): void {
-    if (this.stopping || this.inline) return;
+    if (this.stopping || this.decodingHere) return;
     this.worker = null;
-    this.inline = new Decoder(this.settings.clock, this.settings.allowMissingPri);
+    this.decodingHere = true;
     this.onCrash(error);
     this.drainHere();
   }
@@ -219,9 +216,8 @@ export class DecodeThread {
   }
 
   private decodeHere(request: DecodeRequest): Decoded[] {
-    const decoder = (this.inline ??= new Decoder(this.settings.clock, this.settings.allowMissingPri));
     const out: Decoded[] = [];
-    forEachFrame(request, (frame, receivedAt) => out.push(decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
+    forEachFrame(request, (frame, receivedAt) => out.push(this.here.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
     return out;
   }
 }

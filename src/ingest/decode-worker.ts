@@ -1,14 +1,14 @@
 /** The decode thread (see decode-thread.ts): batches of frames in, decoded lines out, in order. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Decoder } from '../pipeline';
-import { DecodeRequest, decodeBatch, DecoderSettings } from './decode-thread';
+import { Decoder, DecoderSettings } from '../pipeline';
+import { DecodeRequest, decodeBatch } from './decode-thread';
 import { FramePacker } from './frame-batch';
 
 const port = parentPort!;
 
 /**
  * A fresh thread runs its code cold: the first frames took 30 ms. Decoding a few thousand sample
- * lines first (with a throw-away decoder, so the repeat filter starts empty) takes ~20 ms at
+ * lines first (with a throw-away decoder, so replay's clock starts from nothing) takes ~20 ms at
  * start-up and keeps a ban's latency low from the first attack on.
  */
 function warmUp(): void {
