@@ -12,7 +12,7 @@ import { CLOUDFLARE_RANGES } from './policy/trust';
 import type { Config } from './config/schema';
 import { DecodeThread } from './ingest/decode-thread';
 import { FrameBatch, forEachFrame } from './ingest/frame-batch';
-import { Ingest, IngestOutcome, Transport } from './ingest/listeners';
+import { Ingest, IngestOutcome, parseHostPort, Transport } from './ingest/listeners';
 import { parseIp, prefixKey } from './address/ip';
 import { AdminBan, AdminServer } from './observe/admin';
 import { AddressMask, Logger } from './observe/log';
@@ -38,13 +38,13 @@ export interface BackendHooks {
   onWait?: (reason: 'budget' | 'rate_limited', ms: number) => void;
 }
 
-/** The backend the config asks for: access rules with a token, the dry run without one. */
 /** Frames waiting in the decode thread: streams pause above HIGH and resume below LOW. */
 const DECODE_BACKLOG_HIGH = 50_000;
 const DECODE_BACKLOG_LOW = 10_000;
 /** A read of at most this many frames is decoded on the main thread when the decode thread is idle. */
 const DECODE_HERE_MAX_FRAMES = 64;
 
+/** The backend the config asks for: access rules with a token, the dry run without one. */
 export function createBackend(config: Config, hooks: BackendHooks = {}): Backend {
   const settings = accessRulesConfig(config);
   const { token, dryRun, apiBase, requestsPer5Min } = config.cloudflare;
@@ -174,8 +174,8 @@ export class Daemon {
     }
     log.info(
       {
-        listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`),
-        admin: this.admin ? `http://${formatHost(parseHostPortHost(config.admin.listen))}:${this.admin.port}` : null,
+        listening: this.listening(),
+        admin: this.admin ? `http://${formatHost(parseHostPort(config.admin.listen).host)}:${this.admin.port}` : null,
         backend: this.backend.name,
         pid: process.pid,
       },
@@ -254,7 +254,7 @@ export class Daemon {
     return {
       backend: this.backend.name,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      listening: this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`),
+      listening: this.listening(),
       lines: stats.lines,
       events: stats.events,
       bansOrdered: stats.bans,
@@ -294,6 +294,11 @@ export class Daemon {
     } catch (error) {
       this.options.log.warn({ error: (error as Error).message }, 'cannot refresh Cloudflare ranges; keeping the bundled list');
     }
+  }
+
+  /** `transport://host:port` of every listener, as the start-up log and /status show them. */
+  private listening(): string[] {
+    return this.ingest.bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`);
   }
 
   private every(ms: number, task: () => void): void {
@@ -394,10 +399,6 @@ function limits(config: Config) {
 function addresses(config: Config) {
   const { udp, tcp, tls, udpReceiveBuffer } = config.listen;
   return { udp, tcp, tls, udpReceiveBuffer };
-}
-
-function parseHostPortHost(address: string): string {
-  return address.startsWith('[') ? address.slice(1, address.indexOf(']')) : address.slice(0, address.lastIndexOf(':'));
 }
 
 function formatHost(host: string): string {
