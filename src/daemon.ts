@@ -13,7 +13,7 @@ import type { Config } from './config/schema';
 import { DecodeThread } from './ingest/decode-thread';
 import { FrameBatch, forEachFrame } from './ingest/frame-batch';
 import { Ingest, IngestOutcome, parseHostPort, Transport } from './ingest/listeners';
-import { parseIp, prefixKey } from './address/ip';
+import { parseIp } from './address/ip';
 import { AdminBan, AdminServer } from './observe/admin';
 import { AddressMask, Logger } from './observe/log';
 import { Metrics } from './observe/metrics';
@@ -276,8 +276,7 @@ export class Daemon {
   unban(address: string): string[] | null {
     const ip = parseIp(address.trim().split('/')[0]);
     if (!ip) return null;
-    const { ipv4Prefix, ipv6Prefix } = this.options.config.trust;
-    const key = prefixKey(ip, ip.family === 4 ? ipv4Prefix : ipv6Prefix);
+    const key = this.pipeline.policy.keyOf(ip);
     const lifted = [...this.ledger.active.values()].filter((ban) => ban.key === key).map((ban) => ban.location);
     for (const location of lifted) this.ledger.unban(location, key);
     this.pipeline.policy.forget(key);

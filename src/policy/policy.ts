@@ -159,7 +159,8 @@ export class Policy {
     }
   }
 
-  private banKey(ip: Ip): string {
+  /** The prefix a ban of this address covers, in CIDR form (the window's key as text). */
+  keyOf(ip: Ip): string {
     return prefixKey(ip, ip.family === 4 ? this.options.ipv4Prefix : this.options.ipv6Prefix);
   }
 
@@ -226,7 +227,7 @@ export class Policy {
         return null;
       }
     }
-    const order = this.order(jail, this.banKey(ip), event);
+    const order = this.order(jail, this.keyOf(ip), event);
     track.fill(0, base + 1, base + maxretry);
     track[base] = -order.until * 1000;
     return order;
