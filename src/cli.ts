@@ -22,14 +22,12 @@ export const EXIT_USAGE = 2;
 class UsageError extends Error {}
 
 function loadOrExplain(file: string | undefined): Config {
-  let config: Config;
   try {
-    config = loadConfig(file);
+    return loadConfig(file);
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(`invalid config: ${error.message}`);
     throw error;
   }
-  return config;
 }
 
 async function run(configFile: string | undefined): Promise<number> {
