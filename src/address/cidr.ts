@@ -1,4 +1,4 @@
-import { Ip, maskIp, parseIp } from './ip';
+import { Ip, maskIp, maskV4, parseIp } from './ip';
 
 interface Range4 {
   readonly base: number;
@@ -45,13 +45,10 @@ export class CidrSet {
     const { ip, bits } = parseCidr(cidr);
     this.texts.push(cidr);
     if (ip.family === 4) {
-      const masked = maskIp(ip, bits);
-      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-      if (masked.family === 4) {
-        this.v4.push({ base: masked.v4, mask });
-        const span = bits >= 8 ? 1 : 2 ** (8 - bits);
-        this.v4FirstOctets.fill(1, masked.v4 >>> 24, (masked.v4 >>> 24) + span);
-      }
+      const base = maskV4(ip.v4, bits);
+      this.v4.push({ base, mask: maskV4(0xffffffff, bits) });
+      const span = bits >= 8 ? 1 : 2 ** (8 - bits);
+      this.v4FirstOctets.fill(1, base >>> 24, (base >>> 24) + span);
     } else {
       const masked = maskIp(ip, bits);
       if (masked.family === 6) this.v6.push({ groups: masked.v6, bits });
