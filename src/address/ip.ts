@@ -151,12 +151,6 @@ export function formatIp(ip: Ip): string {
   return ip.family === 4 ? formatIPv4(ip.v4) : formatIPv6(ip.v6);
 }
 
-/** Normalises an address text; null when it is not one. */
-export function normalizeIp(text: string): string | null {
-  const ip = parseIp(text);
-  return ip ? formatIp(ip) : null;
-}
-
 /** The first `bits` bits of an IPv4 address as a number, the rest zeroed. */
 export function maskV4(v4: number, bits: number): number {
   return bits === 0 ? 0 : (v4 & (0xffffffff << (32 - bits))) >>> 0;

@@ -16,7 +16,7 @@ export interface WpEvent {
   at: number;
 }
 
-/** An event built by hand (tests, benchmarks, the admin endpoint): the address is parsed here. */
+/** An event built by hand (tests, benchmarks): the address is parsed and normalised here. */
 export function makeEvent(fields: Omit<WpEvent, 'ip'>): WpEvent {
   const ip = parseIp(fields.address);
   if (!ip) throw new Error(`not an IP address: ${fields.address}`);
