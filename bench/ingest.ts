@@ -118,16 +118,20 @@ async function coldStart(): Promise<Record<string, unknown>> {
   return { medianMs: Math.round(times[2]), minMs: Math.round(times[0]), maxMs: Math.round(times[4]) };
 }
 
+/** The two figures that also run alone (BENCH_INGEST_ONLY), with counts BENCH_TCP_COUNT / BENCH_UDP_COUNT may change. */
+const tcp1 = () => measure('tcp', Number(process.env.BENCH_TCP_COUNT ?? 1_000_000), 1, 0, { tcp: ['127.0.0.1:0'] });
+const udp150k = () => measure('udp', Number(process.env.BENCH_UDP_COUNT ?? 300_000), 1, 150_000, { udp: ['127.0.0.1:0'] });
+
 export async function benchIngest(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeban-ingest-'));
   try {
     const { cert, key } = selfSignedCert(dir);
     const tlsListen = { tls: [{ address: '127.0.0.1:0', cert, key }] };
     return {
-      tcp1: await measure('tcp', 1_000_000, 1, 0, { tcp: ['127.0.0.1:0'] }),
+      tcp1: await tcp1(),
       tcp4: await measure('tcp', 1_000_000, 4, 0, { tcp: ['127.0.0.1:0'] }),
       tls1: await measure('tls', 500_000, 1, 0, tlsListen),
-      udp150k: await measure('udp', 300_000, 1, 150_000, { udp: ['127.0.0.1:0'] }),
+      udp150k: await udp150k(),
       // 900,000 messages over 131,072 addresses: from the 524,288th on, every message is a fifth
       // strike and orders a ban, so the last 2.5 s are a ban storm
       udp150kBanStorm: await measure('udp', 900_000, 1, 150_000, { udp: ['127.0.0.1:0'] }),
@@ -139,8 +143,8 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
 }
 
 async function only(name: string): Promise<Record<string, unknown>> {
-  if (name === 'tcp1') return { tcp1: await measure('tcp', Number(process.env.BENCH_TCP_COUNT ?? 1_000_000), 1, 0, { tcp: ['127.0.0.1:0'] }) };
-  if (name === 'udp') return { udp150k: await measure('udp', Number(process.env.BENCH_UDP_COUNT ?? 300_000), 1, 150_000, { udp: ['127.0.0.1:0'] }) };
+  if (name === 'tcp1') return { tcp1: await tcp1() };
+  if (name === 'udp') return { udp150k: await udp150k() };
   throw new Error(`unknown BENCH_INGEST_ONLY=${name}`);
 }
 
