@@ -13,7 +13,7 @@ import type { Config } from './config/schema';
 import { DecodeThread } from './ingest/decode-thread';
 import { FrameBatch, forEachFrame } from './ingest/frame-batch';
 import { Ingest, IngestOutcome, parseHostPort, Transport } from './ingest/listeners';
-import { parseIp } from './address/ip';
+import { formatIp, parseIp } from './address/ip';
 import { AdminBan, AdminServer } from './observe/admin';
 import { AddressMask, Logger } from './observe/log';
 import { Metrics } from './observe/metrics';
@@ -327,10 +327,13 @@ export class Daemon {
       return;
     }
     this.decodedIn.add('thread', batch.times.length);
-    this.decoding.submit({ ...batch, mayRepeat }, (decoded) => {
-      for (const line of decoded) this.onDecoded(line);
-      if (this.decoding.backlog < DECODE_BACKLOG_LOW) this.ingest.resumeStreams();
-    });
+    this.decoding.submit(
+      { ...batch, mayRepeat },
+      (line) => this.onDecoded(line),
+      () => {
+        if (this.decoding.backlog < DECODE_BACKLOG_LOW) this.ingest.resumeStreams();
+      },
+    );
     if (this.decoding.backlog > DECODE_BACKLOG_HIGH) this.ingest.pauseStreams();
   }
 
@@ -340,7 +343,7 @@ export class Daemon {
     const { event, ignored, orders, warnMisconfigured } = outcome;
     const { log } = this.options;
     if (log.isLevelEnabled('debug')) {
-      log.debug({ kind: event.kind, class: event.class, address: this.addressMask.show(event.address), site: event.site, ignored }, 'event');
+      log.debug({ kind: event.kind, class: event.class, address: this.addressMask.show(formatIp(event.ip)), site: event.site, ignored }, 'event');
     }
     if (warnMisconfigured) {
       log.warn(

@@ -1,7 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
+import { formatIp } from './address/ip';
 import type { Config } from './config/schema';
 import { DecodeThread } from './ingest/decode-thread';
-import { FramePacker } from './ingest/frame-batch';
+import { linesBatch } from './ingest/frame-batch';
 import { createPolicy, Decoded, Pipeline } from './pipeline';
 import type { BanOrder } from './policy/policy';
 import type { WpEvent } from './wordpress/recognise';
@@ -13,31 +14,19 @@ export interface ReplayOptions {
   now?: number;
 }
 
-/** A frame written as `LEN <PRI>…` (octet-counted) on a line of its own: the frame. */
-function stripOctetCount(line: Buffer): Buffer {
-  let i = 0;
-  while (i < 10 && line[i] >= 48 && line[i] <= 57) i++;
-  return i > 0 && line[i] === 32 && line[i + 1] === 60 ? line.subarray(i + 1) : line;
-}
-
 /**
- * The lines of a stream (LF or CR LF) as bytes, a chunk's worth at a time. Splitting bytes at LF
- * is safe for UTF-8 (no multi-byte character holds one); each line is decoded where it is parsed.
+ * The input in chunks of whole lines, each in a buffer of its own (it crosses to the decode
+ * thread); a line split by a read is carried over to the next chunk.
  */
-async function* lineChunks(input: Readable): AsyncGenerator<Buffer[]> {
+async function* wholeLines(input: Readable): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   let carry: Buffer | null = null;
   for await (const chunk of input) {
     const bytes: Buffer = carry ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
-    const lines: Buffer[] = [];
-    let start = 0;
-    for (let end = bytes.indexOf(10); end >= 0; end = bytes.indexOf(10, start)) {
-      lines.push(bytes.subarray(start, end > start && bytes[end - 1] === 13 ? end - 1 : end));
-      start = end + 1;
-    }
-    carry = start < bytes.length ? Buffer.from(bytes.subarray(start)) : null;
-    yield lines;
+    const cut = bytes.lastIndexOf(10) + 1;
+    carry = cut < bytes.length ? Buffer.from(bytes.subarray(cut)) : null;
+    if (cut > 0) yield new Uint8Array(bytes.subarray(0, cut));
   }
-  if (carry) yield [carry];
+  if (carry) yield new Uint8Array(carry);
 }
 
 /** Collects output and writes it in large pieces, waiting when the reader is slow. */
@@ -84,25 +73,16 @@ export async function replay(config: Config, input: Readable, output: Writable, 
   let printing: Promise<void> | undefined;
   const decoding = new DecodeThread(pipeline.decoder, () => undefined);
   const ready = decoding.start(); // meanwhile the input is opened, and an error in it is ours to report
-  const show = (decoded: Decoded[]) => {
-    for (const line of decoded) {
-      const outcome = pipeline.account(line);
-      if (outcome.type !== 'event') continue;
-      if (options.events) printing = print(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
-      for (const order of outcome.orders) printing = print(options.json ? banJson(order) : banText(order)) ?? printing;
-    }
+  const show = (line: Decoded) => {
+    const outcome = pipeline.account(line);
+    if (outcome.type !== 'event') return;
+    if (options.events) printing = print(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
+    for (const order of outcome.orders) printing = print(options.json ? banJson(order) : banText(order)) ?? printing;
   };
-  const packer = new FramePacker();
-  const submit = () => decoding.submit({ ...packer.take(), mayRepeat: true }, show);
   try {
-    for await (const lines of lineChunks(input)) {
+    for await (const chunk of wholeLines(input)) {
       await ready;
-      for (const line of lines) {
-        const frame = stripOctetCount(line);
-        if (!packer.fits(frame.length)) submit();
-        packer.add(frame, now);
-      }
-      if (packer.size > 0) submit();
+      decoding.submit({ ...linesBatch(chunk, now), mayRepeat: true }, show);
       await decoding.below(REPLAY_BACKLOG);
       if (printing) await printing; // a slow reader holds the replay
       printing = undefined;
@@ -126,7 +106,7 @@ export async function replay(config: Config, input: Readable, output: Writable, 
 }
 
 function eventJson(event: WpEvent, ignored: string | null): string {
-  const out: Record<string, unknown> = { type: 'event', kind: event.kind, class: event.class, address: event.address, site: event.site };
+  const out: Record<string, unknown> = { type: 'event', kind: event.kind, class: event.class, address: formatIp(event.ip), site: event.site };
   if (ignored) out.ignored = ignored;
   return JSON.stringify(out);
 }
@@ -149,7 +129,7 @@ function jsonString(text: string): string {
 }
 
 function eventText(event: WpEvent, ignored: string | null): string {
-  return `event ${event.kind} (${event.class}) ${event.address} site=${event.site ?? '-'}${ignored ? ` ignored=${ignored}` : ''}`;
+  return `event ${event.kind} (${event.class}) ${formatIp(event.ip)} site=${event.site ?? '-'}${ignored ? ` ignored=${ignored}` : ''}`;
 }
 
 function banText(order: BanOrder): string {

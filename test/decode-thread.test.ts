@@ -35,8 +35,14 @@ async function started(onCrash: (error: Error) => void = () => undefined): Promi
   return thread;
 }
 
+/** Submits a batch; `done` gets its decoded lines once the last is in. */
+function submit(thread: DecodeThread, batch: FrameBatch, done: (decoded: Decoded[]) => void): void {
+  const lines: Decoded[] = [];
+  thread.submit({ ...batch, mayRepeat: true }, (line) => lines.push(line), () => done(lines));
+}
+
 function submitted(thread: DecodeThread, batch: FrameBatch): Promise<Decoded[]> {
-  return new Promise((resolve) => thread.submit({ ...batch, mayRepeat: true }, resolve));
+  return new Promise((resolve) => submit(thread, batch, resolve));
 }
 
 describe('DecodeThread', () => {
@@ -50,7 +56,7 @@ describe('DecodeThread', () => {
   test('answers in the order asked', async () => {
     const thread = await started();
     const order: number[] = [];
-    for (let n = 0; n < 50; n++) thread.submit({ ...batchOf(LINES.slice(0, 1 + (n % 5))), mayRepeat: true }, () => order.push(n));
+    for (let n = 0; n < 50; n++) submit(thread, batchOf(LINES.slice(0, 1 + (n % 5))), () => order.push(n));
     await waitFor(() => order.length === 50);
     expect(order).toEqual([...Array(50).keys()]);
     expect(thread.backlog).toBe(0);
@@ -67,14 +73,14 @@ describe('DecodeThread', () => {
     const N = 500;
     // the thread is gone but its exit not yet seen: everything asked meanwhile is unanswered
     void (thread as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
-    for (let n = 0; n < N; n++) thread.submit({ ...batchOf(LINES, T0 + n * 10), mayRepeat: true }, (decoded) => answers.push(decoded));
+    for (let n = 0; n < N; n++) submit(thread, batchOf(LINES, T0 + n * 10), (decoded) => answers.push(decoded));
     expect(thread.backlog).toBe(N * LINES.length);
     await waitFor(() => answers.length === N);
     expect(crashes).toHaveLength(1);
     expect(answeredByThread).toBeLessThan(N); // the rest (in practice all) were decoded here
     const here = new Decoder('arrival');
     answers.forEach((decoded, n) => expect(decoded).toEqual(LINES.map((line, i) => here.decode(line, T0 + n * 10 + i, true))));
-    thread.submit({ ...batchOf(LINES), mayRepeat: true }, (decoded) => answers.push(decoded)); // from now on, here
+    submit(thread, batchOf(LINES), (decoded) => answers.push(decoded)); // from now on, here
     expect(answers).toHaveLength(N + 1);
   });
 });
@@ -97,9 +103,9 @@ describe('a flood over one connection, through the daemon', () => {
     const decoding = (d.daemon as unknown as { decoding: DecodeThread }).decoding;
     let submitted = 0;
     const submit = decoding.submit.bind(decoding);
-    decoding.submit = (request, done) => {
+    decoding.submit = (request, each, done) => {
       submitted += request.times.length;
-      submit(request, done);
+      submit(request, each, done);
     };
     const N = 3000;
     const flood = Buffer.concat(

@@ -4,8 +4,8 @@ import type { Decoded, LineRejection } from '../pipeline';
 import { rejection } from '../pipeline';
 import type { Decoder } from '../pipeline';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
-import type { WpEvent } from '../wordpress/recognise';
-import { FrameBatch, forEachFrame } from './frame-batch';
+import { detached, WpEvent } from '../wordpress/recognise';
+import { FrameBatch, forEachFrame, forEachFrameText } from './frame-batch';
 import { workerScript } from './worker-script';
 
 /** A batch for the decode thread. */
@@ -16,18 +16,20 @@ export interface DecodeRequest extends FrameBatch {
 /**
  * What the decode thread answers, per frame in order: `codes` 0 for an event, else a rejection
  * (REJECTIONS[code - 1]); `fingerprints` the repeat fingerprint or NaN, and `repeatAts` the time
- * it is judged at; per event `numbers` [at, kind, class, family, four 32-bit words of the address]
- * and `strings` [address, site].
+ * it is judged at; per event STRIDE `numbers`: at, kind, class, site (its number in the sites
+ * table, -1 for none), family, four 32-bit words of the address. The sites table lives on both
+ * sides: `newSites` are appended to it, after emptying it when `sitesReset`.
  */
 export interface DecodedBatch {
   codes: Uint8Array<ArrayBuffer>;
   fingerprints: Float64Array<ArrayBuffer>;
   repeatAts: Float64Array<ArrayBuffer>;
   numbers: Float64Array<ArrayBuffer>;
-  strings: (string | null)[];
+  newSites: string[];
+  sitesReset: boolean;
 }
 
-const STRIDE = 8;
+const STRIDE = 9;
 const CODE_OF: Record<LineRejection, number> = {
   empty: 1,
   no_pri: 2,
@@ -42,17 +44,52 @@ const CODE_OF: Record<LineRejection, number> = {
 };
 const REJECTIONS = Object.keys(CODE_OF) as LineRejection[];
 const CLASSES: EventClass[] = ['hard', 'soft', 'extra', 'info'];
+const CLASS_INDEX = new Map<EventClass, number>(CLASSES.map((cls, index) => [cls, index]));
 const KIND_INDEX = new Map<EventKind, number>(EVENT_KINDS.map((kind, index) => [kind, index]));
 
+/** The decode thread's half of the sites table; bounded, as sites come from the wire. */
+export class SiteNumbers {
+  private readonly numbers = new Map<string, number>();
+  private added: string[] = [];
+  private reset = false;
+
+  constructor(private readonly max = 10_000) {}
+
+  numberOf(site: string | null): number {
+    if (site === null) return -1;
+    let number = this.numbers.get(site);
+    if (number === undefined) {
+      site = detached(site); // the table outlives the batch's text
+      number = this.numbers.size;
+      this.numbers.set(site, number);
+      this.added.push(site);
+    }
+    return number;
+  }
+
+  /**
+   * What the batch answered now tells the other side. A full table is emptied between batches
+   * (never within one, whose numbers must stay good), and the next batch says so.
+   */
+  take(): { newSites: string[]; sitesReset: boolean } {
+    const news = { newSites: this.added, sitesReset: this.reset };
+    this.added = [];
+    this.reset = this.numbers.size >= this.max;
+    if (this.reset) this.numbers.clear();
+    return news;
+  }
+}
+
 /** In the decode thread: a batch of frames → their decoded lines, in transferable form. */
-export function decodeBatch(decoder: Decoder, request: DecodeRequest): DecodedBatch {
-  const codes = new Uint8Array(request.times.length);
-  const fingerprints = new Float64Array(request.times.length);
-  const repeatAts = new Float64Array(request.times.length);
-  const numbers: number[] = [];
-  const strings: (string | null)[] = [];
-  forEachFrame(request, (frame, receivedAt, index) => {
-    const decoded = decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat);
+export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: SiteNumbers): DecodedBatch {
+  const frames = request.times.length;
+  const codes = new Uint8Array(frames);
+  const fingerprints = new Float64Array(frames);
+  const repeatAts = new Float64Array(frames);
+  const numbers = new Float64Array(frames * STRIDE);
+  let n = 0;
+  forEachFrameText(request, (text, receivedAt, index) => {
+    const decoded = decoder.decode(text, receivedAt, request.mayRepeat);
     fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
     repeatAts[index] = decoded.repeat ? decoded.repeat.at : 0;
     if (decoded.type === 'rejected') {
@@ -61,12 +98,16 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest): DecodedBa
     }
     const { event } = decoded;
     const { ip } = event;
-    numbers.push(event.at, KIND_INDEX.get(event.kind)!, CLASSES.indexOf(event.class), ip.family);
-    if (ip.family === 4) numbers.push(ip.v4, 0, 0, 0);
-    else for (let g = 0; g < 8; g += 2) numbers.push(ip.v6[g] * 65536 + ip.v6[g + 1]);
-    strings.push(event.address, event.site);
+    numbers[n] = event.at;
+    numbers[n + 1] = KIND_INDEX.get(event.kind)!;
+    numbers[n + 2] = CLASS_INDEX.get(event.class)!;
+    numbers[n + 3] = sites.numberOf(event.site);
+    numbers[n + 4] = ip.family;
+    if (ip.family === 4) numbers[n + 5] = ip.v4;
+    else for (let g = 0; g < 8; g += 2) numbers[n + 5 + g / 2] = ip.v6[g] * 65536 + ip.v6[g + 1];
+    n += STRIDE;
   });
-  return { codes, fingerprints, repeatAts, numbers: Float64Array.from(numbers), strings };
+  return { codes, fingerprints, repeatAts, numbers, ...sites.take() };
 }
 
 /** Eight 16-bit groups from four 32-bit words. */
@@ -79,42 +120,38 @@ function groupsOf(numbers: Float64Array, from: number): number[] {
   return groups;
 }
 
-/** On the main thread: the decoded lines back as objects. */
-export function readDecoded(batch: DecodedBatch): Decoded[] {
-  const out: Decoded[] = [];
-  let event = 0;
+/** On the main thread: the decoded lines back as objects, one by one; `sites` is this side's sites table. */
+export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded: Decoded) => void): void {
+  if (batch.sitesReset) sites.length = 0;
+  for (const site of batch.newSites) sites.push(site);
+  const { numbers } = batch;
+  let n = 0;
   for (let i = 0; i < batch.codes.length; i++) {
     const code = batch.codes[i];
     const fingerprint = batch.fingerprints[i];
     const repeat = Number.isNaN(fingerprint) ? undefined : { fingerprint, at: batch.repeatAts[i] };
     if (code !== 0) {
-      out.push(repeat ? { type: 'rejected', reason: REJECTIONS[code - 1], repeat } : rejection(REJECTIONS[code - 1]));
+      each(repeat ? { type: 'rejected', reason: REJECTIONS[code - 1], repeat } : rejection(REJECTIONS[code - 1]));
       continue;
     }
-    const n = event * STRIDE;
-    const { numbers } = batch;
-    const ip: Ip =
-      numbers[n + 3] === 4
-        ? { family: 4, v4: numbers[n + 4] }
-        : { family: 6, v6: groupsOf(numbers, n + 4) };
-    const decoded: WpEvent = {
+    const ip: Ip = numbers[n + 4] === 4 ? { family: 4, v4: numbers[n + 5] } : { family: 6, v6: groupsOf(numbers, n + 5) };
+    const site = numbers[n + 3];
+    const event: WpEvent = {
       kind: EVENT_KINDS[numbers[n + 1]],
       class: CLASSES[numbers[n + 2]],
-      address: batch.strings[event * 2]!,
       ip,
-      site: batch.strings[event * 2 + 1],
+      site: site < 0 ? null : sites[site],
       at: numbers[n],
     };
-    out.push({ type: 'event', event: decoded, repeat });
-    event++;
+    each({ type: 'event', event, repeat });
+    n += STRIDE;
   }
-  return out;
 }
-
 
 interface Pending {
   request: DecodeRequest;
-  done: (decoded: Decoded[]) => void;
+  each: (decoded: Decoded) => void;
+  done?: () => void;
 }
 
 /**
@@ -126,6 +163,8 @@ interface Pending {
 export class DecodeThread {
   private worker: Worker | null = null;
   private readonly pending: Pending[] = [];
+  /** the sites table, this thread's half (see DecodedBatch) */
+  private readonly sites: string[] = [];
   private pendingFrames = 0;
   /** the thread is gone: `here` decodes everything from now on */
   private decodingHere = false;
@@ -170,9 +209,10 @@ export class DecodeThread {
     return this.pendingFrames;
   }
 
-  submit(request: DecodeRequest, done: (decoded: Decoded[]) => void): void {
-    if (this.decodingHere || !this.worker) return done(this.decodeHere(request));
-    this.pending.push({ request, done });
+  /** `each` is called with every decoded line of the batch, in order, and `done` after the last. */
+  submit(request: DecodeRequest, each: (decoded: Decoded) => void, done?: () => void): void {
+    if (this.decodingHere || !this.worker) return this.decodeHere({ request, each, done });
+    this.pending.push({ request, each, done });
     this.pendingFrames += request.times.length;
     // The request stays readable here (a copy crosses), so a crash can still decode it.
     this.worker.postMessage(request);
@@ -190,7 +230,8 @@ export class DecodeThread {
     const next = this.pending.shift();
     if (!next) return;
     this.pendingFrames -= next.request.times.length;
-    next.done(readDecoded(batch));
+    readDecoded(batch, this.sites, next.each);
+    next.done?.();
     if (this.waiting && this.pendingFrames <= this.waiting.frames) {
       this.waiting.resolve();
       this.waiting = null;
@@ -209,15 +250,14 @@ export class DecodeThread {
   private drainHere(): void {
     for (const next of this.pending.splice(0)) {
       this.pendingFrames -= next.request.times.length;
-      next.done(this.decodeHere(next.request));
+      this.decodeHere(next);
     }
     this.waiting?.resolve();
     this.waiting = null;
   }
 
-  private decodeHere(request: DecodeRequest): Decoded[] {
-    const out: Decoded[] = [];
-    forEachFrame(request, (frame, receivedAt) => out.push(this.here.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
-    return out;
+  private decodeHere({ request, each, done }: Pending): void {
+    forEachFrame(request, (frame, receivedAt) => each(this.here.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
+    done?.();
   }
 }

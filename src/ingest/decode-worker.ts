@@ -1,7 +1,7 @@
 /** The decode thread (see decode-thread.ts): batches of frames in, decoded lines out, in order. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Decoder, DecoderSettings } from '../pipeline';
-import { DecodeRequest, decodeBatch } from './decode-thread';
+import { DecodeRequest, decodeBatch, SiteNumbers } from './decode-thread';
 import { FramePacker } from './frame-batch';
 
 const port = parentPort!;
@@ -21,7 +21,7 @@ function warmUp(): void {
   for (let round = 0; round < 20; round++) {
     const packer = new FramePacker(64 * 1024, 300);
     for (let i = 0; i < 300; i++) packer.add(samples[i % samples.length], Date.now() + i);
-    decodeBatch(decoder, { ...packer.take(), mayRepeat: true });
+    decodeBatch(decoder, { ...packer.take(), mayRepeat: true }, new SiteNumbers());
   }
 }
 
@@ -29,7 +29,8 @@ warmUp();
 port.postMessage('ready');
 const settings = workerData as DecoderSettings;
 const decoder = new Decoder(settings.clock, settings.allowMissingPri);
+const sites = new SiteNumbers();
 port.on('message', (request: DecodeRequest) => {
-  const answer = decodeBatch(decoder, request);
+  const answer = decodeBatch(decoder, request, sites);
   port.postMessage(answer, [answer.codes.buffer, answer.fingerprints.buffer, answer.repeatAts.buffer, answer.numbers.buffer]);
 });

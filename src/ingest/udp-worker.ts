@@ -1,15 +1,14 @@
 /**
  * A UDP listener in its own thread. Node hands JavaScript one datagram at a time (no recvmmsg),
  * and that costs about as much as parsing it; here it costs the main thread nothing. Datagrams
- * from the allowed senders are packed (`u32 length, bytes`, little-endian) with their arrival
- * times and posted in batches: whatever arrived in one turn of this thread's event loop, a batch
- * per sender.
+ * from the allowed senders are packed (frame-batch.ts) with their arrival times and posted in
+ * batches: whatever arrived in one turn of this thread's event loop, a batch per sender.
  */
 import dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
 import type { UdpBatch, UdpWorkerData, UdpWorkerCommand } from './udp-thread';
-import { FramePacker } from './frame-batch';
+import { FramePacker, transferables } from './frame-batch';
 import { normalizeSender } from './sender';
 
 const port = parentPort!;
@@ -38,7 +37,7 @@ function flush(): void {
   flushScheduled = false;
   if (packer.size === 0 && refused === 0 && oversize === 0) return;
   const batch: UdpBatch = { sender: batchSender, ...packer.take(), refused, oversize };
-  port.postMessage(batch, [batch.bytes.buffer, batch.times.buffer]);
+  port.postMessage(batch, transferables(batch));
   refused = 0;
   oversize = 0;
 }

@@ -1,14 +1,15 @@
-import { formatIp, Ip, parseIp, parseIPv4 } from '../address/ip';
+import { Ip, parseIp } from '../address/ip';
 import type { SyslogMessage } from '../syslog/parse';
 import { Classified, classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
 
-/** A WP fail2ban event. The username, if the message had one, is gone by now. */
+/**
+ * A WP fail2ban event. The username, if the message had one, is gone by now. The address is kept
+ * parsed only: its text (`formatIp`: IPv4 dotted, IPv6 compressed lower-case, mapped IPv6 as IPv4)
+ * is written only where it is shown.
+ */
 export interface WpEvent {
   kind: EventKind;
   class: EventClass;
-  /** normalised: IPv4 dotted, IPv6 compressed lower-case, mapped IPv6 as IPv4 */
-  address: string;
-  /** the same address, parsed once here for the policy */
   ip: Ip;
   /** host[/path] from the tag or the 6.x inline host, lower-case, port dropped; null when unknown */
   site: string | null;
@@ -16,11 +17,11 @@ export interface WpEvent {
   at: number;
 }
 
-/** An event built by hand (tests, benchmarks): the address is parsed and normalised here. */
-export function makeEvent(fields: Omit<WpEvent, 'ip'>): WpEvent {
-  const ip = parseIp(fields.address);
-  if (!ip) throw new Error(`not an IP address: ${fields.address}`);
-  return { ...fields, address: formatIp(ip), ip };
+/** An event built by hand (tests, benchmarks) with its address as text. */
+export function makeEvent({ address, ...fields }: Omit<WpEvent, 'ip'> & { address: string }): WpEvent {
+  const ip = parseIp(address);
+  if (!ip) throw new Error(`not an IP address: ${address}`);
+  return { ...fields, ip };
 }
 
 export type RecogniseRejection = 'not_wordpress' | 'no_address' | 'address_unknown' | 'address_invalid';
@@ -56,8 +57,15 @@ function siteFromTagCached(tag: string): string | null | undefined {
   if (cached !== undefined || siteCache.has(tag)) return cached;
   const site = readSiteFromTag(tag);
   if (siteCache.size >= SITE_CACHE_MAX) siteCache.clear();
-  siteCache.set(tag, site);
-  return site;
+  // copies: a tag may be a slice of a whole batch's text (ingest/frame-batch.ts), which the cache must not keep alive
+  const kept = typeof site === 'string' ? detached(site) : site;
+  siteCache.set(detached(tag), kept);
+  return kept;
+}
+
+/** A copy of `text` that shares no memory with the string it was sliced from. */
+export function detached(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
 
 /** Tags repeat endlessly (one per site and pid); a small cache spares the hot path the parsing. */
@@ -102,11 +110,8 @@ export function recognise(message: SyslogMessage, at: number): RecogniseResult {
   const token = text.slice(from + FROM.length);
   if (token.length === 0 || token.indexOf(' ') >= 0) return reject('no_address');
   if (token === 'unknown') return reject('address_unknown');
-  // A dotted quad that parses strictly is already in canonical form: no need to format it again.
-  const v4 = parseIPv4(token);
-  const ip = v4 >= 0 ? { family: 4 as const, v4 } : parseIp(token);
+  const ip = parseIp(token);
   if (ip === null) return reject('address_invalid');
-  const address = v4 >= 0 ? token : formatIp(ip);
 
   let headEnd = from;
   if (site === null) {
@@ -121,7 +126,7 @@ export function recognise(message: SyslogMessage, at: number): RecogniseResult {
   const classified = classifyHead(text, headEnd);
   return {
     ok: true,
-    event: { kind: classified.kind, class: classified.cls, address, ip, site, at },
+    event: { kind: classified.kind, class: classified.cls, ip, site, at },
   };
 }
 
