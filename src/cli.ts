@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config/load';
 import type { Config } from './config/schema';
 
 // Each command loads only the modules it runs: the daemon's (HTTP client, logger, metrics) cost
@@ -21,6 +20,8 @@ export const EXIT_USAGE = 2;
 class UsageError extends Error {}
 
 function loadOrExplain(file: string | undefined): Config {
+  // loaded when asked: replay starts its thread first, which then boots while the schema loads
+  const { ConfigError, loadConfig } = require('./config/load') as typeof import('./config/load');
   try {
     return loadConfig(file);
   } catch (error) {
@@ -117,11 +118,10 @@ async function main(argv: string[]): Promise<number> {
       return lines.every((line) => line.ok) ? EXIT_OK : EXIT_FAILURE;
     }
     case 'replay': {
-      const config = loadOrExplain(values.config);
       const { replay } = await import('./replay');
       const source = positionals[0] ?? '-';
       const input = source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 });
-      await replay(config, input, process.stdout, { json: values.json, events: values.events });
+      await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events });
       return EXIT_OK;
     }
     case 'status':

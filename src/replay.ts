@@ -3,7 +3,7 @@ import { formatIp } from './address/ip';
 import type { Config } from './config/schema';
 import { DecodeThread } from './ingest/decode-thread';
 import { linesBatch } from './ingest/frame-batch';
-import { createPolicy, Decoded, Pipeline } from './pipeline';
+import { createPolicy, Decoded, Decoder, Pipeline } from './pipeline';
 import type { BanOrder } from './policy/policy';
 import type { WpEvent } from './wordpress/recognise';
 
@@ -65,14 +65,20 @@ const REPLAY_BACKLOG = 100_000;
  * recognition run in the decode thread while this thread keeps the policy and the output, in the
  * lines' order.
  */
-export async function replay(config: Config, input: Readable, output: Writable, options: ReplayOptions): Promise<Pipeline['stats']> {
-  const pipeline = new Pipeline(createPolicy(config), 'message', true);
+export async function replay(getConfig: () => Config, input: Readable, output: Writable, options: ReplayOptions): Promise<Pipeline['stats']> {
+  const decoding = new DecodeThread(new Decoder('message', true), () => undefined, false);
+  const ready = decoding.start(); // the thread boots while the config loads and the input opens
+  let pipeline: Pipeline;
+  try {
+    pipeline = new Pipeline(createPolicy(getConfig()), 'message', true);
+  } catch (error) {
+    await decoding.stop();
+    throw error;
+  }
   const now = options.now ?? Date.now();
   const out = new BufferedOutput(output);
   const print = (text: string) => out.line(text);
   let printing: Promise<void> | undefined;
-  const decoding = new DecodeThread(pipeline.decoder, () => undefined);
-  const ready = decoding.start(); // meanwhile the input is opened, and an error in it is ours to report
   const show = (line: Decoded) => {
     const outcome = pipeline.account(line);
     if (outcome.type !== 'event') return;

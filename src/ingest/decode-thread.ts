@@ -2,11 +2,15 @@ import { Worker } from 'node:worker_threads';
 import type { Ip } from '../address/ip';
 import type { Decoded, LineRejection } from '../pipeline';
 import { rejection } from '../pipeline';
-import type { Decoder } from '../pipeline';
+import type { Decoder, DecoderSettings } from '../pipeline';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import { detached, WpEvent } from '../wordpress/recognise';
 import { FrameBatch, forEachFrame, forEachFrameText } from './frame-batch';
 import { workerScript } from './worker-script';
+
+export interface DecodeWorkerData extends DecoderSettings {
+  warm: boolean;
+}
 
 /** A batch for the decode thread. */
 export interface DecodeRequest extends FrameBatch {
@@ -173,11 +177,13 @@ export class DecodeThread {
 
   /**
    * `here` is the main thread's decoder: the thread runs a twin of it, and `here` takes over should
-   * the thread die.
+   * the thread die. `warm`: the thread decodes sample lines before it says it is ready, so that
+   * the first real ones are not slow (the daemon's ban latency); replay needs no such thing.
    */
   constructor(
     private readonly here: Decoder,
     private readonly onCrash: (error: Error) => void,
+    private readonly warm = true,
   ) {}
 
   /** Resolves once at most `frames` frames wait for an answer. */
@@ -188,7 +194,8 @@ export class DecodeThread {
 
   /** Starts the thread; resolves once it is warm and answering. */
   start(): Promise<void> {
-    const worker = new Worker(workerScript('decode-worker'), { workerData: this.here.settings });
+    const workerData: DecodeWorkerData = { ...this.here.settings, warm: this.warm };
+    const worker = new Worker(workerScript('decode-worker'), { workerData });
     worker.unref(); // the sockets keep the daemon alive, not this thread
     this.worker = worker;
     return new Promise((ready) => {

@@ -1,7 +1,7 @@
 /** The decode thread (see decode-thread.ts): batches of frames in, decoded lines out, in order. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Decoder, DecoderSettings } from '../pipeline';
-import { DecodeRequest, decodeBatch, SiteNumbers } from './decode-thread';
+import { Decoder } from '../pipeline';
+import { DecodeRequest, decodeBatch, DecodeWorkerData, SiteNumbers } from './decode-thread';
 import { FramePacker } from './frame-batch';
 
 const port = parentPort!;
@@ -25,9 +25,9 @@ function warmUp(): void {
   }
 }
 
-warmUp();
+const { warm, ...settings } = workerData as DecodeWorkerData;
+if (warm) warmUp();
 port.postMessage('ready');
-const settings = workerData as DecoderSettings;
 const decoder = new Decoder(settings.clock, settings.allowMissingPri);
 const sites = new SiteNumbers();
 port.on('message', (request: DecodeRequest) => {
