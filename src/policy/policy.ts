@@ -45,6 +45,21 @@ interface Jail {
 }
 
 const NO_ORDERS: readonly BanOrder[] = Object.freeze([]);
+/** The decisions that order nothing and warn of nothing, shared: most events allocate no decision. */
+const COUNTED: Decision = Object.freeze({ ignored: null, orders: NO_ORDERS, warnMisconfigured: false });
+const IGNORED = new Map<IgnoreReason, Decision>();
+
+function ignoredFor(reason: IgnoreReason, warn: boolean): Decision {
+  if (warn) return { ignored: reason, orders: NO_ORDERS, warnMisconfigured: true };
+  let decision = IGNORED.get(reason);
+  if (!decision) IGNORED.set(reason, (decision = Object.freeze({ ignored: reason, orders: NO_ORDERS, warnMisconfigured: false })));
+  return decision;
+}
+
+/** Zeroes cells[from, to): a loop, as the spans are a few cells and TypedArray#fill costs more than that. */
+function zero(cells: Float64Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) cells[i] = 0;
+}
 
 /**
  * The window's key for an address, as the two 32-bit halves TrackStore takes: an IPv4 address
@@ -169,8 +184,7 @@ export class Policy {
     const { ip } = event;
     const reason = this.options.trust.reason(ip);
     if (reason) {
-      const warn = (reason === 'cloudflare' || reason === 'proxy') && this.shouldWarn(event.site ?? '');
-      return { ignored: reason, orders: NO_ORDERS, warnMisconfigured: warn };
+      return ignoredFor(reason, (reason === 'cloudflare' || reason === 'proxy') && this.shouldWarn(event.site ?? ''));
     }
     const jails = this.route(event);
     let orders = NO_ORDERS;
@@ -182,7 +196,7 @@ export class Policy {
         if (order) orders = orders === NO_ORDERS ? [order] : [...orders, order];
       }
     }
-    return { ignored: null, orders, warnMisconfigured: false };
+    return orders === NO_ORDERS ? COUNTED : { ignored: null, orders, warnMisconfigured: false };
   }
 
   private route(event: WpEvent): Jail[] {
@@ -209,7 +223,7 @@ export class Policy {
     const { maxretry, findtime } = jail.config;
     const track = this.tracks.cells;
     const base = row + jail.offset;
-    if (this.expired(track[base])) track.fill(0, base, base + maxretry);
+    if (this.expired(track[base])) zero(track, base, base + maxretry);
     if (track[base] < 0) return null; // banned
     if (maxretry > 1) {
       // keep the hits still inside findtime, oldest first, and count them
@@ -219,7 +233,7 @@ export class Policy {
         const time = track[i];
         if (time > since) track[base + 1 + kept++] = time;
       }
-      track.fill(0, base + 1 + kept, base + maxretry);
+      zero(track, base + 1 + kept, base + maxretry);
       if (kept + 1 < maxretry) {
         track[base + 1 + kept] = at;
         // The window matters until its newest hit leaves findtime.
@@ -228,7 +242,7 @@ export class Policy {
       }
     }
     const order = this.order(jail, this.keyOf(ip), event);
-    track.fill(0, base + 1, base + maxretry);
+    zero(track, base + 1, base + maxretry);
     track[base] = -order.until * 1000;
     return order;
   }
