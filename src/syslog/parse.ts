@@ -196,10 +196,10 @@ function parse3164(line: string, pos: number, now: number): Body | { reason: Par
     subSecond = lastHadFraction;
     pos = skipSpaces(line, end);
   } else {
-    const bsd = parseBsdTimestamp(line, pos, now);
-    if (bsd) {
-      timestamp = bsd.ms;
-      pos = skipSpaces(line, bsd.end);
+    const ms = parseBsdTimestamp(line, pos, now);
+    if (!Number.isNaN(ms)) {
+      timestamp = ms;
+      pos = skipSpaces(line, bsdEnd);
     }
   }
   // HOSTNAME, unless the token already looks like a tag (the host-less local-socket format).
@@ -256,21 +256,27 @@ function splitTag(line: string, from: number, to: number): number {
   return open;
 }
 
-/** `Mmm dd hh:mm:ss` (day space-padded), optionally followed by a year as rsyslog allows. */
-function parseBsdTimestamp(line: string, pos: number, now: number): { ms: number; end: number } | null {
+/** Where parseBsdTimestamp's timestamp ended, to spare a result object a line. */
+let bsdEnd = 0;
+
+/**
+ * `Mmm dd hh:mm:ss` (day space-padded), optionally followed by a year as rsyslog allows: unix ms
+ * (its end in bsdEnd), or NaN.
+ */
+function parseBsdTimestamp(line: string, pos: number, now: number): number {
   const month = MONTH_BY_CODE.get(monthCode(line, pos));
-  if (month === undefined || line.charCodeAt(pos + 3) !== SP) return null;
+  if (month === undefined || line.charCodeAt(pos + 3) !== SP) return Number.NaN;
   let p = pos + 4;
   if (line.charCodeAt(p) === SP) p++;
   const dayEnd = line.indexOf(' ', p);
   const day = dayEnd > p && dayEnd - p <= 2 ? digitsValue(line, p, dayEnd) : -1;
-  if (day < 1 || day > 31) return null;
+  if (day < 1 || day > 31) return Number.NaN;
   p = dayEnd + 1;
-  if (line.charCodeAt(p + 2) !== 58 || line.charCodeAt(p + 5) !== 58) return null;
+  if (line.charCodeAt(p + 2) !== 58 || line.charCodeAt(p + 5) !== 58) return Number.NaN;
   const hour = digitsValue(line, p, p + 2);
   const minute = digitsValue(line, p + 3, p + 5);
   const second = digitsValue(line, p + 6, p + 8);
-  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return null;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
   p += 8;
   let year = utcYear(now);
   const explicitYear = line.charCodeAt(p) === SP ? digitsValue(line, p + 1, p + 5) : -1;
@@ -282,7 +288,8 @@ function parseBsdTimestamp(line: string, pos: number, now: number): { ms: number
   // the future belongs to last year (the New Year case).
   let ms = utcMs(year, month, day, hour, minute, second);
   if (explicitYear < 0 && ms > now + 86_400_000) ms = utcMs(year - 1, month, day, hour, minute, second);
-  return { ms, end: p };
+  bsdEnd = p;
+  return ms;
 }
 
 let yearOf = { from: 0, to: -1, year: 0 };

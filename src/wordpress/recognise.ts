@@ -42,15 +42,21 @@ function reject(reason: RecogniseRejection): RecogniseResult {
  * null for a bare `wordpress`/`wp` tag.
  */
 export function siteFromTag(tag: string): string | null | undefined {
-  // a stream carries one site's lines in runs: comparing with the last tag is cheaper than hashing it
-  if (tag === lastTag) return lastSite;
-  lastTag = tag;
-  lastSite = siteFromTagCached(tag);
-  return lastSite;
+  // A host runs a few sites, whose lines come in runs or interleaved: comparing with the last few
+  // tags is cheaper than hashing the tag for the cache. (The few kept may be slices of a batch's
+  // text, keeping at most that many batches alive.)
+  for (let i = 0; i < RECENT; i++) if (recentTags[i] === tag) return recentSites[i];
+  const site = siteFromTagCached(tag);
+  recentTags[recentNext] = tag;
+  recentSites[recentNext] = site;
+  recentNext = (recentNext + 1) % RECENT;
+  return site;
 }
 
-let lastTag = '';
-let lastSite: string | null | undefined;
+const RECENT = 8;
+const recentTags: string[] = new Array<string>(RECENT).fill('');
+const recentSites: (string | null | undefined)[] = new Array<string | null | undefined>(RECENT).fill(undefined);
+let recentNext = 0;
 
 function siteFromTagCached(tag: string): string | null | undefined {
   const cached = siteCache.get(tag);
