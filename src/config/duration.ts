@@ -10,10 +10,3 @@ export function parseDuration(text: string | number): number | null {
   for (const [, amount, unit] of trimmed.matchAll(/(\d+)([smhdw])/g)) seconds += Number(amount) * UNIT_SECONDS[unit];
   return seconds;
 }
-
-export function formatDuration(seconds: number): string {
-  for (const unit of ['w', 'd', 'h', 'm'] as const) {
-    if (seconds >= UNIT_SECONDS[unit] && seconds % UNIT_SECONDS[unit] === 0) return `${seconds / UNIT_SECONDS[unit]}${unit}`;
-  }
-  return `${seconds}s`;
-}

@@ -26,11 +26,6 @@ export class RepeatFilter {
     this.previous = new Generation(maxPerGeneration);
   }
 
-  /** True when this message text was already seen within the window. */
-  isRepeat(text: string, subSecond: boolean, now: number): boolean {
-    return subSecond && this.seen(frameFingerprint(text), now);
-  }
-
   /** True when a frame with this fingerprint (frameFingerprint) was already seen within the window. */
   seen(fingerprint: number, now: number): boolean {
     this.rotate(now);
