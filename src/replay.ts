@@ -16,17 +16,21 @@ export interface ReplayOptions {
 
 /**
  * The input in chunks of whole lines, each in a buffer of its own (it crosses to the decode
- * thread); a line split by a read is carried over to the next chunk.
+ * thread). A line split by reads is carried over, its pieces joined once its end comes (a line of
+ * many reads costs one copy, not one a read).
  */
 async function* wholeLines(input: Readable): AsyncGenerator<Uint8Array<ArrayBuffer>> {
-  let carry: Buffer | null = null;
-  for await (const chunk of input) {
-    const bytes: Buffer = carry ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
-    const cut = bytes.lastIndexOf(10) + 1;
-    carry = cut < bytes.length ? Buffer.from(bytes.subarray(cut)) : null;
-    if (cut > 0) yield new Uint8Array(bytes.subarray(0, cut));
+  let carry: Buffer[] = [];
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    const cut = chunk.lastIndexOf(10) + 1;
+    if (cut === 0) {
+      carry.push(chunk);
+      continue;
+    }
+    yield new Uint8Array(Buffer.concat([...carry, chunk.subarray(0, cut)]));
+    carry = cut < chunk.length ? [chunk.subarray(cut)] : [];
   }
-  if (carry) yield new Uint8Array(carry);
+  if (carry.length > 0) yield new Uint8Array(Buffer.concat(carry));
 }
 
 /** Collects output and writes it in large pieces, waiting when the reader is slow. */

@@ -46,6 +46,17 @@ describe('edgeban replay', () => {
     ]);
   });
 
+  test('lines split across reads, and a line longer than many reads, are each counted once', () => {
+    const attack = (i: number) => `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 192.0.${i >> 8}.${i & 255}`;
+    const lines = Array.from({ length: 4000 }, (_, i) => attack(i));
+    lines.splice(2000, 0, `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: ${'x'.repeat(1_000_000)}`);
+    const run = edgeban(['replay', '--json', '-'], `${lines.join('\r\n')}\r\n${attack(4000)}`);
+    const out = run.stdout.trim().split('\n');
+    expect(out).toHaveLength(4002);
+    expect(JSON.parse(out[4001])).toMatchObject({ type: 'summary', lines: 4002, events: 4001, bans: 4001, ignored: { no_address: 1 } });
+    expect(new Set(out.slice(0, 4001).map((line) => JSON.parse(line).key)).size).toBe(4001);
+  });
+
   test('octet-counted frames one a line, and a custom jail file', () => {
     const config = configFile('jails:\n  strict: { events: [auth_failure], maxretry: 2, findtime: 1m, bantime: 2h, action: js_challenge }\n');
     const frame = (s: number) => {
