@@ -3,7 +3,7 @@
  * million generated lines held in memory, on one core. Prints JSON.
  */
 import { buildConfig } from '../src/config/load';
-import { createPolicy, Pipeline } from '../src/pipeline';
+import { createPolicy, Decoder, Pipeline } from '../src/pipeline';
 import { parseSyslog } from '../src/syslog/parse';
 import { recognise } from '../src/wordpress/recognise';
 import { corpus } from './corpus';
@@ -33,7 +33,7 @@ export function benchRecognise(): Record<string, unknown> {
       return events;
     });
     result[`withPolicy_${form}`] = measure(() => {
-      const pipeline = new Pipeline(createPolicy(buildConfig({}, {})), 'message');
+      const pipeline = new Pipeline(createPolicy(buildConfig({}, {})), new Decoder('message'));
       for (const line of lines) pipeline.handle(line, now);
       return pipeline.stats.bans;
     });

@@ -10,14 +10,14 @@ import { fetchCloudflareRanges } from './cloudflare/ips';
 import { accessRulesConfig } from './cloudflare/settings';
 import { CLOUDFLARE_RANGES } from './policy/trust';
 import type { Config } from './config/schema';
-import { DecodeThread } from './ingest/decode-thread';
-import { FrameBatch, forEachFrame } from './ingest/frame-batch';
+import { DecodeThread, decodeHere } from './ingest/decode-thread';
+import type { FrameBatch } from './ingest/frame-batch';
 import { Ingest, IngestOutcome, parseHostPort, Transport } from './ingest/listeners';
 import { formatIp, parseIp } from './address/ip';
 import { AdminBan, AdminServer } from './observe/admin';
 import { AddressMask, Logger } from './observe/log';
 import { Metrics } from './observe/metrics';
-import { createPolicy, Decoded, Pipeline, policyOptions, Tally } from './pipeline';
+import { createPolicy, Decoded, Decoder, Pipeline, policyOptions, Tally } from './pipeline';
 
 const PURGE_INTERVAL_MS = 60_000;
 const SWEEP_INTERVAL_MS = 5 * 60_000;
@@ -86,7 +86,7 @@ export class Daemon {
   constructor(private options: DaemonOptions) {
     const { config, log } = options;
     this.addressMask = new AddressMask(config.privacy.logAddresses);
-    this.pipeline = new Pipeline(createPolicy(config), 'arrival');
+    this.pipeline = new Pipeline(createPolicy(config), new Decoder('arrival'));
     this.decoding = new DecodeThread(this.pipeline.decoder, (error) =>
       log.error({ error: error.message }, 'the decode thread stopped; decoding on the main thread from now on'),
     );
@@ -321,8 +321,7 @@ export class Daemon {
   private onFrames(batch: FrameBatch, transport: Transport): void {
     const mayRepeat = transport !== 'udp';
     if (!mayRepeat || (this.decoding.backlog === 0 && batch.times.length <= DECODE_HERE_MAX_FRAMES)) {
-      const { decoder } = this.pipeline;
-      forEachFrame(batch, (bytes, receivedAt) => this.onDecoded(decoder.decode(bytes.toString('utf8'), receivedAt, mayRepeat)));
+      decodeHere(this.pipeline.decoder, { ...batch, mayRepeat }, (line) => this.onDecoded(line));
       this.decodedIn.add('main', batch.times.length);
       return;
     }

@@ -137,16 +137,13 @@ export class Pipeline {
     kinds: new Tally(),
     classes: new Tally(),
   };
-  readonly decoder: Decoder;
   private readonly repeats = new RepeatFilter();
 
+  /** `decoder` decodes `handle`'s lines, and is the one a decode thread runs a twin of. */
   constructor(
     readonly policy: Policy,
-    clock: 'arrival' | 'message',
-    allowMissingPri = false,
-  ) {
-    this.decoder = new Decoder(clock, allowMissingPri);
-  }
+    readonly decoder: Decoder,
+  ) {}
 
   handle(line: string, receivedAt: number, mayRepeat = true): LineOutcome {
     return this.account(this.decoder.decode(line, receivedAt, mayRepeat));

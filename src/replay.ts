@@ -70,11 +70,12 @@ const REPLAY_BACKLOG = 100_000;
  * lines' order.
  */
 export async function replay(getConfig: () => Config, input: Readable, output: Writable, options: ReplayOptions): Promise<Pipeline['stats']> {
-  const decoding = new DecodeThread(new Decoder('message', true), () => undefined, false);
+  const decoder = new Decoder('message', true);
+  const decoding = new DecodeThread(decoder, () => undefined, false);
   const ready = decoding.start(); // the thread boots while the config loads and the input opens
   let pipeline: Pipeline;
   try {
-    pipeline = new Pipeline(createPolicy(getConfig()), 'message', true);
+    pipeline = new Pipeline(createPolicy(getConfig()), decoder);
   } catch (error) {
     await decoding.stop();
     throw error;

@@ -88,7 +88,7 @@ describe('DecodeThread', () => {
 describe('one repeat filter for lines decoded here and in the thread', () => {
   test('a frame decoded here and its resend decoded in the thread count once', async () => {
     const thread = await started();
-    const pipeline = new Pipeline(createPolicy(buildConfig({}, {})), 'arrival');
+    const pipeline = new Pipeline(createPolicy(buildConfig({}, {})), new Decoder('arrival'));
     expect(pipeline.handle(LINES[0], T0)).toMatchObject({ type: 'event' });
     const [resent] = await submitted(thread, batchOf([LINES[0]], T0 + 2000));
     expect(pipeline.account(resent)).toEqual({ type: 'rejected', reason: 'repeat' });

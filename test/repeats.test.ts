@@ -1,6 +1,6 @@
 import { frameFingerprint, RepeatFilter } from '../src/syslog/repeats';
 import { buildConfig } from '../src/config/load';
-import { createPolicy, Pipeline } from '../src/pipeline';
+import { createPolicy, Decoder, Pipeline } from '../src/pipeline';
 
 const T0 = Date.UTC(2025, 2, 9, 6);
 
@@ -20,7 +20,7 @@ describe('RepeatFilter', () => {
 
   test('in the pipeline, frames with second-resolution timestamps are never suppressed', () => {
     const config = buildConfig({ jails: { j: { events: ['soft'], maxretry: 2, findtime: '10m', bantime: '1h' } } }, {});
-    const pipeline = new Pipeline(createPolicy(config), 'arrival');
+    const pipeline = new Pipeline(createPolicy(config), new Decoder('arrival'));
     const line = '<37>Mar  9 06:31:00 web1 wordpress(x)[1]: Authentication failure for a from 203.0.113.7';
     expect(pipeline.handle(line, T0)).toMatchObject({ type: 'event', orders: [] });
     expect(pipeline.handle(line, T0 + 1000)).toMatchObject({ type: 'event', orders: [{ jail: 'j' }] });
@@ -28,7 +28,7 @@ describe('RepeatFilter', () => {
 
   test('in the pipeline, rsyslog resending after a reconnect counts once', () => {
     const config = buildConfig({ jails: { j: { events: ['soft'], maxretry: 2, findtime: '10m', bantime: '1h' } } }, {});
-    const pipeline = new Pipeline(createPolicy(config), 'arrival');
+    const pipeline = new Pipeline(createPolicy(config), new Decoder('arrival'));
     expect(pipeline.handle(LINE, T0)).toMatchObject({ type: 'event', orders: [] });
     expect(pipeline.handle(LINE, T0 + 1000)).toEqual({ type: 'rejected', reason: 'repeat' });
     const second = LINE.replace('.412733', '.999999');
@@ -37,7 +37,7 @@ describe('RepeatFilter', () => {
 
   test('over UDP (mayRepeat false) identical frames are all counted: rsyslog never resends a datagram', () => {
     const config = buildConfig({ jails: { j: { events: ['soft'], maxretry: 2, findtime: '10m', bantime: '1h' } } }, {});
-    const pipeline = new Pipeline(createPolicy(config), 'arrival');
+    const pipeline = new Pipeline(createPolicy(config), new Decoder('arrival'));
     expect(pipeline.handle(LINE, T0, false)).toMatchObject({ type: 'event', orders: [] });
     expect(pipeline.handle(LINE, T0 + 1000, false)).toMatchObject({ type: 'event', orders: [{ jail: 'j' }] });
   });

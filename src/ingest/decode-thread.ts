@@ -152,6 +152,15 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
   }
 }
 
+/**
+ * Decodes a batch on the calling thread, in order: the daemon's small reads and UDP batches, and
+ * the decode thread's work should the thread die. Each frame is decoded on its own (no slice of a
+ * batch's text outlives the call).
+ */
+export function decodeHere(decoder: Decoder, request: DecodeRequest, each: (decoded: Decoded) => void): void {
+  forEachFrame(request, (frame, receivedAt) => each(decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
+}
+
 interface Pending {
   request: DecodeRequest;
   each: (decoded: Decoded) => void;
@@ -218,7 +227,7 @@ export class DecodeThread {
 
   /** `each` is called with every decoded line of the batch, in order, and `done` after the last. */
   submit(request: DecodeRequest, each: (decoded: Decoded) => void, done?: () => void): void {
-    if (this.decodingHere || !this.worker) return this.decodeHere({ request, each, done });
+    if (this.decodingHere || !this.worker) return this.decodePendingHere({ request, each, done });
     this.pending.push({ request, each, done });
     this.pendingFrames += request.times.length;
     // The request stays readable here (a copy crosses), so a crash can still decode it.
@@ -257,14 +266,14 @@ export class DecodeThread {
   private drainHere(): void {
     for (const next of this.pending.splice(0)) {
       this.pendingFrames -= next.request.times.length;
-      this.decodeHere(next);
+      this.decodePendingHere(next);
     }
     this.waiting?.resolve();
     this.waiting = null;
   }
 
-  private decodeHere({ request, each, done }: Pending): void {
-    forEachFrame(request, (frame, receivedAt) => each(this.here.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
+  private decodePendingHere({ request, each, done }: Pending): void {
+    decodeHere(this.here, request, each);
     done?.();
   }
 }
