@@ -7,7 +7,7 @@ import { CloudflareClient } from './cloudflare/client';
 import { DryRunBackend } from './cloudflare/dry-run';
 import { IpListBackend } from './cloudflare/ip-list';
 import { fetchCloudflareRanges } from './cloudflare/ips';
-import { accessRulesConfig } from './cloudflare/settings';
+import { accessRulesConfig, configuredZoneIds } from './cloudflare/settings';
 import { CLOUDFLARE_RANGES } from './policy/trust';
 import type { Config } from './config/schema';
 import { DecodeThread, decodeHere } from './ingest/decode-thread';
@@ -53,7 +53,7 @@ export function createBackend(config: Config, hooks: BackendHooks = {}): Backend
   if (config.cloudflare.backend === 'ip-list') {
     return new IpListBackend(client, {
       accountId: config.cloudflare.accountId!,
-      zoneIds: [...new Set([...(config.cloudflare.zoneId ? [config.cloudflare.zoneId] : []), ...Object.values(config.cloudflare.zones)])],
+      zoneIds: configuredZoneIds(config),
       actions: [...new Set(Object.values(config.jails).map((jail) => jail.action))],
       itemLimit: config.cloudflare.listItemLimit,
     });

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema';
 import { CloudflareClient, CloudflareError } from './client';
+import { configuredZoneIds } from './settings';
 
 export interface CheckLine {
   ok: boolean;
@@ -23,8 +24,8 @@ interface Target {
 
 /** What must be readable for the configured backend and scope. */
 function targetsFor(config: Config): Target[] {
-  const { backend, scope, zoneId, accountId, zones } = config.cloudflare;
-  const zoneIds = [...new Set([...(zoneId ? [zoneId] : []), ...Object.values(zones)])];
+  const { backend, scope, accountId } = config.cloudflare;
+  const zoneIds = configuredZoneIds(config);
   if (backend === 'ip-list') {
     return [
       { what: `account ${accountId ?? '(cloudflare.accountId is not set)'} lists`, path: accountId && `/accounts/${accountId}/rules/lists`, permission: PERMISSION.lists },

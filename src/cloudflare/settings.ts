@@ -8,6 +8,12 @@ export interface AccessRulesConfig {
   zones: Record<string, string>;
 }
 
+/** Every zone the config names (zoneId and the per-site zones), once each. */
+export function configuredZoneIds(config: Config): string[] {
+  const { zoneId, zones } = config.cloudflare;
+  return [...new Set([...(zoneId ? [zoneId] : []), ...Object.values(zones)])];
+}
+
 export function accessRulesConfig(config: Config): AccessRulesConfig {
   const { scope, zoneId, accountId, zones } = config.cloudflare;
   return { scope, zoneId, accountId, zones };
