@@ -58,6 +58,13 @@ export function keyOfItem(ip: string): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The map's value for `action`, made first when there is none. */
+function entryFor<T>(map: Map<BanAction, T>, action: BanAction, make: () => T): T {
+  let value = map.get(action);
+  if (value === undefined) map.set(action, (value = make()));
+  return value;
+}
+
 function permissionError(error: unknown, permission: string): unknown {
   if (error instanceof CloudflareError && (error.has(10000) || error.status === 403)) {
     return new CloudflareError(error.method, error.path, error.status, [{ code: 10000, message: `the token lacks the permission "${permission}"` }], false);
@@ -161,21 +168,20 @@ export class IpListBackend implements BatchBackend {
     const adds = new Map<BanAction, Map<string, EdgeBan>>();
     const removes = new Map<BanAction, Set<string>>();
     const touched: BanAction[][] = ops.map(() => []);
-    const push = <T>(map: Map<BanAction, T>, action: BanAction, make: () => T) => map.get(action) ?? map.set(action, make()).get(action)!;
     ops.forEach((op, i) => {
       const held = this.held.get(op.ban.key);
       if (op.type === 'unban') {
         if (held) {
-          push(removes, held.action, () => new Set()).add(op.ban.key);
+          entryFor(removes, held.action, () => new Set()).add(op.ban.key);
           touched[i].push(held.action);
         }
         return;
       }
       if (held && held.action !== op.ban.action) {
-        push(removes, held.action, () => new Set()).add(op.ban.key);
+        entryFor(removes, held.action, () => new Set()).add(op.ban.key);
         touched[i].push(held.action);
       }
-      push(adds, op.ban.action, () => new Map()).set(op.ban.key, op.ban);
+      entryFor(adds, op.ban.action, () => new Map()).set(op.ban.key, op.ban);
       touched[i].push(op.ban.action);
     });
     const evicted = this.makeRoom(adds, removes);
@@ -210,8 +216,8 @@ export class IpListBackend implements BatchBackend {
    */
   private makeRoom(adds: Map<BanAction, Map<string, EdgeBan>>, removes: Map<BanAction, Set<string>>): Set<string> {
     const removed = new Set([...removes.values()].flatMap((keys) => [...keys]));
-    const stay = [...this.held.entries()].filter(([key]) => !removed.has(key)).map(([key, h]) => ({ key, until: h.until, held: h as Held | null, action: h.action }));
-    const incoming = [...adds.entries()].flatMap(([action, bans]) => [...bans.values()].map((ban) => ({ key: ban.key, until: ban.until, held: null as Held | null, action })));
+    const stay = [...this.held.entries()].filter(([key]) => !removed.has(key)).map(([key, h]) => ({ key, until: h.until, action: h.action }));
+    const incoming = [...adds.entries()].flatMap(([action, bans]) => [...bans.values()].map((ban) => ({ key: ban.key, until: ban.until, action })));
     const all = new Map<string, (typeof stay)[number]>();
     for (const entry of [...stay, ...incoming]) all.set(entry.key, entry);
     const overflow = all.size - this.config.itemLimit;
@@ -221,10 +227,10 @@ export class IpListBackend implements BatchBackend {
     for (const victim of victims) {
       evicted.add(victim.key);
       adds.get(victim.action)?.delete(victim.key);
-      if (this.held.has(victim.key)) {
-        const held = this.held.get(victim.key)!;
+      const held = this.held.get(victim.key);
+      if (held) {
         this.evictedHeld.push(held.ban);
-        (removes.get(held.action) ?? removes.set(held.action, new Set()).get(held.action)!).add(victim.key);
+        entryFor(removes, held.action, () => new Set()).add(victim.key);
       }
     }
     return evicted;
