@@ -279,7 +279,7 @@ export class Daemon {
     const key = this.pipeline.policy.keyOf(ip);
     const lifted = [...this.ledger.active.values()].filter((ban) => ban.key === key).map((ban) => ban.location);
     for (const location of lifted) this.ledger.unban(location, key);
-    this.pipeline.policy.forget(key);
+    this.pipeline.policy.forget(ip);
     this.options.log.info({ key: this.addressMask.show(key), locations: lifted.length }, 'unban asked through the admin endpoint');
     return lifted.length ? [key] : [];
   }

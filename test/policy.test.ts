@@ -132,7 +132,7 @@ describe('jails', () => {
   test('an operator unban (forget) lets the key be ordered again at once', () => {
     const policy = policyWith();
     policy.decide(hard('203.0.113.7', T0));
-    policy.forget('203.0.113.7/32');
+    policy.forget(parseIp('203.0.113.7')!);
     expect(policy.decide(hard('203.0.113.7', T0 + 1)).orders).toHaveLength(1);
   });
 });

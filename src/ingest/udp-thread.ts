@@ -85,5 +85,4 @@ export class UdpThread {
       if (!this.stopping) this.start().catch((restartError: Error) => this.crashed(restartError));
     }, 1000).unref();
   }
-
 }

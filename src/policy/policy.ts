@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { Ip, maskV4, parseIp, prefixKey } from '../address/ip';
+import { Ip, maskV4, prefixKey } from '../address/ip';
 import type { BanAction, JailConfig } from '../config/schema';
 import type { WpEvent } from '../wordpress/recognise';
 import { TrackStore } from './track-store';
@@ -156,10 +156,8 @@ export class Policy {
     for (const [id, offence] of this.offences?.entries() ?? []) if (offence.forgetAt <= this.now) this.offences?.delete(id);
   }
 
-  /** Forgets that a key is banned (an operator's unban), so it can be ordered again. */
-  forget(key: string): void {
-    const ip = parseIp(key.split('/')[0]);
-    if (!ip) return;
+  /** Forgets the window of this address's key, bans included (an operator's unban), so it can be ordered again. */
+  forget(ip: Ip): void {
     this.trackKey(ip);
     this.tracks.delete(this.keyHi, this.keyLo);
   }
