@@ -6,10 +6,9 @@
  * Prints JSON.
  */
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
-import { createLogger } from '../src/observe/log';
+import { discardingLogger } from './quiet-log';
 import { FakeCloudflare } from '../test/fake-cloudflare/server';
 
 const ADDRESSES = Number(process.env.BENCH_BOTNET_ADDRESSES ?? 10_000);
@@ -35,7 +34,7 @@ async function run(backend: 'access-rules' | 'ip-list'): Promise<Record<string, 
     },
     {},
   );
-  const daemon = new Daemon({ config, log: createLogger('error', new Writable({ write: (_c, _e, done) => done() })) });
+  const daemon = new Daemon({ config, log: discardingLogger('error') });
   await daemon.start();
   await daemon.startupSweep;
   const setupCalls = fake.requests.length;

@@ -3,28 +3,18 @@
  * recognition and counting on: TCP octet-counted (one and several connections), TLS, and UDP at a
  * set rate with its loss. Also cold start: process start to listening. Loopback only. Prints JSON.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
-import { createLogger } from '../src/observe/log';
+import { makePki } from '../test/helpers/certs';
+import { discardingLogger } from './quiet-log';
 
 const ROOT = resolve(__dirname, '../..');
 const SENDER = join(ROOT, 'dist/bench/sender.js');
 const CLI = join(ROOT, 'dist/src/cli.js');
-const silent = () => createLogger('error', new Writable({ write: (_c, _e, done) => done() }));
-
-function selfSignedCert(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert], {
-    stdio: 'pipe',
-  });
-  return { cert, key };
-}
 
 /** Starts the sender; `ready` resolves when its frames are built and it starts sending. */
 function runSender(args: string[]): { ready: Promise<void>; done: Promise<{ sent: number; seconds: number; perSecond: number }> } {
@@ -44,7 +34,7 @@ function runSender(args: string[]): { ready: Promise<void>; done: Promise<{ sent
 
 async function measure(transport: 'tcp' | 'tls' | 'udp', count: number, connections = 1, udpRate = 0, listen: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const config = buildConfig({ listen: { udp: [], tcp: [], ...listen, maxConnections: 64 }, admin: { enabled: false } }, {});
-  const daemon = new Daemon({ config, log: silent() });
+  const daemon = new Daemon({ config, log: discardingLogger('error') });
   await daemon.start();
   const port = daemon.bound.find((b) => b.transport === transport)!.port;
   const stats = daemon.pipeline.stats;
@@ -123,10 +113,9 @@ const tcp1 = () => measure('tcp', Number(process.env.BENCH_TCP_COUNT ?? 1_000_00
 const udp150k = () => measure('udp', Number(process.env.BENCH_UDP_COUNT ?? 300_000), 1, 150_000, { udp: ['127.0.0.1:0'] });
 
 export async function benchIngest(): Promise<Record<string, unknown>> {
-  const dir = mkdtempSync(join(tmpdir(), 'edgeban-ingest-'));
+  const pki = makePki();
   try {
-    const { cert, key } = selfSignedCert(dir);
-    const tlsListen = { tls: [{ address: '127.0.0.1:0', cert, key }] };
+    const tlsListen = { tls: [{ address: '127.0.0.1:0', cert: pki.serverCert, key: pki.serverKey }] };
     return {
       tcp1: await tcp1(),
       tcp4: await measure('tcp', 1_000_000, 4, 0, { tcp: ['127.0.0.1:0'] }),
@@ -138,7 +127,7 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
       coldStart: await coldStart(),
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    pki.remove();
   }
 }
 

@@ -6,10 +6,9 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
-import { createLogger } from '../src/observe/log';
+import { discardingLogger } from './quiet-log';
 import { FakeCloudflare } from '../test/fake-cloudflare/server';
 
 const BANS = Number(process.env.BENCH_BANS ?? 300);
@@ -36,7 +35,7 @@ export async function benchLatency(background = false): Promise<Record<string, u
     { listen: { tcp: ['127.0.0.1:0'], udp: background ? ['127.0.0.1:0'] : [] }, admin: { enabled: false }, cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone } },
     {},
   );
-  const daemon = new Daemon({ config, log: createLogger('warn', new Writable({ write: (_c, _e, done) => done() })) });
+  const daemon = new Daemon({ config, log: discardingLogger('warn') });
   await daemon.start();
   await daemon.startupSweep;
   const port = daemon.bound.find((b) => b.transport === 'tcp')!.port;
