@@ -8,6 +8,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
+import { octetCounted } from '../test/helpers/wire';
 
 const [transport, portText, countText, connectionsText = '1', rateText = '0'] = process.argv.slice(2);
 const port = Number(portText);
@@ -20,18 +21,13 @@ function message(i: number): string {
   return `<37>${stamp} web1 wordpress(www.example.com)[4242] Authentication failure for admin from 198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}`;
 }
 
-function octetCounted(i: number): Buffer {
-  const body = Buffer.from(message(i));
-  return Buffer.concat([Buffer.from(`${body.length} `), body]);
-}
-
 /** Frames from..to as octet-counted blocks of a thousand, built ahead. */
 function blocks(from: number, to: number): Buffer[] {
   const BLOCK = 1000;
   const built: Buffer[] = [];
   for (let i = from; i < to; i += BLOCK) {
     const frames: Buffer[] = [];
-    for (let j = i; j < Math.min(to, i + BLOCK); j++) frames.push(octetCounted(j));
+    for (let j = i; j < Math.min(to, i + BLOCK); j++) frames.push(octetCounted(message(j)));
     built.push(Buffer.concat(frames));
   }
   return built;
