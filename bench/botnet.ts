@@ -8,6 +8,7 @@
 import net from 'node:net';
 import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
+import { attackFrame } from './corpus';
 import { discardingLogger } from './quiet-log';
 import { FakeCloudflare } from '../test/fake-cloudflare/server';
 
@@ -15,9 +16,7 @@ const ADDRESSES = Number(process.env.BENCH_BOTNET_ADDRESSES ?? 10_000);
 const WINDOW_S = Number(process.env.BENCH_BOTNET_WINDOW_S ?? 60);
 
 function frame(i: number): Buffer {
-  const address = `203.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
-  const body = Buffer.from(`<37>${new Date().toISOString()} web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from ${address}`);
-  return Buffer.concat([Buffer.from(`${body.length} `), body]);
+  return attackFrame(`203.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
 }
 
 async function run(backend: 'access-rules' | 'ip-list'): Promise<Record<string, unknown>> {

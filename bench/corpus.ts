@@ -1,4 +1,10 @@
 /** A deterministic corpus of WP fail2ban lines as rsyslog forwards them (mixed kinds, sites, addresses). */
+import { octetCounted } from '../test/helpers/wire';
+
+/** One hard event (user enumeration) from `address`, stamped now, octet-counted for a stream. */
+export function attackFrame(address: string): Buffer {
+  return octetCounted(`<37>${new Date().toISOString()} web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from ${address}`);
+}
 
 const TEXTS = [
   'Authentication failure for admin',

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
+import { attackFrame } from './corpus';
 import { discardingLogger } from './quiet-log';
 import { FakeCloudflare } from '../test/fake-cloudflare/server';
 
@@ -16,11 +17,6 @@ const BACKGROUND_RATE = 50_000;
 
 function percentile(sorted: number[], p: number): number {
   return Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(3));
-}
-
-function frame(address: string): Buffer {
-  const body = Buffer.from(`<37>${new Date().toISOString()} web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from ${address}`);
-  return Buffer.concat([Buffer.from(`${body.length} `), body]);
 }
 
 const SENDER = join(resolve(__dirname, '../..'), 'dist/bench/sender.js');
@@ -49,7 +45,7 @@ export async function benchLatency(background = false): Promise<Record<string, u
   for (let i = 0; i < BANS; i++) {
     const address = `198.51.${100 + (i >> 8)}.${i & 255}`;
     sentAt.set(address, performance.now());
-    socket.write(frame(address));
+    socket.write(attackFrame(address));
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   const deadline = Date.now() + 10_000;
