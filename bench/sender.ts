@@ -63,21 +63,17 @@ async function streams(ready: () => void): Promise<void> {
  */
 async function datagrams(ready: () => void): Promise<void> {
   const socket = dgram.createSocket('udp4');
+  await new Promise<void>((done) => socket.connect(port, '127.0.0.1', done));
   const payloads = Array.from({ length: count }, (_, i) => Buffer.from(message(i)));
   ready();
   const started = performance.now();
-  let inFlight = 0;
   let i = 0;
   while (i < count) {
     const due = rate > 0 ? Math.min(count, Math.floor(((performance.now() - started) * rate) / 1000)) : count;
-    while (i < due && inFlight < 4000) {
-      inFlight++;
-      socket.send(payloads[i++], port, '127.0.0.1', () => inFlight--);
-    }
+    while (i < due) socket.send(payloads[i++]);
     await new Promise((resolve) => (rate > 0 ? setTimeout(resolve, 1) : setImmediate(resolve)));
   }
-  while (inFlight > 0) await new Promise((resolve) => setImmediate(resolve));
-  socket.close();
+  await new Promise<void>((done) => socket.close(done));
 }
 
 async function main(): Promise<void> {
