@@ -149,6 +149,30 @@ describe('UDP', () => {
     expect(h.frames.map((frame) => frame.text)).toEqual(Array.from({ length: 500 }, (_, i) => `${LINE} ${i}`));
     expect(h.outcomes.get('udp:accepted')).toBe(500);
   });
+
+  test('while datagrams keep coming, they cross in batches at most once a millisecond, not once a turn of the loop', async () => {
+    let batches = 0;
+    const h = await start({ udp: ['127.0.0.1:0'] }, { frames: (batch) => (batches++, void forEachFrame(batch, () => h.frames.push({ text: '', sender: '', transport: '' }))) });
+    const socket = dgram.createSocket('udp4');
+    const started = performance.now();
+    for (let i = 0; i < 1000; i++) socket.send(`${LINE} ${i}`, h.port('udp'), '127.0.0.1');
+    await waitFor(() => h.frames.length === 1000);
+    const elapsedMs = performance.now() - started;
+    socket.close();
+    // libuv reads 32 datagrams a turn: a batch a turn would be 32 or more
+    expect(batches).toBeLessThanOrEqual(Math.floor(elapsedMs) + 1);
+  });
+
+  test('datagrams sent apart cross apart: none is held back waiting for more', async () => {
+    let batches = 0;
+    const h = await start({ udp: ['127.0.0.1:0'] }, { frames: (batch) => (batches++, void forEachFrame(batch, () => h.frames.push({ text: '', sender: '', transport: '' }))) });
+    for (let i = 1; i <= 10; i++) {
+      await sendUdp(h.port('udp'), LINE);
+      await waitFor(() => h.frames.length === i);
+      await sleep(20);
+    }
+    expect(batches).toBe(10);
+  });
 });
 
 describe('TCP', () => {

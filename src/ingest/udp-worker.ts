@@ -31,10 +31,19 @@ const packer = new FramePacker();
 let batchSender = '';
 let refused = 0;
 let oversize = 0;
-let flushScheduled = false;
+let flushPending = false;
+let lastFlush = 0;
+
+/**
+ * Each batch costs a postMessage (tens of microseconds), and libuv hands over at most 32
+ * datagrams a turn of the loop. So while datagrams keep coming, a batch goes out once a
+ * millisecond (or when it is full); the first datagram after a quiet millisecond goes at once.
+ */
+const COALESCE_MS = 1;
 
 function flush(): void {
-  flushScheduled = false;
+  flushPending = false;
+  lastFlush = performance.now();
   if (packer.size === 0 && refused === 0 && oversize === 0) return;
   const batch: UdpBatch = { sender: batchSender, ...packer.take(), refused, oversize };
   port.postMessage(batch, transferables(batch));
@@ -43,9 +52,11 @@ function flush(): void {
 }
 
 function scheduleFlush(): void {
-  if (flushScheduled) return;
-  flushScheduled = true;
-  setImmediate(flush);
+  if (flushPending) return;
+  flushPending = true;
+  const wait = lastFlush + COALESCE_MS - performance.now();
+  if (wait <= 0) setImmediate(flush);
+  else setTimeout(flush, wait);
 }
 
 function onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
