@@ -1,0 +1,156 @@
+/**
+ * What an attacker (or a broken sender) can send: mangled plugin lines through both decoders, and
+ * garbage on every transport of a running `edgeban run`, which must keep serving the lines that
+ * follow. Random cases come from fixed seeds, so a failure can be replayed.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import tls from 'node:tls';
+import fc from 'fast-check';
+import { formatIp, parseIp } from '../src/address/ip';
+import { Decoder } from '../src/pipeline';
+import { EVENT_KINDS } from '../src/wordpress/catalogue';
+import { AUTH_LOG, FORWARDED_3164, PROTOCOL_5424 } from './fixtures/reference-lines';
+import { makePki, TestPki } from './helpers/certs';
+import { DaemonProcess } from './helpers/daemon';
+import { octetCounted } from './helpers/wire';
+
+const SAMPLES = [...AUTH_LOG, ...FORWARDED_3164, ...PROTOCOL_5424].map(([line]) => line.replace(/\\n$/, '\n'));
+const HOSTILE = [...'<>[]():/ #012\n\r\0\\"-.%{}', 'é', '€', '\u{1F600}', '\uFFFD', '\uD800', 'from ', ' from ', 'via XML-RPC', '::', '::ffff:', '999999999999', '255.255.255.256'];
+
+/** A sample line with a few cuts, insertions and replacements at random places. */
+const mangled = fc
+  .tuple(fc.constantFrom(...SAMPLES), fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...HOSTILE), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 6 }))
+  .map(([line, edits]) => {
+    let text = line;
+    for (const [at, length, piece, how] of edits) {
+      const i = at % (text.length + 1);
+      if (how === 0) text = text.slice(0, i) + piece + text.slice(i);
+      else if (how === 1) text = text.slice(0, i) + text.slice(i + (length % 8) + 1);
+      else text = text.slice(0, i) + piece + text.slice(i + piece.length);
+    }
+    return text;
+  });
+
+const KINDS = new Set<string>(EVENT_KINDS);
+
+describe('mangled plugin lines', () => {
+  const decoders = [new Decoder('arrival', false), new Decoder('message', true)];
+
+  test('property: both decoders answer every one, and every event they give is well formed', () => {
+    const now = Date.UTC(2025, 2, 9, 12);
+    fc.assert(
+      fc.property(mangled, (line) => {
+        for (const decoder of decoders) {
+          const decoded = decoder.decode(line, now);
+          if (decoded.type === 'rejected') continue;
+          const { event } = decoded;
+          expect(KINDS.has(event.kind)).toBe(true);
+          expect(['hard', 'soft', 'extra', 'info']).toContain(event.class);
+          expect(formatIp(parseIp(formatIp(event.ip))!)).toBe(formatIp(event.ip));
+          expect(event.site === null || (event.site.length > 0 && event.site === event.site.toLowerCase())).toBe(true);
+          expect(Number.isFinite(event.at)).toBe(true);
+        }
+      }),
+      { numRuns: 20_000, seed: 7 },
+    );
+  });
+});
+
+/** Deterministic bytes (a xorshift), so the garbage is the same every run. */
+function garbage(length: number, seed: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  let x = seed | 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    bytes[i] = x & 255;
+  }
+  return bytes;
+}
+
+/** Streams that break framing every way we know, each written in pieces. */
+const STREAMS: Buffer[] = [
+  garbage(300_000, 1),
+  Buffer.from('999999999 '.repeat(1000)), // huge declared lengths
+  Buffer.from('12345678901234567890 <37>x\n'.repeat(1000)), // too many digits
+  Buffer.from(`${'A'.repeat(50_000)}\n`.repeat(4)), // over maxMessageBytes without a terminator for long
+  Buffer.concat([Buffer.from('<37>'), garbage(100_000, 2)]),
+  Buffer.from('\0\n\r \0\0\n'.repeat(20_000)),
+  Buffer.from('30 <37>cut short'), // a counted frame the sender never finishes
+];
+
+function writeAndClose(port: number, stream: Buffer): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: '127.0.0.1' }, () => {
+      for (let at = 0; at < stream.length; at += 7919) socket.write(stream.subarray(at, at + 7919));
+      socket.end();
+    });
+    socket.resume(); // read what the daemon answers (a TLS alert), or its close never comes
+    socket.on('error', () => resolve()); // the daemon may reset a connection it has given up on
+    socket.on('close', () => resolve());
+  });
+}
+
+function failedHandshake(port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: true }); // our test CA is not trusted: the client aborts
+    socket.on('error', () => resolve());
+    socket.on('close', () => resolve());
+  });
+}
+
+async function sendDatagrams(port: number, count: number): Promise<void> {
+  const socket = dgram.createSocket('udp4');
+  for (let i = 0; i < count; i++) {
+    socket.send(garbage(1 + ((i * 131) % 9000), i + 3), port, '127.0.0.1');
+    if (i % 100 === 99) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  socket.close();
+}
+
+describe('a running daemon fed garbage on every transport', () => {
+  let pki: TestPki;
+  beforeAll(() => (pki = makePki()));
+  afterAll(() => pki.remove());
+
+  test('stays up, and counts the plugin lines sent after it', async () => {
+    const daemon = await DaemonProcess.start(
+      { listen: { udp: ['127.0.0.1:0'], tcp: ['127.0.0.1:0'], tls: [{ address: '127.0.0.1:0', cert: pki.serverCert, key: pki.serverKey }], maxMessageBytes: 8192 } },
+      { EDGEBAN_LOG_LEVEL: 'info' },
+    );
+    const admin = String(daemon.lines.find((line) => line.msg === 'edgeban listening')!.admin);
+    const status = async () => (await (await fetch(`${admin}/status`)).json()) as { events: number; lines: number };
+    try {
+      await Promise.all([
+        ...STREAMS.map((stream) => writeAndClose(daemon.port('tcp'), stream)),
+        writeAndClose(daemon.port('tls'), garbage(50_000, 9)), // plaintext to the TLS port
+        writeAndClose(daemon.port('tls'), Buffer.from(`\x16\x03\x01${'\xff'.repeat(4000)}`, 'latin1')), // a handshake record that lies about its length
+        failedHandshake(daemon.port('tls')),
+        sendDatagrams(daemon.port('udp'), 3000),
+      ]);
+      const before = await status();
+
+      const attacks = Array.from({ length: 50 }, (_, i) => `<37>2025-03-09T06:31:00.${String(i).padStart(3, '0')}+00:00 web1 wordpress(www.example.com)[42]: Authentication failure for admin from 198.51.100.${i}`);
+      const socket = tls.connect({ port: daemon.port('tls'), host: '127.0.0.1', rejectUnauthorized: false });
+      await new Promise((resolve) => socket.once('secureConnect', resolve));
+      socket.end(Buffer.concat(attacks.map((line) => octetCounted(line))));
+      const udp = dgram.createSocket('udp4');
+      for (const line of attacks) udp.send(line.replace('06:31', '06:32'), daemon.port('udp'), '127.0.0.1');
+      await writeAndClose(daemon.port('tcp'), Buffer.concat(attacks.map((line) => octetCounted(line.replace('06:31', '06:33')))));
+
+      let after = before;
+      for (const deadline = Date.now() + 10_000; after.events < before.events + 150 && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        after = await status();
+      }
+      udp.close();
+      expect(after.events - before.events).toBe(150);
+      expect(daemon.lines.filter((line) => line.level === 'error' || line.level === 'fatal')).toEqual([]);
+    } finally {
+      expect(await daemon.stop()).toBe(0);
+    }
+  }, 60_000);
+});
