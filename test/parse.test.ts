@@ -68,7 +68,7 @@ describe('parseSyslog', () => {
   test('RFC 5424 structured data with escapes, BOM, NIL fields, several spaces', () => {
     const line = '<14>1 2025-03-09T06:32:00Z  host  app - ID1 [ex@1 a="x\\"]y" b="\\\\"][meta n="1"] \uFEFFmsg';
     expect(parse(line)).toMatchObject({ ok: true, message: { tag: 'app', procId: null, text: 'msg', hostname: 'host' } });
-    expect(parse('<14>1 - - app - - -')).toMatchObject({ ok: true, message: { timestamp: null, hostname: null, text: '' } });
+    expect(parse('<14>1 - - app - - -')).toMatchObject({ ok: true, message: { timestamp: null, subSecond: false, hostname: null, tag: 'app', procId: null, text: '' } });
   });
 
   test('#012 escapes and UTF-8 are kept as text', () => {

@@ -123,41 +123,47 @@ function tokenEnd(line: string, pos: number): number {
   return space < 0 ? line.length : space;
 }
 
-function nil(token: string): string | null {
-  return token === '-' ? null : token;
-}
-
 // ---------------------------------------------------------------- RFC 5424
 
 function parse5424(line: string, pos: number): Body | { reason: ParseRejection } {
-  const fields: string[] = [];
-  // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID; several spaces between fields are tolerated.
+  // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID; several spaces between fields are tolerated. Read in
+  // place: only the fields kept are sliced.
+  const starts = fieldStarts;
+  const ends = fieldEnds;
   for (let i = 0; i < 5; i++) {
     pos = skipSpaces(line, pos);
     if (pos >= line.length) return { reason: 'bad_header' };
-    const end = tokenEnd(line, pos);
-    fields.push(line.slice(pos, end));
-    pos = end;
+    starts[i] = pos;
+    pos = ends[i] = tokenEnd(line, pos);
   }
   pos = skipSpaces(line, pos);
   const sdEnd = structuredDataEnd(line, pos);
   if (sdEnd < 0) return { reason: 'bad_header' };
-  const time = fields[0] === '-' ? null : parseRfc3339(fields[0]);
-  if (fields[0] !== '-' && time === null) return { reason: 'bad_header' };
-  const tag = nil(fields[2]);
-  if (tag === null) return { reason: 'no_tag' };
+  const noTime = isNil(line, starts[0], ends[0]);
+  const timestamp = noTime ? null : readRfc3339(line, starts[0], ends[0]);
+  if (timestamp !== null && Number.isNaN(timestamp)) return { reason: 'bad_header' };
+  if (isNil(line, starts[2], ends[2])) return { reason: 'no_tag' };
   let text = line.slice(skipSpaces(line, sdEnd));
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // BOM
   return {
     facility: 0,
     severity: 0,
-    timestamp: time ? time.ms : null,
-    subSecond: time ? time.subSecond : false,
-    hostname: nil(fields[1]),
-    tag,
-    procId: nil(fields[3]),
+    timestamp,
+    subSecond: noTime ? false : lastHadFraction,
+    hostname: isNil(line, starts[1], ends[1]) ? null : line.slice(starts[1], ends[1]),
+    tag: line.slice(starts[2], ends[2]),
+    procId: isNil(line, starts[3], ends[3]) ? null : line.slice(starts[3], ends[3]),
     text,
   };
+}
+
+/** Where parse5424 found its header fields. */
+const fieldStarts = new Int32Array(5);
+const fieldEnds = new Int32Array(5);
+
+/** Whether line[from, to) is the NILVALUE `-`. */
+function isNil(line: string, from: number, to: number): boolean {
+  return to === from + 1 && line.charCodeAt(from) === 45 /* - */;
 }
 
 /** End of STRUCTURED-DATA (`-` or `[…]…`, with `\"`, `\\` and `\]` escapes in values), or -1. */
