@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { parseRfc3339, parseSyslog } from '../src/syslog/parse';
+import { parseSyslog } from '../src/syslog/parse';
 
 const NOW = Date.UTC(2025, 2, 10, 12);
 const parse = (line: string, allowMissingPri = false) => parseSyslog(line, { now: NOW, allowMissingPri });
@@ -119,14 +119,17 @@ describe('parseSyslog', () => {
   });
 });
 
-describe('parseRfc3339', () => {
+describe('RFC 3339 timestamps (as the 5424 TIMESTAMP and in 3164 headers)', () => {
   test.each([
     ['2025-03-09T06:31:00Z', Date.UTC(2025, 2, 9, 6, 31), false],
     ['2025-03-09T06:31:00.5+01:00', Date.UTC(2025, 2, 9, 5, 31, 0, 500), true],
     ['2025-03-09T06:31:00.123456789-02:30', Date.UTC(2025, 2, 9, 9, 1, 0, 123), true],
-  ])('%s', (text, ms, subSecond) => expect(parseRfc3339(text)).toEqual({ ms, subSecond }));
+  ])('%s', (text, timestamp, subSecond) => {
+    expect(parse(`<37>1 ${text} h app - - - m`)).toMatchObject({ ok: true, message: { timestamp, subSecond } });
+    expect(parse(`<37>${text} h app: m`)).toMatchObject({ ok: true, message: { timestamp, subSecond } });
+  });
 
-  test.each(['2025-03-09 06:31:00Z', '2025-03-09T06:31:00', '2025-03-09T06:31:00.Z', '2025-03-09T25:31:00Z', '2025-03-09T06:31:00+0100'])('rejects %s', (text) =>
-    expect(parseRfc3339(text)).toBeNull(),
+  test.each(['2025-03-09T06:31:00', '2025-03-09T06:31:00.Z', '2025-03-09T25:31:00Z', '2025-03-09T06:31:00+0100', '2025-03-09 06:31:00Z'])('rejects %s', (text) =>
+    expect(parse(`<37>1 ${text} h app - - - m`)).toEqual({ ok: false, reason: 'bad_header' }),
   );
 });

@@ -309,16 +309,10 @@ function utcYear(ms: number): number {
   return yearOf.year;
 }
 
-/** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)`. */
-export function parseRfc3339(text: string): { ms: number; subSecond: boolean } | null {
-  const ms = readRfc3339(text, 0, text.length);
-  return Number.isNaN(ms) ? null : { ms, subSecond: lastHadFraction };
-}
-
 /** Whether the last timestamp readRfc3339 accepted had a fraction of a second. */
 let lastHadFraction = false;
 
-/** RFC 3339 in text[from, to) → unix ms, or NaN. Reads in place: no slice, no result object. */
+/** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)` in text[from, to) → unix ms, or NaN. Reads in place: no slice, no result object. */
 function readRfc3339(text: string, from: number, to: number): number {
   if (to - from < 20 || text.charCodeAt(from + 4) !== 45 || text.charCodeAt(from + 7) !== 45) return Number.NaN;
   const t = text.charCodeAt(from + 10);
