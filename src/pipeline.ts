@@ -5,7 +5,8 @@ import { ParseRejection, parseSyslog } from './syslog/parse';
 import { frameFingerprint, RepeatFilter } from './syslog/repeats';
 import { RecogniseRejection, recognise, WpEvent } from './wordpress/recognise';
 
-export type LineRejection = ParseRejection | RecogniseRejection | 'repeat';
+/** `oversize`: a replayed line longer than `listen.maxMessageBytes` (the daemon drops such frames at ingest). */
+export type LineRejection = ParseRejection | RecogniseRejection | 'repeat' | 'oversize';
 
 export type LineOutcome =
   | { type: 'rejected'; reason: LineRejection }

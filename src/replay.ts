@@ -3,7 +3,7 @@ import { formatIp } from './address/ip';
 import type { Config } from './config/schema';
 import { DecodeThread } from './ingest/decode-thread';
 import { linesBatch } from './ingest/frame-batch';
-import { createPolicy, Decoded, Decoder, Pipeline } from './pipeline';
+import { createPolicy, Decoded, Decoder, Pipeline, rejection } from './pipeline';
 import type { BanOrder } from './policy/policy';
 import type { WpEvent } from './wordpress/recognise';
 
@@ -17,20 +17,36 @@ export interface ReplayOptions {
 /**
  * The input in chunks of whole lines, each in a buffer of its own (it crosses to the decode
  * thread). A line split by reads is carried over, its pieces joined once its end comes (a line of
- * many reads costs one copy, not one a read).
+ * many reads costs one copy, not one a read). A line that grows past `maxLineBytes` is dropped as
+ * it comes, up to its end, and reported to `oversize`: memory stays bounded whatever the input.
  */
-async function* wholeLines(input: Readable): AsyncGenerator<Uint8Array<ArrayBuffer>> {
+async function* wholeLines(input: Readable, maxLineBytes: number, oversize: () => void): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   let carry: Buffer[] = [];
+  let carried = 0;
+  let skipping = false;
   for await (const chunk of input as AsyncIterable<Buffer>) {
     const cut = chunk.lastIndexOf(10) + 1;
-    if (cut === 0) {
-      carry.push(chunk);
-      continue;
+    let head = 0;
+    if (skipping && cut > 0) {
+      head = chunk.indexOf(10) + 1;
+      skipping = false;
+      oversize();
     }
-    yield new Uint8Array(Buffer.concat([...carry, chunk.subarray(0, cut)]));
-    carry = cut < chunk.length ? [chunk.subarray(cut)] : [];
+    if (cut === 0) {
+      if (!skipping) carry.push(chunk);
+      carried += chunk.length;
+    } else {
+      if (head < cut) yield new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, cut)]));
+      carry = cut < chunk.length ? [chunk.subarray(cut)] : [];
+      carried = chunk.length - cut;
+    }
+    if (!skipping && carried > maxLineBytes + 1) {
+      carry = []; // + 1: a CR before the LF is not the line's
+      skipping = true;
+    }
   }
-  if (carry.length > 0) yield new Uint8Array(Buffer.concat(carry));
+  if (skipping) oversize();
+  else if (carry.length > 0) yield new Uint8Array(Buffer.concat(carry));
 }
 
 /** Collects output and writes it in large pieces, waiting when the reader is slow. */
@@ -74,8 +90,11 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
   const decoding = new DecodeThread(decoder, () => undefined, false);
   const ready = decoding.start(); // the thread boots while the config loads and the input opens
   let pipeline: Pipeline;
+  let maxLineBytes: number;
   try {
-    pipeline = new Pipeline(createPolicy(getConfig()), decoder);
+    const config = getConfig();
+    pipeline = new Pipeline(createPolicy(config), decoder);
+    maxLineBytes = config.listen.maxMessageBytes;
   } catch (error) {
     await decoding.stop();
     throw error;
@@ -91,9 +110,12 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
     for (const order of outcome.orders) printing = print(options.json ? banJson(order) : banText(order)) ?? printing;
   };
   try {
-    for await (const chunk of wholeLines(input)) {
+    const oversize = () => show(rejection('oversize'));
+    for await (const chunk of wholeLines(input, maxLineBytes, oversize)) {
       await ready;
-      decoding.submit({ ...linesBatch(chunk, now), mayRepeat: true }, show);
+      const lines = linesBatch(chunk, now, maxLineBytes);
+      for (let i = 0; i < lines.oversize; i++) oversize();
+      decoding.submit({ ...lines.batch, mayRepeat: true }, show);
       await decoding.below(REPLAY_BACKLOG);
       if (printing) await printing; // a slow reader holds the replay
       printing = undefined;

@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { Readable, Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '../src/config/load';
+import { replay } from '../src/replay';
 import { CLI } from './helpers/daemon';
 
 const FIXTURES = resolve(__dirname, 'fixtures');
@@ -46,14 +48,14 @@ describe('edgeban replay', () => {
     ]);
   });
 
-  test('lines split across reads, and a line longer than many reads, are each counted once', () => {
+  test('lines split across reads, and a line longer than many reads (over listen.maxMessageBytes: oversize), are each counted once', () => {
     const attack = (i: number) => `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 192.0.${i >> 8}.${i & 255}`;
     const lines = Array.from({ length: 4000 }, (_, i) => attack(i));
     lines.splice(2000, 0, `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: ${'x'.repeat(1_000_000)}`);
     const run = edgeban(['replay', '--json', '-'], `${lines.join('\r\n')}\r\n${attack(4000)}`);
     const out = run.stdout.trim().split('\n');
     expect(out).toHaveLength(4002);
-    expect(JSON.parse(out[4001])).toMatchObject({ type: 'summary', lines: 4002, events: 4001, bans: 4001, ignored: { no_address: 1 } });
+    expect(JSON.parse(out[4001])).toMatchObject({ type: 'summary', lines: 4002, events: 4001, bans: 4001, ignored: { oversize: 1 } });
     expect(new Set(out.slice(0, 4001).map((line) => JSON.parse(line).key)).size).toBe(4001);
   });
 
@@ -72,6 +74,28 @@ describe('edgeban replay', () => {
       until: Date.UTC(2025, 2, 9, 8, 31, 2) / 1000,
       site: 'x',
     });
+  });
+});
+
+describe('replay of a line without end', () => {
+  test('holds no more than a line may be: 640 MiB without LF, then an attack, is one oversize line and one ban', async () => {
+    const CHUNKS = 10_000;
+    let sent = 0;
+    let peakArrayBuffers = 0;
+    const input = new Readable({
+      read() {
+        peakArrayBuffers = Math.max(peakArrayBuffers, process.memoryUsage().arrayBuffers);
+        if (sent++ < CHUNKS) this.push(Buffer.alloc(65_536, 120));
+        else this.push(`\nMar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 192.0.2.1\n`), this.push(null);
+      },
+    });
+    let printed = '';
+    const output = new Writable({ write: (chunk: Buffer, _encoding, done) => ((printed += chunk.toString()), done()) });
+    const stats = await replay(() => buildConfig({}, {}), input, output, { json: true, events: false });
+    expect(stats).toMatchObject({ lines: 2, events: 1, bans: 1 });
+    expect(stats.rejected.get('oversize')).toBe(1);
+    expect(printed).toContain('"key":"192.0.2.1/32"');
+    expect(peakArrayBuffers).toBeLessThan(200 * 1024 * 1024); // keeping the line would take 640 MiB
   });
 });
 

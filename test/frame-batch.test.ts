@@ -17,18 +17,24 @@ function packed(frames: Buffer[]): FrameBatch {
 describe('linesBatch (replay input)', () => {
   test('splits at LF and CR LF, keeps empty lines and a last line without LF, skips octet counts', () => {
     const bytes = new Uint8Array(Buffer.from('a\r\nb\n\n12 <37>x\n123abc\n5 \nlast'));
-    expect(texts(linesBatch(bytes, 7))).toEqual(['a', 'b', '', '<37>x', '123abc', '5 ', 'last']);
-    expect([...linesBatch(bytes, 7).times]).toEqual([7, 7, 7, 7, 7, 7, 7]);
+    expect(texts(linesBatch(bytes, 7).batch)).toEqual(['a', 'b', '', '<37>x', '123abc', '5 ', 'last']);
+    expect([...linesBatch(bytes, 7).batch.times]).toEqual([7, 7, 7, 7, 7, 7, 7]);
   });
 
   test('a chunk ending in LF has no empty line after it; an empty chunk has no line', () => {
-    expect(texts(linesBatch(new Uint8Array(Buffer.from('one\ntwo\n')), 0))).toEqual(['one', 'two']);
-    expect(texts(linesBatch(new Uint8Array(0), 0))).toEqual([]);
+    expect(texts(linesBatch(new Uint8Array(Buffer.from('one\ntwo\n')), 0).batch)).toEqual(['one', 'two']);
+    expect(texts(linesBatch(new Uint8Array(0), 0).batch)).toEqual([]);
   });
 
   test('many lines grow the bounds', () => {
     const lines = Array.from({ length: 10_000 }, (_, i) => `line ${i}`);
-    expect(texts(linesBatch(new Uint8Array(Buffer.from(lines.join('\n'))), 0))).toEqual(lines);
+    expect(texts(linesBatch(new Uint8Array(Buffer.from(lines.join('\n'))), 0).batch)).toEqual(lines);
+  });
+
+  test('a line longer than maxLineBytes (CR and LF not counted) is left out and counted', () => {
+    const lines = linesBatch(new Uint8Array(Buffer.from('12345\r\n123456\n1234\n12345678')), 0, 5);
+    expect(texts(lines.batch)).toEqual(['12345', '1234']);
+    expect(lines.oversize).toBe(2);
   });
 });
 

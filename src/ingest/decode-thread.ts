@@ -45,6 +45,7 @@ const CODE_OF: Record<LineRejection, number> = {
   address_unknown: 8,
   address_invalid: 9,
   repeat: 10,
+  oversize: 11,
 };
 const REJECTIONS = Object.keys(CODE_OF) as LineRejection[];
 const CLASSES: EventClass[] = ['hard', 'soft', 'extra', 'info'];

@@ -94,16 +94,23 @@ function frameStart(bytes: Uint8Array, start: number, end: number): number {
 
 /**
  * The lines of `bytes` (LF or CR LF; a last line without LF included) as a batch, in place, all at
- * `receivedAt`: replay's input. A line may be a raw octet-counted frame; its count is skipped.
+ * `receivedAt`: replay's input. A line may be a raw octet-counted frame; its count is skipped. A
+ * line longer than `maxLineBytes` is left out and counted in `oversize`.
  */
-export function linesBatch(bytes: Uint8Array<ArrayBuffer>, receivedAt: number): FrameBatch {
+export function linesBatch(bytes: Uint8Array<ArrayBuffer>, receivedAt: number, maxLineBytes = Infinity): { batch: FrameBatch; oversize: number } {
   let bounds = new Uint32Array(4096);
   let count = 0;
+  let oversize = 0;
   for (let start = 0; start < bytes.length; ) {
     let end = bytes.indexOf(10, start);
     const next = end < 0 ? bytes.length : end + 1;
     if (end < 0) end = bytes.length;
     if (end > start && bytes[end - 1] === 13) end--;
+    if (end - start > maxLineBytes) {
+      oversize++;
+      start = next;
+      continue;
+    }
     if (count * 2 === bounds.length) {
       const grown = new Uint32Array(bounds.length * 2);
       grown.set(bounds);
@@ -114,5 +121,5 @@ export function linesBatch(bytes: Uint8Array<ArrayBuffer>, receivedAt: number): 
     count++;
     start = next;
   }
-  return { bytes, bounds: bounds.slice(0, count * 2), times: new Float64Array(count).fill(receivedAt) };
+  return { batch: { bytes, bounds: bounds.slice(0, count * 2), times: new Float64Array(count).fill(receivedAt) }, oversize };
 }
