@@ -26,7 +26,7 @@ async function writeCorpus(file: string): Promise<void> {
 
 /**
  * Runs a command with its output going to a file, and times it. Into a file, not through a pipe to
- * this process: reading replay's 75 MB of bans here would take CPU from the two cores being measured.
+ * this process: reading replay's 73 MB of bans here would take CPU from the two cores being measured.
  */
 function timedRun(command: string, args: string[], outFile: string): { seconds: number; output: string } {
   const out = openSync(outFile, 'w');
