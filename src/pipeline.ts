@@ -5,8 +5,11 @@ import { ParseRejection, parseSyslog } from './syslog/parse';
 import { frameFingerprint, RepeatFilter } from './syslog/repeats';
 import { RecogniseRejection, recognise, WpEvent } from './wordpress/recognise';
 
-/** `oversize`: a replayed line longer than `listen.maxMessageBytes` (the daemon drops such frames at ingest). */
-export type LineRejection = ParseRejection | RecogniseRejection | 'repeat' | 'oversize';
+/**
+ * `oversize`: a replayed line longer than `listen.maxMessageBytes` (the daemon drops such frames at
+ * ingest). `decode_failed`: parsing or recognition threw, a bug there; the line is dropped.
+ */
+export type LineRejection = ParseRejection | RecogniseRejection | 'repeat' | 'oversize' | 'decode_failed';
 
 export type LineOutcome =
   | { type: 'rejected'; reason: LineRejection }
@@ -110,6 +113,17 @@ export class Decoder {
    * stream after a reconnect), so no fingerprint is taken.
    */
   decode(line: string, receivedAt: number, mayRepeat = true): Decoded {
+    // A line that makes the parser or recogniser throw is a bug there, and must not stop the
+    // daemon: a restart would empty every window, so a line that crashed it would wipe an
+    // attacker's count. It is dropped and counted instead.
+    try {
+      return this.decodeLine(line, receivedAt, mayRepeat);
+    } catch {
+      return rejection('decode_failed');
+    }
+  }
+
+  private decodeLine(line: string, receivedAt: number, mayRepeat: boolean): Decoded {
     const parsed = parseSyslog(line, { now: receivedAt, allowMissingPri: this.allowMissingPri });
     if (!parsed.ok) return rejection(parsed.reason);
     const message = parsed.message;

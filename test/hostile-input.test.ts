@@ -8,7 +8,9 @@ import net from 'node:net';
 import tls from 'node:tls';
 import fc from 'fast-check';
 import { formatIp, parseIp } from '../src/address/ip';
-import { Decoder } from '../src/pipeline';
+import { buildConfig } from '../src/config/load';
+import { createPolicy, Decoder, Pipeline } from '../src/pipeline';
+import * as recogniser from '../src/wordpress/recognise';
 import { EVENT_KINDS } from '../src/wordpress/catalogue';
 import { AUTH_LOG, FORWARDED_3164, PROTOCOL_5424 } from './fixtures/reference-lines';
 import { makePki, TestPki } from './helpers/certs';
@@ -54,6 +56,21 @@ describe('mangled plugin lines', () => {
       }),
       { numRuns: 20_000, seed: 7 },
     );
+  });
+});
+
+describe('a line that makes the decoder throw (a bug there)', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test('is dropped and counted as decode_failed; the lines after it are decoded', () => {
+    const pipeline = new Pipeline(createPolicy(buildConfig({}, {})), new Decoder('arrival'));
+    jest.spyOn(recogniser, 'recognise').mockImplementationOnce(() => {
+      throw new TypeError('a bug');
+    });
+    const line = SAMPLES.find((sample) => sample.startsWith('<'))!;
+    expect(pipeline.handle(line, Date.now(), false)).toEqual({ type: 'rejected', reason: 'decode_failed' });
+    expect(pipeline.handle(line, Date.now(), false)).toMatchObject({ type: 'event' });
+    expect(pipeline.stats.rejected.get('decode_failed')).toBe(1);
   });
 });
 

@@ -46,6 +46,7 @@ const CODE_OF: Record<LineRejection, number> = {
   address_invalid: 9,
   repeat: 10,
   oversize: 11,
+  decode_failed: 12,
 };
 const REJECTIONS = Object.keys(CODE_OF) as LineRejection[];
 const CLASSES: EventClass[] = ['hard', 'soft', 'extra', 'info'];
