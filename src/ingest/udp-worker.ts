@@ -42,7 +42,6 @@ let lastFlush = 0;
 const COALESCE_MS = 1;
 
 function flush(): void {
-  flushPending = false;
   lastFlush = performance.now();
   if (packer.size === 0 && refused === 0 && oversize === 0) return;
   const batch: UdpBatch = { sender: batchSender, ...packer.take(), refused, oversize };
@@ -51,12 +50,18 @@ function flush(): void {
   oversize = 0;
 }
 
+/** The flush that is due: one at a time, whatever onDatagram flushed meanwhile. */
+function flushDue(): void {
+  flushPending = false;
+  flush();
+}
+
 function scheduleFlush(): void {
   if (flushPending) return;
   flushPending = true;
   const wait = lastFlush + COALESCE_MS - performance.now();
-  if (wait <= 0) setImmediate(flush);
-  else setTimeout(flush, wait);
+  if (wait <= 0) setImmediate(flushDue);
+  else setTimeout(flushDue, wait);
 }
 
 function onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
