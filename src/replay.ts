@@ -33,8 +33,10 @@ async function* wholeLines(input: Readable, maxLineBytes: number, oversize: () =
       oversize();
     }
     if (cut === 0) {
-      if (!skipping) carry.push(chunk);
-      carried += chunk.length;
+      if (!skipping) {
+        carry.push(chunk);
+        carried += chunk.length;
+      }
     } else {
       if (head < cut) yield new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, cut)]));
       carry = cut < chunk.length ? [chunk.subarray(cut)] : [];
