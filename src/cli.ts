@@ -31,6 +31,16 @@ function loadOrExplain(file: string | undefined): Config {
 }
 
 async function run(configFile: string | undefined): Promise<number> {
+  // Signals are caught from the start, as their default actions end the process at once (a SIGHUP
+  // right after start-up used to): a reload or a stop asked for before the daemon is up is done
+  // once it is.
+  let reloadAsked = false;
+  let stopAsked: string | null = null;
+  let reload = () => void (reloadAsked = true);
+  let stop = (signal: string) => void (stopAsked ??= signal);
+  process.on('SIGHUP', () => reload());
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
   const config = loadOrExplain(configFile);
   const [{ createLogger }, { Daemon }] = await Promise.all([import('./observe/log'), import('./daemon')]);
   const log = createLogger();
@@ -45,7 +55,7 @@ async function run(configFile: string | undefined): Promise<number> {
   if (!config.cloudflare.token || config.cloudflare.dryRun) {
     log.warn(config.cloudflare.token ? 'dryRun is set: bans are logged, not sent' : 'no Cloudflare token (CLOUDFLARE_API_TOKEN): dry run, bans are logged, not sent');
   }
-  process.on('SIGHUP', () => {
+  reload = () => {
     let next: Config;
     try {
       next = loadOrExplain(configFile);
@@ -56,9 +66,10 @@ async function run(configFile: string | undefined): Promise<number> {
     const { applied, needsRestart } = daemon.reload(next);
     log.info({ applied, needsRestart }, applied.length || needsRestart.length ? 'SIGHUP: config reloaded' : 'SIGHUP: config unchanged');
     if (needsRestart.length) log.warn({ needsRestart }, 'SIGHUP: these changes take effect only after a restart');
-  });
+  };
+  if (reloadAsked) reload();
   return new Promise((resolve) => {
-    const stop = (signal: string) => {
+    stop = (signal: string) => {
       log.info({ signal }, 'stopping');
       daemon.stop().then(
         () => {
@@ -68,8 +79,7 @@ async function run(configFile: string | undefined): Promise<number> {
         () => resolve(EXIT_FAILURE),
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (stopAsked) stop(stopAsked);
   });
 }
 

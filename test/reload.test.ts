@@ -1,6 +1,7 @@
 /** SIGHUP: a good config is applied without losing windows or bans; a bad one is refused. */
+import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { DaemonProcess } from './helpers/daemon';
+import { CLI, DaemonProcess } from './helpers/daemon';
 import { octetCounted } from './helpers/wire';
 
 const base = (allow: string[] = []) => ({
@@ -55,3 +56,28 @@ test('a bad config is refused with the key named, and the old one keeps running'
     await daemon.stop();
   }
 });
+
+/** Starts `edgeban run` on the embedded default and sends SIGHUP the moment it says it listens. */
+function hupAtStart(): Promise<{ signal: NodeJS.Signals | null; log: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, 'run'], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'ignore'] });
+    let log = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const before = log;
+      log += chunk;
+      const appeared = (text: string) => !before.includes(text) && log.includes(text);
+      if (appeared('edgeban listening')) child.kill('SIGHUP');
+      if (appeared('SIGHUP: config unchanged')) child.kill('SIGTERM');
+    });
+    const timer = setTimeout(() => child.kill('SIGTERM'), 5000);
+    child.on('exit', (_code, signal) => (clearTimeout(timer), resolve({ signal, log })));
+  });
+}
+
+test('a SIGHUP as soon as it listens is a reload, never the end of it (eight times)', async () => {
+  for (let i = 0; i < 8; i++) {
+    const { signal, log } = await hupAtStart();
+    expect(signal).toBeNull(); // killed by SIGHUP's default action, it would be 'SIGHUP'
+    expect(log).toContain('SIGHUP: config unchanged');
+  }
+}, 60_000);
