@@ -1,6 +1,7 @@
 import { formatIp, parseIp } from '../src/address/ip';
 import { StreamFramer } from '../src/ingest/framer';
 import { parseSyslog } from '../src/syslog/parse';
+import { Classified, classify, Template, TEMPLATES } from '../src/wordpress/catalogue';
 import { recognise, siteFromTag } from '../src/wordpress/recognise';
 import { AUTH_LOG, FORWARDED_3164, PROTOCOL_5424, Row } from './fixtures/reference-lines';
 import { forwardFormat, octetCounted, protocol23, splitAuthLogLine } from './helpers/wire';
@@ -113,5 +114,37 @@ describe('addresses', () => {
   test('usernames never reach the event', () => {
     const result = recogniseLine(line('203.0.113.7').replace('for x', 'for SecretUserName'));
     expect(JSON.stringify(result)).not.toContain('SecretUserName');
+  });
+});
+
+describe('template dispatch', () => {
+  /** What classify must answer: the first template in catalogue order that the text matches. */
+  function firstInOrder(text: string): Classified | null {
+    const template = TEMPLATES.find((t) => text.startsWith(t.prefix) && restAllows(t.rest, text.slice(t.prefix.length)));
+    if (template) return template;
+    return text.length > '; Bogus Pingback'.length && text.endsWith('; Bogus Pingback') ? { kind: 'bogus_pingback', cls: 'hard' } : null;
+  }
+
+  function restAllows(rest: Template['rest'], text: string): boolean {
+    if (rest === 'none') return text === '';
+    if (rest === 'any') return text !== '';
+    if (rest === 'number') return /^\d+$/.test(text);
+    if (rest === 'number_then') return /^\d/.test(text);
+    return rest(text);
+  }
+
+  const tails = ['', 'admin', '17', '17 generated', '4 on post 9 by "https://x.example/"', ' on post 3', "'DE'", "403 from country 'DE'", '2) matched request', '/wp-admin/)', 'x'];
+  const heads = TEMPLATES.flatMap(({ prefix }) => [
+    ...tails.map((tail) => prefix + tail),
+    ...Array.from({ length: prefix.length }, (_, cut) => prefix.slice(0, cut)),
+    ...Array.from({ length: prefix.length }, (_, at) => `${prefix.slice(0, at)}#${prefix.slice(at + 1)}admin`),
+  ]);
+
+  test(`classify answers as trying every template in order would, on ${heads.length} heads`, () => {
+    for (const head of heads) expect([head, classify(head)]).toEqual([head, firstInOrder(head)]);
+  });
+
+  test('classify reads only text[0, end)', () => {
+    for (const head of heads) expect([head, classify(`${head} from 203.0.113.7`, head.length)]).toEqual([head, firstInOrder(head)]);
   });
 });
