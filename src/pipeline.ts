@@ -1,9 +1,9 @@
 import type { Config } from './config/schema';
 import { BanOrder, IgnoreReason, Policy, PolicyOptions } from './policy/policy';
 import { CLOUDFLARE_RANGES, Trust } from './policy/trust';
-import { ParseRejection, parseSyslog } from './syslog/parse';
+import { ParseRejection, scanned, scanSyslog } from './syslog/parse';
 import { frameFingerprint, RepeatFilter } from './syslog/repeats';
-import { RecogniseRejection, recognise, WpEvent } from './wordpress/recognise';
+import { RecogniseRejection, recogniseIn, WpEvent } from './wordpress/recognise';
 
 /**
  * `oversize`: a replayed line longer than `listen.maxMessageBytes` (the daemon drops such frames at
@@ -123,15 +123,16 @@ export class Decoder {
     }
   }
 
+  /** parseSyslog then recognise, reading the fields where the parser found them in the line. */
   private decodeLine(line: string, receivedAt: number, mayRepeat: boolean): Decoded {
-    const parsed = parseSyslog(line, { now: receivedAt, allowMissingPri: this.allowMissingPri });
-    if (!parsed.ok) return rejection(parsed.reason);
-    const message = parsed.message;
-    const at = this.clock === 'arrival' ? receivedAt : this.messageTime(message.timestamp);
-    const repeat = mayRepeat && message.subSecond ? { fingerprint: frameFingerprint(line), at } : undefined;
-    const recognised = recognise(message, at);
-    if (!recognised.ok) return repeat === undefined ? rejection(recognised.reason) : { type: 'rejected', reason: recognised.reason, repeat };
-    return { type: 'event', event: recognised.event, repeat };
+    const rejected = scanSyslog(line, { now: receivedAt, allowMissingPri: this.allowMissingPri });
+    if (rejected) return rejection(rejected);
+    const { line: text, tagStart, tagEnd, textStart, timestamp, subSecond } = scanned;
+    const at = this.clock === 'arrival' ? receivedAt : this.messageTime(timestamp);
+    const repeat = mayRepeat && subSecond ? { fingerprint: frameFingerprint(line), at } : undefined;
+    const recognised = recogniseIn(text.slice(tagStart, tagEnd), text, textStart, at);
+    if (typeof recognised !== 'string') return { type: 'event', event: recognised, repeat };
+    return repeat === undefined ? rejection(recognised) : { type: 'rejected', reason: recognised, repeat };
   }
 
   /** Replay's clock: a line without a timestamp takes the previous line's time. */

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { formatIp, parseIp } from '../src/address/ip';
 import { buildConfig } from '../src/config/load';
 import { createPolicy, Decoder, Pipeline } from '../src/pipeline';
+import { parseSyslog } from '../src/syslog/parse';
 import * as recogniser from '../src/wordpress/recognise';
 import { EVENT_KINDS } from '../src/wordpress/catalogue';
 import { AUTH_LOG, FORWARDED_3164, PROTOCOL_5424 } from './fixtures/reference-lines';
@@ -59,12 +60,37 @@ describe('mangled plugin lines', () => {
   });
 });
 
+describe('the decoder reads fields in place', () => {
+  /** What the decoder must answer: the sliced parse, then recognise, as the API documents them. */
+  function sliced(line: string, now: number, allowMissingPri: boolean): unknown {
+    const parsed = parseSyslog(line, { now, allowMissingPri });
+    if (!parsed.ok) return { type: 'rejected', reason: parsed.reason };
+    const recognised = recogniser.recognise(parsed.message, now);
+    return recognised.ok ? { type: 'event', event: recognised.event } : { type: 'rejected', reason: recognised.reason };
+  }
+
+  const now = Date.UTC(2025, 2, 9, 12);
+  const decoders = [false, true].map((allowMissingPri) => ({ allowMissingPri, decoder: new Decoder('arrival', allowMissingPri) }));
+  const check = (line: string) => {
+    for (const { allowMissingPri, decoder } of decoders) {
+      const { repeat, ...decoded } = decoder.decode(line, now, false);
+      expect([line, decoded]).toEqual([line, sliced(line, now, allowMissingPri)]);
+    }
+  };
+
+  test('every sample line answers as parseSyslog then recognise do', () => SAMPLES.forEach(check));
+
+  test('property: so does every mangled line', () => {
+    fc.assert(fc.property(mangled, check), { numRuns: 20_000, seed: 11 });
+  });
+});
+
 describe('a line that makes the decoder throw (a bug there)', () => {
   afterEach(() => jest.restoreAllMocks());
 
   test('is dropped and counted as decode_failed; the lines after it are decoded', () => {
     const pipeline = new Pipeline(createPolicy(buildConfig({}, {})), new Decoder('arrival'));
-    jest.spyOn(recogniser, 'recognise').mockImplementationOnce(() => {
+    jest.spyOn(recogniser, 'recogniseIn').mockImplementationOnce(() => {
       throw new TypeError('a bug');
     });
     const line = SAMPLES.find((sample) => sample.startsWith('<'))!;

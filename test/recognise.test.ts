@@ -144,7 +144,7 @@ describe('template dispatch', () => {
     for (const head of heads) expect([head, classify(head)]).toEqual([head, firstInOrder(head)]);
   });
 
-  test('classify reads only text[0, end)', () => {
-    for (const head of heads) expect([head, classify(`${head} from 203.0.113.7`, head.length)]).toEqual([head, firstInOrder(head)]);
+  test('classify reads only text[from, end)', () => {
+    for (const head of heads) expect([head, classify(`(x) ${head} from 203.0.113.7`, 4, head.length + 4)]).toEqual([head, firstInOrder(head)]);
   });
 });

@@ -11,17 +11,17 @@ const DOT = 46;
 
 /**
  * Strict dotted-quad IPv4: four decimal parts 0-255, no leading zeros (which some parsers read
- * as octal), nothing else. Returns the address as an unsigned 32-bit number, or -1.
+ * as octal), nothing else. Reads text[from, to). Returns the address as an unsigned 32-bit number, or -1.
  */
-export function parseIPv4(text: string): number {
-  const length = text.length;
+export function parseIPv4(text: string, from = 0, to = text.length): number {
+  const length = to - from;
   if (length < 7 || length > 15) return -1;
   let value = 0;
   let part = 0;
   let digits = 0;
   let parts = 0;
-  for (let i = 0; i <= length; i++) {
-    const c = i < length ? text.charCodeAt(i) : DOT;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? text.charCodeAt(i) : DOT;
     if (c === DOT) {
       if (digits === 0 || part > 255) return -1;
       value = value * 256 + part;
@@ -43,13 +43,15 @@ export function formatIPv4(value: number): string {
 }
 
 /**
- * Parses an address as it appears in a log line or a config. IPv4-mapped IPv6 becomes IPv4.
- * Zone ids (`fe80::1%eth0`) and anything that is not a plain address give null.
+ * Parses an address as it appears in a log line or a config, in text[from, to). IPv4-mapped
+ * IPv6 becomes IPv4. Zone ids (`fe80::1%eth0`) and anything that is not a plain address give null.
  */
-export function parseIp(text: string): Ip | null {
-  const v4 = parseIPv4(text);
+export function parseIp(input: string, from = 0, to = input.length): Ip | null {
+  const v4 = parseIPv4(input, from, to);
   if (v4 >= 0) return { family: 4, v4 };
-  if (text.length < 2 || text.length > 45 || text.indexOf(':') < 0 || text.indexOf('%') >= 0) return null;
+  if (to - from < 2 || to - from > 45) return null;
+  const text = from === 0 && to === input.length ? input : input.slice(from, to);
+  if (text.indexOf(':') < 0 || text.indexOf('%') >= 0) return null;
   const groups = text.indexOf('.') < 0 ? parseIPv6Groups(text) : parseEmbeddedIPv4(text);
   if (!groups) return null;
   if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {

@@ -247,19 +247,19 @@ const BLOCKLIST_ADVISORY: Classified = { kind: 'blocklist_advisory', cls: 'info'
 const PLUGIN_MESSAGE: Classified = { kind: 'plugin_message', cls: 'info' };
 
 /**
- * Classifies text[0, end), the text before ` from <ip>` (plugin prefix already removed).
+ * Classifies text[from, end), the text before ` from <ip>` (plugin prefix already removed).
  * Null: no template.
  */
-export function classify(text: string, end = text.length): Classified | null {
+export function classify(text: string, from = 0, end = text.length): Classified | null {
   let node: Dispatch | undefined = DISPATCH;
-  while (node?.next) node = node.next.get(text.charCodeAt(node.at));
+  while (node?.next) node = node.next.get(text.charCodeAt(from + node.at));
   if (node) {
     for (const template of node.templates) {
       const { prefix } = template;
-      if (prefix.length <= end && startsAt(text, prefix, 0) && restMatches(template.rest, text, prefix.length, end)) return template;
+      if (prefix.length <= end - from && startsAt(text, prefix, from) && restMatches(template.rest, text, from + prefix.length, end)) return template;
     }
   }
-  if (end > BOGUS_PINGBACK.length && startsAt(text, BOGUS_PINGBACK, end - BOGUS_PINGBACK.length)) return BOGUS;
+  if (end - from > BOGUS_PINGBACK.length && startsAt(text, BOGUS_PINGBACK, end - BOGUS_PINGBACK.length)) return BOGUS;
   return null;
 }
 

@@ -1,6 +1,6 @@
 import { Ip, parseIp } from '../address/ip';
 import type { SyslogMessage } from '../syslog/parse';
-import { Classified, classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
+import { Classified, classify, classifyPluginMessage, EventClass, EventKind, startsAt } from './catalogue';
 
 /**
  * A WP fail2ban event. The username, if the message had one, is gone by now. The address is kept
@@ -31,6 +31,7 @@ export type RecogniseResult = { ok: true; event: WpEvent } | { ok: false; reason
 const FROM = ' from ';
 const VIA_XMLRPC = ' via XML-RPC';
 const ESCAPED_LF = '#012';
+const UNKNOWN = 'unknown';
 
 function reject(reason: RecogniseRejection): RecogniseResult {
   return { ok: false, reason };
@@ -104,45 +105,54 @@ export function cleanSite(host: string): string | null {
 }
 
 export function recognise(message: SyslogMessage, at: number): RecogniseResult {
-  let site = siteFromTag(message.tag);
-  if (site === undefined) return reject('not_wordpress');
+  const recognised = recogniseIn(message.tag, message.text, 0, at);
+  return typeof recognised === 'string' ? reject(recognised) : { ok: true, event: recognised };
+}
 
-  let text = message.text;
-  while (text.endsWith(ESCAPED_LF)) text = text.slice(0, -ESCAPED_LF.length);
-  if (text.endsWith(VIA_XMLRPC)) text = text.slice(0, -VIA_XMLRPC.length);
+/**
+ * recognise on a tag and a message text given in place: the text is text[textStart, text.length).
+ * The decoder passes the whole line as `text`, read where scanSyslog found the fields, so nothing
+ * but the tag is sliced out of it; and the answer is the event or the rejection, no wrapper.
+ */
+export function recogniseIn(tag: string, text: string, textStart: number, at: number): WpEvent | RecogniseRejection {
+  let site = siteFromTag(tag);
+  if (site === undefined) return 'not_wordpress';
 
-  const from = text.lastIndexOf(FROM);
-  if (from < 0) return reject('no_address');
-  const token = text.slice(from + FROM.length);
-  if (token.length === 0 || token.indexOf(' ') >= 0) return reject('no_address');
-  if (token === 'unknown') return reject('address_unknown');
-  const ip = parseIp(token);
-  if (ip === null) return reject('address_invalid');
+  let end = text.length;
+  while (end - ESCAPED_LF.length >= textStart && startsAt(text, ESCAPED_LF, end - ESCAPED_LF.length)) end -= ESCAPED_LF.length;
+  if (end - VIA_XMLRPC.length >= textStart && startsAt(text, VIA_XMLRPC, end - VIA_XMLRPC.length)) end -= VIA_XMLRPC.length;
+
+  const from = end - FROM.length >= textStart ? text.lastIndexOf(FROM, end - FROM.length) : -1;
+  if (from < textStart) return 'no_address';
+  const tokenStart = from + FROM.length;
+  if (tokenStart === end) return 'no_address';
+  const space = text.indexOf(' ', tokenStart);
+  if (space >= 0 && space < end) return 'no_address';
+  if (end - tokenStart === UNKNOWN.length && startsAt(text, UNKNOWN, tokenStart)) return 'address_unknown';
+  const ip = parseIp(text, tokenStart, end);
+  if (ip === null) return 'address_invalid';
 
   let headEnd = from;
   if (site === null) {
     // 6.x inline host: `… on <host>[/<path>] from <ip>`, only ever with a bare tag.
-    const on = from >= 4 ? text.lastIndexOf(' on ', from - 4) : -1;
-    if (on >= 0 && text.indexOf(' ', on + 4) === from) {
+    const on = from - 4 >= textStart ? text.lastIndexOf(' on ', from - 4) : -1;
+    if (on >= textStart && text.indexOf(' ', on + 4) === from) {
       site = cleanSite(text.slice(on + 4, from));
       headEnd = on;
     }
   }
 
-  const classified = classifyHead(text, headEnd);
-  return {
-    ok: true,
-    event: { kind: classified.kind, class: classified.cls, ip, site, at },
-  };
+  const classified = classifyHead(text, textStart, headEnd);
+  return { kind: classified.kind, class: classified.cls, ip, site, at };
 }
 
 const UNRECOGNIZED: Classified = { kind: 'unrecognized', cls: 'info' };
 
-/** Classifies text[0, end): a `(slug) message` from the plugin API, or one of the templates. */
-function classifyHead(text: string, end: number): Classified {
-  if (text.charCodeAt(0) === 40 /* ( */) {
-    const close = text.indexOf(') ');
-    if (close > 1 && close + 2 <= end) return classifyPluginMessage(text.slice(1, close), text.slice(close + 2, end));
+/** Classifies text[from, end): a `(slug) message` from the plugin API, or one of the templates. */
+function classifyHead(text: string, from: number, end: number): Classified {
+  if (text.charCodeAt(from) === 40 /* ( */) {
+    const close = text.indexOf(') ', from);
+    if (close > from + 1 && close + 2 <= end) return classifyPluginMessage(text.slice(from + 1, close), text.slice(close + 2, end));
   }
-  return classify(text, end) ?? UNRECOGNIZED;
+  return classify(text, from, end) ?? UNRECOGNIZED;
 }
