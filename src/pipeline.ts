@@ -91,7 +91,7 @@ export interface DecoderSettings {
 }
 
 /**
- * Frame text → SyslogMessage → WpEvent: the per-line work, which keeps no per-address state and so
+ * Frame text → header fields (scanSyslog) → WpEvent: the per-line work, which keeps no per-address state and so
  * may run in a thread of its own (ingest/decode-thread.ts). `clock` picks the time events carry:
  * the arrival time (daemon) or the message's own timestamp (replay).
  */

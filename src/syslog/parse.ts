@@ -64,9 +64,10 @@ export function parseSyslog(input: Buffer | string, options: ParseOptions): Pars
 }
 
 /**
- * Where scanSyslog found the fields of the line it last accepted, as offsets into `line` (the
- * line without its trailer); the text runs to the line's end. One object, overwritten by every
- * call: the decoder's hot path reads the fields in place instead of slicing them out.
+ * Where scanSyslog found the fields of a line it accepted, as offsets into `line` (the line
+ * without its trailer); the text runs to the line's end. One object, overwritten by every call and
+ * read only after one that accepted: the decoder's hot path reads the fields in place instead of
+ * slicing them out.
  */
 export interface ScannedLine {
   line: string;
@@ -284,8 +285,6 @@ function scan3164(line: string, pos: number, now: number): ParseRejection | null
   scanned.hostEnd = hostEnd;
   scanned.tagStart = pos;
   scanned.tagEnd = tagEnd;
-  scanned.pidStart = splitPid ?? -1;
-  scanned.pidEnd = splitPid === null ? -1 : splitPidEnd;
   scanned.textStart = skipSpaces(line, end);
   return null;
 }
@@ -300,17 +299,14 @@ function looksLikeHostname(line: string, from: number, to: number): boolean {
   return line.charCodeAt(to - 1) !== 58;
 }
 
-/** Where splitTag found the pid (start, or null without one, and end), to spare a result object. */
-let splitPid: number | null = null;
-let splitPidEnd = 0;
-
 /**
- * `tag[pid]:` in line[from, to) → the tag's end, with the pid's bounds in splitPid/splitPidEnd;
+ * `tag[pid]:` in line[from, to) → the tag's end, with the pid's bounds in scanned.pidStart/pidEnd;
  * tolerates a missing `:`, `]` or the whole `[pid]` (the 32-character cut). In `name(host)[pid]`
  * the pid bracket comes after the `)`, since a host may hold `[::1]`.
  */
 function splitTag(line: string, from: number, to: number): number {
-  splitPid = null;
+  scanned.pidStart = -1;
+  scanned.pidEnd = -1;
   const end = line.charCodeAt(to - 1) === 58 /* : */ ? to - 1 : to;
   let searchFrom = from + 1;
   const paren = line.indexOf('(', from);
@@ -323,8 +319,8 @@ function splitTag(line: string, from: number, to: number): number {
   if (open < 0 || open >= end) return end;
   const pidEnd = line.charCodeAt(end - 1) === 93 /* ] */ ? end - 1 : end;
   if (pidEnd > open + 1) {
-    splitPid = open + 1;
-    splitPidEnd = pidEnd;
+    scanned.pidStart = open + 1;
+    scanned.pidEnd = pidEnd;
   }
   return open;
 }
