@@ -128,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
       return lines.every((line) => line.ok) ? EXIT_OK : EXIT_FAILURE;
     }
     case 'replay': {
-      const { replay } = await import('./replay');
+      const { replay } = await import('./replay/replay');
       const source = positionals[0] ?? '-';
       const input = source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 });
       await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events });

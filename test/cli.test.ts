@@ -5,7 +5,7 @@ import { Readable, Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '../src/config/load';
-import { replay } from '../src/replay';
+import { replay } from '../src/replay/replay';
 import { CLI } from './helpers/daemon';
 
 const FIXTURES = resolve(__dirname, 'fixtures');

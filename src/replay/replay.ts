@@ -1,11 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
-import { formatIp } from './address/ip';
-import type { Config } from './config/schema';
-import { DecodeThread } from './ingest/decode-thread';
-import { linesBatch } from './ingest/frame-batch';
-import { createPolicy, Decoded, Decoder, Pipeline, rejection } from './pipeline';
-import type { BanOrder } from './policy/policy';
-import type { WpEvent } from './wordpress/recognise';
+import type { Config } from '../config/schema';
+import { DecodeThread } from '../ingest/decode-thread';
+import { linesBatch } from '../ingest/frame-batch';
+import { createPolicy, Decoded, Decoder, Pipeline, rejection } from '../pipeline';
+import { banJson, banText, ByteOutput, eventJson, eventText } from './output';
 
 export interface ReplayOptions {
   json: boolean;
@@ -51,33 +49,6 @@ async function* wholeLines(input: Readable, maxLineBytes: number, oversize: () =
   else if (carry.length > 0) yield new Uint8Array(Buffer.concat(carry));
 }
 
-/** Collects output and writes it in large pieces, waiting when the reader is slow. */
-class BufferedOutput {
-  private parts: string[] = [];
-  private size = 0;
-  private draining: Promise<void> | null = null;
-
-  constructor(private readonly output: Writable) {}
-
-  /** Returns a promise only when the output must drain first. */
-  line(text: string): Promise<void> | undefined {
-    this.parts.push(text, '\n');
-    this.size += text.length + 1;
-    return this.size >= 65_536 ? this.flush() : undefined;
-  }
-
-  /** Writes what is collected; the promise settles when the output has room again (one wait, however many flushes). */
-  flush(): Promise<void> {
-    if (this.parts.length > 0) {
-      const ok = this.output.write(this.parts.join(''));
-      this.parts = [];
-      this.size = 0;
-      if (!ok) this.draining ??= new Promise<void>((resolve) => this.output.once('drain', () => resolve())).finally(() => (this.draining = null));
-    }
-    return this.draining ?? Promise.resolve();
-  }
-}
-
 /** Lines waiting in the decode thread before reading stops for a while. */
 const REPLAY_BACKLOG = 100_000;
 
@@ -102,14 +73,17 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
     throw error;
   }
   const now = options.now ?? Date.now();
-  const out = new BufferedOutput(output);
-  const print = (text: string) => out.line(text);
+  const out = new ByteOutput(output);
+  const print = (text: string) => {
+    out.text(text);
+    return out.lineEnd();
+  };
   let printing: Promise<void> | undefined;
   const show = (line: Decoded) => {
     const outcome = pipeline.account(line);
     if (outcome.type !== 'event') return;
     if (options.events) printing = print(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
-    for (const order of outcome.orders) printing = print(options.json ? banJson(order) : banText(order)) ?? printing;
+    for (const order of outcome.orders) printing = (options.json ? banJson(out, order) : print(banText(order))) ?? printing;
   };
   try {
     const oversize = () => show(rejection('oversize'));
@@ -138,35 +112,4 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
   }
   await out.flush();
   return stats;
-}
-
-function eventJson(event: WpEvent, ignored: string | null): string {
-  const out: Record<string, unknown> = { type: 'event', kind: event.kind, class: event.class, address: formatIp(event.ip), site: event.site };
-  if (ignored) out.ignored = ignored;
-  return JSON.stringify(out);
-}
-
-/** The same text as JSON.stringify of the object, at a fraction of the cost (one per ban). */
-function banJson(order: BanOrder): string {
-  return `{"type":"ban","key":"${order.key}","jail":${jsonString(order.jail)},"action":"${order.action}","until":${order.until},"site":${order.site === null ? 'null' : jsonString(order.site)}}`;
-}
-
-const jsonStrings = new Map<string, string>();
-
-/** JSON text of a site or jail name; these repeat, so each is encoded once. */
-function jsonString(text: string): string {
-  let json = jsonStrings.get(text);
-  if (json === undefined) {
-    json = JSON.stringify(text);
-    if (jsonStrings.size < 10_000) jsonStrings.set(text, json);
-  }
-  return json;
-}
-
-function eventText(event: WpEvent, ignored: string | null): string {
-  return `event ${event.kind} (${event.class}) ${formatIp(event.ip)} site=${event.site ?? '-'}${ignored ? ` ignored=${ignored}` : ''}`;
-}
-
-function banText(order: BanOrder): string {
-  return `ban ${order.key} jail=${order.jail} action=${order.action} for ${order.duration}s until ${new Date(order.until * 1000).toISOString()}`;
 }
