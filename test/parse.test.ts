@@ -31,6 +31,46 @@ describe('parseSyslog', () => {
     expect(result.ok && result.message.timestamp).toBe(Date.UTC(2024, 11, 31, 23, 59, 59));
   });
 
+  test('BSD dates of this year and of last, one after the other, each keep their own year', () => {
+    const stamps: [string, number][] = [
+      ['Dec 31 23:59:59', Date.UTC(2024, 11, 31, 23, 59, 59)],
+      ['Mar  9 06:33:02', Date.UTC(2025, 2, 9, 6, 33, 2)],
+      ['Mar 12 00:00:00', Date.UTC(2024, 2, 12)],
+      ['Dec 31 00:00:01', Date.UTC(2024, 11, 31, 0, 0, 1)],
+      ['Jan  1 10:00:00', Date.UTC(2025, 0, 1, 10)],
+      ['Mar  9 23:00:00', Date.UTC(2025, 2, 9, 23)],
+    ];
+    for (let round = 0; round < 3; round++) {
+      for (const [stamp, expected] of stamps) {
+        const result = parse(`<37>${stamp} web1 wp: text`);
+        expect([stamp, result.ok && result.message.timestamp]).toEqual([stamp, expected]);
+      }
+    }
+  });
+
+  test.each([
+    ['Mar 9 06:33:02', Date.UTC(2025, 2, 9, 6, 33, 2)],
+    ['Mar 09 06:33:02', Date.UTC(2025, 2, 9, 6, 33, 2)],
+    ['Mar 10 06:33:02', Date.UTC(2025, 2, 10, 6, 33, 2)],
+    ['Feb 28 23:59:60', Date.UTC(2025, 1, 28, 23, 59, 60)],
+    ['Mar  9 06:33:02 2023', Date.UTC(2023, 2, 9, 6, 33, 2)],
+    ['Mar 191 06:33:02', null],
+    ['Mar 0 06:33:02', null],
+    ['Mar 32 06:33:02', null],
+    ['Mar 9x 06:33:02', null],
+    ['Mar  9 24:33:02', null],
+    ['Mar  9 06:60:02', null],
+    ['Mar  9 06:33:61', null],
+    ['Mar  9 6:33:02 ', null],
+    ['Mar  9 06:3a:02', null],
+    ['Mar  9 06-33:02', null],
+    ['Mxr  9 06:33:02', null],
+  ])('BSD timestamp %j → %p (null: not a timestamp, so the header has none)', (stamp, expected) => {
+    const result = parse(`<37>${stamp} web1 wp: text`);
+    if (expected === null) expect(result.ok && result.message.timestamp).toBeNull();
+    else expect(result).toMatchObject({ ok: true, message: { timestamp: expected, tag: 'wp' } });
+  });
+
   test('no hostname (local socket format)', () => {
     expect(parse('<37>Nov 21 20:17:39 wordpress(example.com)[1234]: text')).toMatchObject({
       ok: true,

@@ -38,19 +38,26 @@ function monthCode(text: string, pos: number): number {
 }
 
 /**
- * Date.UTC for midnight, remembered for the last day asked: consecutive lines share their day, and
- * the date arithmetic is a visible cost at a million lines a second.
+ * Date.UTC for midnight, remembered for the last two days asked: consecutive lines share their
+ * day, and the date arithmetic is a visible cost at a million lines a second. Two, as lines near
+ * New Year are tried in this year and then in the last.
  */
-let cachedDay = -1;
-let cachedDayMs = 0;
+const cachedDays = new Float64Array([-1, -1]);
+const cachedDayMs = new Float64Array(2);
+let cacheNext = 0;
 
 function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
   const dayKey = (year * 16 + month) * 32 + day;
-  if (dayKey !== cachedDay) {
-    cachedDayMs = Date.UTC(year, month, day);
-    cachedDay = dayKey;
+  let ms: number;
+  if (cachedDays[0] === dayKey) ms = cachedDayMs[0];
+  else if (cachedDays[1] === dayKey) ms = cachedDayMs[1];
+  else {
+    ms = Date.UTC(year, month, day);
+    cachedDays[cacheNext] = dayKey;
+    cachedDayMs[cacheNext] = ms;
+    cacheNext ^= 1;
   }
-  return cachedDayMs + hour * 3_600_000 + minute * 60_000 + second * 1000;
+  return ms + hour * 3_600_000 + minute * 60_000 + second * 1000;
 }
 const SP = 32;
 
@@ -337,16 +344,14 @@ function parseBsdTimestamp(line: string, pos: number, now: number): number {
   if (month === undefined || line.charCodeAt(pos + 3) !== SP) return Number.NaN;
   let p = pos + 4;
   if (line.charCodeAt(p) === SP) p++;
-  const dayEnd = line.indexOf(' ', p);
-  const day = dayEnd > p && dayEnd - p <= 2 ? digitsValue(line, p, dayEnd) : -1;
-  if (day < 1 || day > 31) return Number.NaN;
-  p = dayEnd + 1;
-  if (line.charCodeAt(p + 2) !== 58 || line.charCodeAt(p + 5) !== 58) return Number.NaN;
-  const hour = digitsValue(line, p, p + 2);
-  const minute = digitsValue(line, p + 3, p + 5);
-  const second = digitsValue(line, p + 6, p + 8);
+  let day = digitAt(line, p++);
+  if (line.charCodeAt(p) !== SP) day = day * 10 + digitAt(line, p++);
+  if (day < 1 || day > 31 || line.charCodeAt(p) !== SP || line.charCodeAt(p + 3) !== 58 || line.charCodeAt(p + 6) !== 58) return Number.NaN;
+  const hour = digitAt(line, p + 1) * 10 + digitAt(line, p + 2);
+  const minute = digitAt(line, p + 4) * 10 + digitAt(line, p + 5);
+  const second = digitAt(line, p + 7) * 10 + digitAt(line, p + 8);
   if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
-  p += 8;
+  p += 9;
   let year = utcYear(now);
   const explicitYear = line.charCodeAt(p) === SP ? digitsValue(line, p + 1, p + 5) : -1;
   if (explicitYear >= 1970 && line.charCodeAt(p + 5) === SP) {
@@ -359,6 +364,12 @@ function parseBsdTimestamp(line: string, pos: number, now: number): number {
   if (explicitYear < 0 && ms > now + 86_400_000) ms = utcMs(year - 1, month, day, hour, minute, second);
   bsdEnd = p;
   return ms;
+}
+
+/** A digit's value, or a negative number large enough that a two-digit value built on it stays negative. */
+function digitAt(text: string, at: number): number {
+  const c = text.charCodeAt(at);
+  return c >= 48 && c <= 57 ? c - 48 : -1000;
 }
 
 let yearOf = { from: 0, to: -1, year: 0 };
