@@ -1,12 +1,6 @@
 import { decodeBatch, readDecoded, SiteNumbers } from '../src/ingest/decode-thread';
-import { FrameBatch, FramePacker, forEachFrame, forEachFrameText, linesBatch } from '../src/ingest/frame-batch';
+import { FrameBatch, FramePacker, forEachFrame, frameTexts, LineChunk, lineTexts } from '../src/ingest/frame-batch';
 import { Decoded, Decoder } from '../src/pipeline';
-
-function texts(batch: FrameBatch): string[] {
-  const out: string[] = [];
-  forEachFrameText(batch, (text) => out.push(text));
-  return out;
-}
 
 function packed(frames: Buffer[]): FrameBatch {
   const packer = new FramePacker();
@@ -14,31 +8,49 @@ function packed(frames: Buffer[]): FrameBatch {
   return packer.take();
 }
 
-describe('linesBatch (replay input)', () => {
+const chunk = (text: string | Buffer, maxLineBytes = Infinity): LineChunk => ({ chunk: new Uint8Array(Buffer.from(text)), receivedAt: 7, maxLineBytes });
+
+describe('lineTexts (replay input)', () => {
   test('splits at LF and CR LF, keeps empty lines and a last line without LF, skips octet counts', () => {
-    const bytes = new Uint8Array(Buffer.from('a\r\nb\n\n12 <37>x\n123abc\n5 \nlast'));
-    expect(texts(linesBatch(bytes, 7).batch)).toEqual(['a', 'b', '', '<37>x', '123abc', '5 ', 'last']);
-    expect([...linesBatch(bytes, 7).batch.times]).toEqual([7, 7, 7, 7, 7, 7, 7]);
+    expect(lineTexts(chunk('a\r\nb\n\n12 <37>x\n123abc\n5 \nlast'))).toEqual(['a', 'b', '', '<37>x', '123abc', '5 ', 'last']);
   });
 
   test('a chunk ending in LF has no empty line after it; an empty chunk has no line', () => {
-    expect(texts(linesBatch(new Uint8Array(Buffer.from('one\ntwo\n')), 0).batch)).toEqual(['one', 'two']);
-    expect(texts(linesBatch(new Uint8Array(0), 0).batch)).toEqual([]);
+    expect(lineTexts(chunk('one\ntwo\n'))).toEqual(['one', 'two']);
+    expect(lineTexts(chunk(''))).toEqual([]);
   });
 
-  test('many lines grow the bounds', () => {
-    const lines = Array.from({ length: 10_000 }, (_, i) => `line ${i}`);
-    expect(texts(linesBatch(new Uint8Array(Buffer.from(lines.join('\n'))), 0).batch)).toEqual(lines);
+  test('a line longer than maxLineBytes (CR and LF not counted, UTF-8 bytes counted) is null in its place', () => {
+    expect(lineTexts(chunk('12345\r\n123456\n1234\n12345678', 5))).toEqual(['12345', null, '1234', null]);
+    expect(lineTexts(chunk('äöü\r\näöüx\n12345\n', 6))).toEqual(['äöü', null, '12345']);
   });
 
-  test('a line longer than maxLineBytes (CR and LF not counted) is left out and counted', () => {
-    const lines = linesBatch(new Uint8Array(Buffer.from('12345\r\n123456\n1234\n12345678')), 0, 5);
-    expect(texts(lines.batch)).toEqual(['12345', '1234']);
-    expect(lines.oversize).toBe(2);
+  test('a chunk that is a view into a larger buffer gives only its own lines', () => {
+    const whole = Buffer.from('skip\nmine\nmine too\nskip');
+    const view = new Uint8Array(whole.buffer, whole.byteOffset + 5, 14);
+    expect(lineTexts({ chunk: view, receivedAt: 0, maxLineBytes: 100 })).toEqual(['mine', 'mine too']);
+  });
+
+  test.each([
+    ['ASCII', ['plain', '12 <37>counted', 'text']],
+    ['UTF-8', ['plain', 'Grüße aus Köln 🎉', '5 <37>ä', 'after']],
+    ['invalid bytes', [Buffer.from('a'), Buffer.from([0x66, 0xff, 0x67]), Buffer.from('b')]],
+    ['a sequence cut by the line end', [Buffer.from([0x61, 0xe2, 0x82]), Buffer.from('z'), Buffer.from([0xc3, 0x0d])]],
+    ['a CR alone inside a line', ['a\rb', 'ü\rx']],
+  ])('gives each line the text decoding its bytes alone would (%s)', (_name, lines) => {
+    const bytes = lines.map((line) => Buffer.from(line));
+    const alone = bytes.map((line) => {
+      const end = line.length > 0 && line[line.length - 1] === 13 ? line.length - 1 : line.length;
+      const text = line.toString('utf8', 0, end);
+      const counted = /^\d{1,10} </.exec(text);
+      return counted ? text.slice(counted[0].length - 1) : text;
+    });
+    const joined = Buffer.concat(bytes.flatMap((line) => [line, Buffer.from('\n')]));
+    expect(lineTexts(chunk(joined))).toEqual(alone);
   });
 });
 
-describe('forEachFrameText', () => {
+describe('frameTexts', () => {
   const byFrame = (batch: FrameBatch) => {
     const out: string[] = [];
     forEachFrame(batch, (frame) => out.push(frame.toString('utf8')));
@@ -53,7 +65,7 @@ describe('forEachFrameText', () => {
     ['a sequence cut by the frame bound', [Buffer.from([0x61, 0xc3]), Buffer.from([0xa4, 0x62])]],
   ])('gives each frame the text decoding it alone would (%s)', (_name, frames) => {
     const batch = packed(frames);
-    expect(texts(batch)).toEqual(byFrame(batch));
+    expect(frameTexts(batch)).toEqual(byFrame(batch));
   });
 });
 

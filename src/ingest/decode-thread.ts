@@ -5,16 +5,23 @@ import { rejection } from '../pipeline';
 import type { Decoder, DecoderSettings } from '../pipeline';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import { detached, WpEvent } from '../wordpress/recognise';
-import { FrameBatch, forEachFrame, forEachFrameText } from './frame-batch';
+import { FrameBatch, forEachFrame, frameTexts, LineChunk, lineTexts } from './frame-batch';
 import { workerScript } from './worker-script';
 
 export interface DecodeWorkerData extends DecoderSettings {
   warm: boolean;
 }
 
-/** A batch for the decode thread. */
-export interface DecodeRequest extends FrameBatch {
-  mayRepeat: boolean;
+/** Work for the decode thread: a batch of frames, or a chunk of replay's input (split into lines there). */
+export type DecodeRequest = (FrameBatch | LineChunk) & { mayRepeat: boolean };
+
+/** A request's texts in order; null for a line left out as oversize. */
+function textsOf(request: DecodeRequest): (string | null)[] {
+  return 'chunk' in request ? lineTexts(request) : frameTexts(request);
+}
+
+function arrivalOf(request: DecodeRequest, index: number): number {
+  return 'chunk' in request ? request.receivedAt : request.times[index];
 }
 
 /**
@@ -88,14 +95,15 @@ export class SiteNumbers {
 
 /** In the decode thread: a batch of frames → their decoded lines, in transferable form. */
 export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: SiteNumbers): DecodedBatch {
-  const frames = request.times.length;
+  const texts = textsOf(request);
+  const frames = texts.length;
   const codes = new Uint8Array(frames);
   const fingerprints = new Float64Array(frames);
   const repeatAts = new Float64Array(frames);
   const numbers = new Float64Array(frames * STRIDE);
   let n = 0;
-  forEachFrameText(request, (text, receivedAt, index) => {
-    const decoded = decoder.decode(text, receivedAt, request.mayRepeat);
+  texts.forEach((text, index) => {
+    const decoded = text === null ? rejection('oversize') : decoder.decode(text, arrivalOf(request, index), request.mayRepeat);
     fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
     repeatAts[index] = decoded.repeat ? decoded.repeat.at : 0;
     if (decoded.type === 'rejected') {
@@ -160,7 +168,8 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
  * batch's text outlives the call).
  */
 export function decodeHere(decoder: Decoder, request: DecodeRequest, each: (decoded: Decoded) => void): void {
-  forEachFrame(request, (frame, receivedAt) => each(decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
+  if (!('chunk' in request)) return forEachFrame(request, (frame, receivedAt) => each(decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
+  for (const text of lineTexts(request)) each(text === null ? rejection('oversize') : decoder.decode(text, request.receivedAt, request.mayRepeat));
 }
 
 interface Pending {
@@ -180,11 +189,13 @@ export class DecodeThread {
   private readonly pending: Pending[] = [];
   /** the sites table, this thread's half (see DecodedBatch) */
   private readonly sites: string[] = [];
+  /** frames of the batches not answered yet (line chunks count only in bytes: their lines are counted there) */
   private pendingFrames = 0;
+  private pendingBytes = 0;
   /** the thread is gone: `here` decodes everything from now on */
   private decodingHere = false;
   private stopping = false;
-  private waiting: { frames: number; resolve: () => void } | null = null;
+  private waiting: { bytes: number; resolve: () => void } | null = null;
 
   /**
    * `here` is the main thread's decoder: the thread runs a twin of it, and `here` takes over should
@@ -197,10 +208,14 @@ export class DecodeThread {
     private readonly warm = true,
   ) {}
 
-  /** Resolves once at most `frames` frames wait for an answer. */
-  below(frames: number): Promise<void> {
-    if (this.pendingFrames <= frames) return Promise.resolve();
-    return new Promise((resolve) => (this.waiting = { frames, resolve }));
+  /** Resolves once at most `bytes` bytes of requests wait for an answer; `below(0)`: once all are answered. */
+  below(bytes: number): Promise<void> {
+    if (this.settledBelow(bytes)) return Promise.resolve();
+    return new Promise((resolve) => (this.waiting = { bytes, resolve }));
+  }
+
+  private settledBelow(bytes: number): boolean {
+    return bytes === 0 ? this.pending.length === 0 : this.pendingBytes <= bytes;
   }
 
   /** Starts the thread; resolves once it is warm and answering. */
@@ -231,7 +246,7 @@ export class DecodeThread {
   submit(request: DecodeRequest, each: (decoded: Decoded) => void, done?: () => void): void {
     if (this.decodingHere || !this.worker) return this.decodePendingHere({ request, each, done });
     this.pending.push({ request, each, done });
-    this.pendingFrames += request.times.length;
+    this.count(request, 1);
     // The request stays readable here (a copy crosses), so a crash can still decode it.
     this.worker.postMessage(request);
   }
@@ -247,12 +262,20 @@ export class DecodeThread {
   private answer(batch: DecodedBatch): void {
     const next = this.pending.shift();
     if (!next) return;
-    this.pendingFrames -= next.request.times.length;
+    this.count(next.request, -1);
     readDecoded(batch, this.sites, next.each);
     next.done?.();
-    if (this.waiting && this.pendingFrames <= this.waiting.frames) {
+    if (this.waiting && this.settledBelow(this.waiting.bytes)) {
       this.waiting.resolve();
       this.waiting = null;
+    }
+  }
+
+  private count(request: DecodeRequest, sign: 1 | -1): void {
+    if ('chunk' in request) this.pendingBytes += sign * request.chunk.byteLength;
+    else {
+      this.pendingFrames += sign * request.times.length;
+      this.pendingBytes += sign * request.bytes.byteLength;
     }
   }
 
@@ -267,7 +290,7 @@ export class DecodeThread {
   /** Decodes on this thread whatever the worker had not answered, in order, and all that comes after. */
   private drainHere(): void {
     for (const next of this.pending.splice(0)) {
-      this.pendingFrames -= next.request.times.length;
+      this.count(next.request, -1);
       this.decodePendingHere(next);
     }
     this.waiting?.resolve();

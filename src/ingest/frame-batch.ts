@@ -1,8 +1,8 @@
 /**
  * Frames on their way between threads: their bytes one after another in one buffer, each frame's
  * [start, end) in `bounds`, and its arrival time in `times`. Only what was packed crosses
- * (right-sized copies, transferred, not cloned). Replay builds a batch straight from a chunk of a
- * file, its lines in place (`linesBatch`).
+ * (right-sized copies, transferred, not cloned). Replay's input crosses as chunks of a file
+ * instead (`LineChunk`).
  */
 export interface FrameBatch {
   bytes: Uint8Array<ArrayBuffer>;
@@ -66,60 +66,81 @@ export function forEachFrame(batch: FrameBatch, each: (frame: Buffer, receivedAt
 }
 
 /**
- * Calls `each` with every frame of a batch as text, in order. A batch of ASCII (the usual case) is
- * decoded once and each frame is a slice of it, at a fifth of the cost of decoding frames one by
- * one. Such a slice keeps the whole batch's text alive: whoever keeps text beyond the call must
- * keep a copy (see recognise's site cache). Used where the answers cross to another thread.
+ * The frames of a batch as text, in order. A batch of ASCII (the usual case) is decoded once and
+ * each frame is a slice of it, at a fifth of the cost of decoding frames one by one. Such a slice
+ * keeps the whole batch's text alive: whoever keeps text beyond the call must keep a copy (see
+ * recognise's site cache). Used where the answers cross to another thread.
  */
-export function forEachFrameText(batch: FrameBatch, each: (text: string, receivedAt: number, index: number) => void): void {
+export function frameTexts(batch: FrameBatch): string[] {
   const { bytes, bounds, times } = batch;
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const whole = buffer.toString('utf8');
   // UTF-8 never decodes to more UTF-16 units than bytes, so equal lengths mean one unit a byte:
   // byte offsets are text offsets.
   const inPlace = whole.length === buffer.length;
+  const texts = new Array<string>(times.length);
   for (let i = 0; i < times.length; i++) {
     const start = bounds[i * 2];
     const end = bounds[i * 2 + 1];
-    each(inPlace ? whole.slice(start, end) : buffer.toString('utf8', start, end), times[i], i);
+    texts[i] = inPlace ? whole.slice(start, end) : buffer.toString('utf8', start, end);
   }
-}
-
-/** A frame written as `LEN <PRI>…` (octet-counted) on a line of its own: where the frame starts. */
-function frameStart(bytes: Uint8Array, start: number, end: number): number {
-  let i = start;
-  while (i < end && i - start < 10 && bytes[i] >= 48 && bytes[i] <= 57) i++;
-  return i > start && i + 1 < end && bytes[i] === 32 && bytes[i + 1] === 60 ? i + 1 : start;
+  return texts;
 }
 
 /**
- * The lines of `bytes` (LF or CR LF; a last line without LF included) as a batch, in place, all at
- * `receivedAt`: replay's input. A line may be a raw octet-counted frame; its count is skipped. A
- * line longer than `maxLineBytes` is left out and counted in `oversize`.
+ * Replay's input: a chunk of a file, whole lines (LF or CR LF; the last may lack its LF), all
+ * taken to arrive at `receivedAt`. It is split into lines where it is decoded (`lineTexts`).
  */
-export function linesBatch(bytes: Uint8Array<ArrayBuffer>, receivedAt: number, maxLineBytes = Infinity): { batch: FrameBatch; oversize: number } {
-  let bounds = new Uint32Array(4096);
-  let count = 0;
-  let oversize = 0;
+export interface LineChunk {
+  chunk: Uint8Array<ArrayBuffer>;
+  receivedAt: number;
+  /** a longer line is left out: null in its place */
+  maxLineBytes: number;
+}
+
+/**
+ * The lines of a chunk as text, in order; null for a line longer than `maxLineBytes` (CR and LF
+ * not counted). A line may be a raw octet-counted frame (`LEN <PRI>…`): its count is skipped.
+ * A chunk of ASCII (the usual case) is decoded once and split on the text, its lines slices that
+ * keep the chunk's text alive (see frameTexts); any other is split on its bytes, and each
+ * line decoded alone.
+ */
+export function lineTexts({ chunk, maxLineBytes }: LineChunk): (string | null)[] {
+  const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  const whole = bytes.toString('utf8');
+  return whole.length === bytes.length ? splitText(whole, maxLineBytes) : splitBytes(bytes, maxLineBytes);
+}
+
+function splitText(text: string, maxLineBytes: number): (string | null)[] {
+  const lines: (string | null)[] = [];
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    const next = end < 0 ? text.length : end + 1;
+    if (end < 0) end = text.length;
+    if (end > start && text.charCodeAt(end - 1) === 13) end--;
+    lines.push(end - start > maxLineBytes ? null : text.slice(frameStart(text, start, end), end));
+    start = next;
+  }
+  return lines;
+}
+
+function splitBytes(bytes: Buffer, maxLineBytes: number): (string | null)[] {
+  const lines: (string | null)[] = [];
   for (let start = 0; start < bytes.length; ) {
     let end = bytes.indexOf(10, start);
     const next = end < 0 ? bytes.length : end + 1;
     if (end < 0) end = bytes.length;
     if (end > start && bytes[end - 1] === 13) end--;
-    if (end - start > maxLineBytes) {
-      oversize++;
-      start = next;
-      continue;
-    }
-    if (count * 2 === bounds.length) {
-      const grown = new Uint32Array(bounds.length * 2);
-      grown.set(bounds);
-      bounds = grown;
-    }
-    bounds[count * 2] = frameStart(bytes, start, end);
-    bounds[count * 2 + 1] = end;
-    count++;
+    const line = end - start > maxLineBytes ? null : bytes.toString('utf8', start, end);
+    lines.push(line === null ? null : line.slice(frameStart(line, 0, line.length)));
     start = next;
   }
-  return { batch: { bytes, bounds: bounds.slice(0, count * 2), times: new Float64Array(count).fill(receivedAt) }, oversize };
+  return lines;
+}
+
+/** A frame written as `LEN <PRI>…` (octet-counted) on a line of its own: where the frame starts. */
+function frameStart(text: string, start: number, end: number): number {
+  let i = start;
+  while (i < end && i - start < 10 && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+  return i > start && i + 1 < end && text.charCodeAt(i) === 32 && text.charCodeAt(i + 1) === 60 ? i + 1 : start;
 }

@@ -1,7 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from '../config/schema';
 import { DecodeThread } from '../ingest/decode-thread';
-import { linesBatch } from '../ingest/frame-batch';
 import { createPolicy, Decoded, Decoder, Pipeline, rejection } from '../pipeline';
 import { banJson, banText, ByteOutput, eventJson, eventText } from './output';
 
@@ -13,8 +12,8 @@ export interface ReplayOptions {
 }
 
 /**
- * The input in chunks of whole lines, each in a buffer of its own (it crosses to the decode
- * thread). A line split by reads is carried over, its pieces joined once its end comes (a line of
+ * The input in chunks of whole lines, as read (copied only when a line was carried over into
+ * them). A line split by reads is carried over, its pieces joined once its end comes (a line of
  * many reads costs one copy, not one a read). A line that grows past `maxLineBytes` is dropped as
  * it comes, up to its end, and reported to `oversize`: memory stays bounded whatever the input.
  */
@@ -36,7 +35,7 @@ async function* wholeLines(input: Readable, maxLineBytes: number, oversize: () =
         carried += chunk.length;
       }
     } else {
-      if (head < cut) yield new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, cut)]));
+      if (head < cut) yield carry.length === 0 ? (chunk.subarray(head, cut) as Uint8Array<ArrayBuffer>) : new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, cut)]));
       carry = cut < chunk.length ? [chunk.subarray(cut)] : [];
       carried = chunk.length - cut;
     }
@@ -49,8 +48,8 @@ async function* wholeLines(input: Readable, maxLineBytes: number, oversize: () =
   else if (carry.length > 0) yield new Uint8Array(Buffer.concat(carry));
 }
 
-/** Lines waiting in the decode thread before reading stops for a while. */
-const REPLAY_BACKLOG = 100_000;
+/** Bytes waiting in the decode thread before reading stops for a while (some 70,000 lines). */
+const REPLAY_BACKLOG = 8 << 20;
 
 /**
  * Feeds lines (auth.log style, or raw frames one a line) through parser, recogniser and policy,
@@ -89,9 +88,7 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
     const oversize = () => show(rejection('oversize'));
     for await (const chunk of wholeLines(input, maxLineBytes, oversize)) {
       await ready;
-      const lines = linesBatch(chunk, now, maxLineBytes);
-      for (let i = 0; i < lines.oversize; i++) oversize();
-      decoding.submit({ ...lines.batch, mayRepeat: true }, show);
+      decoding.submit({ chunk, receivedAt: now, maxLineBytes, mayRepeat: true }, show);
       await decoding.below(REPLAY_BACKLOG);
       if (printing) await printing; // a slow reader holds the replay
       printing = undefined;
