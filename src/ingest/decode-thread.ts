@@ -72,7 +72,7 @@ export class SiteNumbers {
     if (site === null) return -1;
     let number = this.numbers.get(site);
     if (number === undefined) {
-      site = detached(site); // the table outlives the batch's text
+      site = detached(site); // the table outlives the line it was sliced from
       number = this.numbers.size;
       this.numbers.set(site, number);
       this.added.push(site);
@@ -164,8 +164,7 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
 
 /**
  * Decodes a batch on the calling thread, in order: the daemon's small reads and UDP batches, and
- * the decode thread's work should the thread die. Each frame is decoded on its own (no slice of a
- * batch's text outlives the call).
+ * the decode thread's work should the thread die.
  */
 export function decodeHere(decoder: Decoder, request: DecodeRequest, each: (decoded: Decoded) => void): void {
   if (!('chunk' in request)) return forEachFrame(request, (frame, receivedAt) => each(decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));

@@ -44,8 +44,8 @@ function reject(reason: RecogniseRejection): RecogniseResult {
  */
 export function siteFromTag(tag: string): string | null | undefined {
   // A host runs a few sites, whose lines come in runs or interleaved: comparing with the last few
-  // tags is cheaper than hashing the tag for the cache. (The few kept may be slices of a batch's
-  // text, keeping at most that many batches alive.)
+  // tags is cheaper than hashing the tag for the cache. (The few kept may be slices of their
+  // lines, keeping at most that many lines alive.)
   for (let i = 0; i < RECENT; i++) if (recentTags[i] === tag) return recentSites[i];
   const site = siteFromTagCached(tag);
   recentTags[recentNext] = tag;
@@ -64,7 +64,7 @@ function siteFromTagCached(tag: string): string | null | undefined {
   if (cached !== undefined || siteCache.has(tag)) return cached;
   const site = readSiteFromTag(tag);
   if (siteCache.size >= SITE_CACHE_MAX) siteCache.clear();
-  // copies: a tag may be a slice of a whole batch's text (ingest/frame-batch.ts), which the cache must not keep alive
+  // copies: a tag is a slice of its line, which the cache must not keep alive
   const kept = typeof site === 'string' ? detached(site) : site;
   siteCache.set(detached(tag), kept);
   return kept;
