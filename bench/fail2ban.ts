@@ -1,9 +1,11 @@
 /**
  * Recognition speed against fail2ban: one generated auth.log (a million lines, mixed kinds, sites
  * and addresses), fail2ban-regex (Debian's fail2ban) with a filter for WP fail2ban's hard and soft
- * lines, and `edgeban replay` on the same file in the same run. Reports lines/s for both, the
- * ratio, and whether the matches agree (fail2ban's matched lines = edgeban's hard + soft events).
- * Prints JSON.
+ * lines, and on the same file in the same run: `edgeban replay` (parse, recognise, the policy and
+ * every ban printed, two threads), and edgeban's parser and recogniser alone on one thread
+ * (recognise-file: read, parse, recognise and count, the work fail2ban-regex does). Reports
+ * lines/s for each, both ratios, and whether the matches agree (fail2ban's matched lines =
+ * edgeban's hard + soft events). Every time runs from process start to exit. Prints JSON.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, createWriteStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -52,14 +54,25 @@ export async function benchFail2ban(): Promise<Record<string, unknown>> {
     const edgeban = timedRun(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'replay', '--json', log], join(dir, 'edgeban.out'));
     const summary = JSON.parse(edgeban.output.trim().split('\n').pop()!) as { lines: number; classes: Record<string, number> };
     const edgebanMatched = (summary.classes.hard ?? 0) + (summary.classes.soft ?? 0);
+    const recognition = timedRun(process.execPath, [join(__dirname, 'recognise-file.js'), log], join(dir, 'recognise.out'));
+    const counted = JSON.parse(recognition.output) as { lines: number; classes: Record<string, number> };
+    const recognitionMatched = (counted.classes.hard ?? 0) + (counted.classes.soft ?? 0);
     const f2bRate = Math.round(LINES / fail2ban.seconds);
     const edgebanRate = Math.round(LINES / edgeban.seconds);
+    const recognitionRate = Math.round(LINES / recognition.seconds);
     return {
       lines: LINES,
       fail2banRegex: { linesPerSecond: f2bRate, seconds: Number(fail2ban.seconds.toFixed(2)), matched: f2bMatched },
-      edgebanReplay: { linesPerSecond: edgebanRate, seconds: Number(edgeban.seconds.toFixed(2)), matched: edgebanMatched, note: 'full replay: parse, recognise, policy and bans' },
+      edgebanReplay: { linesPerSecond: edgebanRate, seconds: Number(edgeban.seconds.toFixed(2)), matched: edgebanMatched, note: 'full replay: parse, recognise, policy and every ban printed; two threads' },
+      edgebanRecognition: {
+        linesPerSecond: recognitionRate,
+        seconds: Number(recognition.seconds.toFixed(2)),
+        matched: recognitionMatched,
+        note: "fail2ban-regex's work: read, parse, recognise, count; one thread",
+      },
       ratio: Number((edgebanRate / f2bRate).toFixed(1)),
-      matchesAgree: f2bMatched === edgebanMatched,
+      recognitionRatio: Number((recognitionRate / f2bRate).toFixed(1)),
+      matchesAgree: f2bMatched === edgebanMatched && f2bMatched === recognitionMatched,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
