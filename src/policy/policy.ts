@@ -149,7 +149,8 @@ export class Policy {
   purgeStale(now: number): void {
     this.advance(now);
     const { cells } = this.tracks;
-    this.tracks.forEach((row, hi, lo) => {
+    this.tracks.forEach((slot, hi, lo) => {
+      const row = slot * this.trackWidth;
       if (this.jails.every((jail) => this.expired(cells[row + jail.offset]))) this.tracks.delete(hi, lo);
     });
     for (const [id, offence] of this.offences?.entries() ?? []) if (offence.forgetAt <= this.now) this.offences?.delete(id);
@@ -187,7 +188,7 @@ export class Policy {
     let orders = NO_ORDERS;
     if (jails.length > 0) {
       this.trackKey(ip);
-      const row = this.tracks.slot(this.keyHi, this.keyLo);
+      const row = this.tracks.slot(this.keyHi, this.keyLo) * this.trackWidth;
       for (const jail of jails) {
         const order = this.hit(jail, ip, row, event);
         if (order) orders = orders === NO_ORDERS ? [order] : [...orders, order];

@@ -10,14 +10,12 @@
  * before the addresses that keep coming back.
  */
 export class TrackStore {
-  /**
-   * Per key a row of `stride` doubles: its key's halves, its CLOCK state, then its `width` cells,
-   * so that the probe's last look and the policy's reads share a cache line or two (with 50,000
-   * keys, separate arrays cost a cache miss each). The cells of row `r` (what slot answers) are
-   * cells[r … r + width); state: 0 free, 1 live, 2 live and seen again since the hand passed.
-   */
+  /** the doubles: slot `s` owns cells[s * width … s * width + width) */
   cells: Float64Array;
-  private readonly stride: number;
+  private keyHi: Uint32Array;
+  private keyLo: Uint32Array;
+  /** per slot: 0 free, 1 live, 2 live and seen again since the clock hand passed */
+  private state: Uint8Array;
   /** open addressing, linear probing: slot + 1, or 0 for empty */
   private table: Int32Array;
   private free: number[] = [];
@@ -29,9 +27,11 @@ export class TrackStore {
     readonly width: number,
     readonly capacity: number,
   ) {
-    this.stride = width + HEADER;
     const slots = Math.min(capacity, 1024);
-    this.cells = new Float64Array(slots * this.stride);
+    this.cells = new Float64Array(slots * width);
+    this.keyHi = new Uint32Array(slots);
+    this.keyLo = new Uint32Array(slots);
+    this.state = new Uint8Array(slots);
     this.table = new Int32Array(tableSizeFor(slots));
   }
 
@@ -39,26 +39,25 @@ export class TrackStore {
     return this.live;
   }
 
-  /** Where the cells of a key start in `cells`, or -1. */
+  /** The slot of a key, or -1. */
   find(hi: number, lo: number): number {
     const index = this.indexOf(hi, lo);
-    return index < 0 ? -1 : this.rowOf(this.table[index] - 1);
+    return index < 0 ? -1 : this.table[index] - 1;
   }
 
-  /** Where the cells of a key start in `cells`, created zeroed when new (evicting when full); marks it seen. */
+  /** The slot of a key, created with zeroed cells when new (evicting when full); marks it seen. */
   slot(hi: number, lo: number): number {
     const mask = this.table.length - 1;
-    const cells = this.cells;
     for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
       const entry = this.table[i];
       if (entry === 0) break;
-      const row = (entry - 1) * this.stride + HEADER;
-      if (cells[row + HI] === hi && cells[row + LO] === lo) {
-        cells[row + STATE] = 2;
-        return row;
+      const slot = entry - 1;
+      if (this.keyHi[slot] === hi && this.keyLo[slot] === lo) {
+        this.state[slot] = 2;
+        return slot;
       }
     }
-    return this.rowOf(this.insert(hi, lo));
+    return this.insert(hi, lo);
   }
 
   delete(hi: number, lo: number): void {
@@ -66,21 +65,14 @@ export class TrackStore {
     if (index < 0) return;
     const slot = this.table[index] - 1;
     this.removeAt(index);
-    this.cells[this.rowOf(slot) + STATE] = 0;
+    this.state[slot] = 0;
     this.free.push(slot);
     this.live--;
   }
 
-  /** Calls `visit` with every live key's cells and its key; `visit` may delete that key. */
-  forEach(visit: (row: number, hi: number, lo: number) => void): void {
-    for (let slot = 0; slot < this.used; slot++) {
-      const row = this.rowOf(slot);
-      if (this.cells[row + STATE] !== 0) visit(row, this.cells[row + HI], this.cells[row + LO]);
-    }
-  }
-
-  private rowOf(slot: number): number {
-    return slot * this.stride + HEADER;
+  /** Calls `visit` with every live slot and its key; `visit` may delete that key. */
+  forEach(visit: (slot: number, hi: number, lo: number) => void): void {
+    for (let slot = 0; slot < this.used; slot++) if (this.state[slot] !== 0) visit(slot, this.keyHi[slot], this.keyLo[slot]);
   }
 
   private insert(hi: number, lo: number): number {
@@ -88,11 +80,10 @@ export class TrackStore {
     if (this.free.length > 0) slot = this.free.pop()!;
     else if (this.used < this.capacity) slot = this.grow();
     else slot = this.evict();
-    const row = this.rowOf(slot);
-    this.cells[row + HI] = hi;
-    this.cells[row + LO] = lo;
-    this.cells[row + STATE] = 1;
-    this.cells.fill(0, row, row + this.width);
+    this.keyHi[slot] = hi;
+    this.keyLo[slot] = lo;
+    this.state[slot] = 1;
+    this.cells.fill(0, slot * this.width, slot * this.width + this.width);
     this.place(slot);
     this.live++;
     return slot;
@@ -103,19 +94,13 @@ export class TrackStore {
     for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
       const entry = this.table[i];
       if (entry === 0) return -1;
-      const row = this.rowOf(entry - 1);
-      if (this.cells[row + HI] === hi && this.cells[row + LO] === lo) return i;
+      if (this.keyHi[entry - 1] === hi && this.keyLo[entry - 1] === lo) return i;
     }
-  }
-
-  private homeOf(slot: number): number {
-    const row = this.rowOf(slot);
-    return hash(this.cells[row + HI], this.cells[row + LO]) & (this.table.length - 1);
   }
 
   private place(slot: number): void {
     const mask = this.table.length - 1;
-    let i = this.homeOf(slot);
+    let i = hash(this.keyHi[slot], this.keyLo[slot]) & mask;
     while (this.table[i] !== 0) i = (i + 1) & mask;
     this.table[i] = slot + 1;
   }
@@ -126,7 +111,8 @@ export class TrackStore {
     let hole = index;
     this.table[hole] = 0;
     for (let i = (hole + 1) & mask; this.table[i] !== 0; i = (i + 1) & mask) {
-      const home = this.homeOf(this.table[i] - 1);
+      const slot = this.table[i] - 1;
+      const home = hash(this.keyHi[slot], this.keyLo[slot]) & mask;
       // The entry may move into the hole unless its home lies cyclically in (hole, i].
       const stays = hole < i ? home > hole && home <= i : home > hole || home <= i;
       if (stays) continue;
@@ -136,16 +122,17 @@ export class TrackStore {
     }
   }
 
-  /** The next never-used slot, growing the rows (and rehashing the table) as needed. */
+  /** The next never-used slot, growing the arrays (and rehashing the table) as needed. */
   private grow(): number {
     const slot = this.used++;
-    if (slot * this.stride === this.cells.length) {
-      const slots = Math.min(this.capacity, slot * 2);
-      const bigger = new Float64Array(slots * this.stride);
-      bigger.set(this.cells);
-      this.cells = bigger;
+    if (slot === this.state.length) {
+      const slots = Math.min(this.capacity, this.state.length * 2);
+      this.cells = resized(this.cells, slots * this.width);
+      this.keyHi = resized(this.keyHi, slots);
+      this.keyLo = resized(this.keyLo, slots);
+      this.state = resized(this.state, slots);
       this.table = new Int32Array(tableSizeFor(slots));
-      for (let s = 0; s < slot; s++) if (this.cells[this.rowOf(s) + STATE] !== 0) this.place(s);
+      for (let s = 0; s < slot; s++) if (this.state[s] !== 0) this.place(s);
     }
     return slot;
   }
@@ -155,23 +142,16 @@ export class TrackStore {
     for (;;) {
       const slot = this.hand;
       this.hand = slot + 1 === this.used ? 0 : slot + 1;
-      const row = this.rowOf(slot);
-      if (this.cells[row + STATE] === 2) {
-        this.cells[row + STATE] = 1;
+      if (this.state[slot] === 2) {
+        this.state[slot] = 1;
         continue;
       }
-      this.removeAt(this.indexOf(this.cells[row + HI], this.cells[row + LO]));
+      this.removeAt(this.indexOf(this.keyHi[slot], this.keyLo[slot]));
       this.live--;
       return slot;
     }
   }
 }
-
-/** A row's header, before its cells: the key's halves and the CLOCK state, at these offsets from the cells. */
-const HEADER = 3;
-const HI = -3;
-const LO = -2;
-const STATE = -1;
 
 /** A power of two at least twice the slots: the table stays at most half full. */
 function tableSizeFor(slots: number): number {
@@ -188,4 +168,12 @@ function hash(hi: number, lo: number): number {
   h ^= h >>> 13;
   h = imul(h, 0xc2b2ae35);
   return h ^ (h >>> 16);
+}
+
+type Growable = Float64Array | Uint32Array | Uint8Array;
+
+function resized<T extends Growable>(array: T, length: number): T {
+  const bigger = new (array.constructor as new (length: number) => T)(length);
+  bigger.set(array as never);
+  return bigger;
 }
