@@ -5,7 +5,7 @@ import { rejection } from '../pipeline';
 import type { Decoder, DecoderSettings } from '../pipeline';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import { detached, WpEvent } from '../wordpress/recognise';
-import { FrameBatch, forEachFrame, frameTexts, LineChunk, lineTexts } from './frame-batch';
+import { FrameBatch, frameTexts, LineChunk, lineTexts } from './frame-batch';
 import { workerScript } from './worker-script';
 
 export interface DecodeWorkerData extends DecoderSettings {
@@ -14,15 +14,6 @@ export interface DecodeWorkerData extends DecoderSettings {
 
 /** Work for the decode thread: a batch of frames, or a chunk of replay's input (split into lines there). */
 export type DecodeRequest = (FrameBatch | LineChunk) & { mayRepeat: boolean };
-
-/** A request's texts in order; null for a line left out as oversize. */
-function textsOf(request: DecodeRequest): (string | null)[] {
-  return 'chunk' in request ? lineTexts(request) : frameTexts(request);
-}
-
-function arrivalOf(request: DecodeRequest, index: number): number {
-  return 'chunk' in request ? request.receivedAt : request.times[index];
-}
 
 /**
  * What the decode thread answers, per frame in order: `codes` 0 for an event, else a rejection
@@ -95,15 +86,15 @@ export class SiteNumbers {
 
 /** In the decode thread: a batch of frames → their decoded lines, in transferable form. */
 export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: SiteNumbers): DecodedBatch {
-  const texts = textsOf(request);
-  const frames = texts.length;
+  const answers: Decoded[] = [];
+  decodeHere(decoder, request, (decoded) => answers.push(decoded));
+  const frames = answers.length;
   const codes = new Uint8Array(frames);
   const fingerprints = new Float64Array(frames);
   const repeatAts = new Float64Array(frames);
   const numbers = new Float64Array(frames * STRIDE);
   let n = 0;
-  texts.forEach((text, index) => {
-    const decoded = text === null ? rejection('oversize') : decoder.decode(text, arrivalOf(request, index), request.mayRepeat);
+  answers.forEach((decoded, index) => {
     fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
     repeatAts[index] = decoded.repeat ? decoded.repeat.at : 0;
     if (decoded.type === 'rejected') {
@@ -163,12 +154,18 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
 }
 
 /**
- * Decodes a batch on the calling thread, in order: the daemon's small reads and UDP batches, and
- * the decode thread's work should the thread die.
+ * Decodes a request's frames or lines on the calling thread, in order: in the decode thread
+ * (decodeBatch), and on the main thread for the daemon's small reads and UDP batches, and for the
+ * decode thread's work should that thread die.
  */
 export function decodeHere(decoder: Decoder, request: DecodeRequest, each: (decoded: Decoded) => void): void {
-  if (!('chunk' in request)) return forEachFrame(request, (frame, receivedAt) => each(decoder.decode(frame.toString('utf8'), receivedAt, request.mayRepeat)));
-  for (const text of lineTexts(request)) each(text === null ? rejection('oversize') : decoder.decode(text, request.receivedAt, request.mayRepeat));
+  const lines = 'chunk' in request ? request : null;
+  const texts = lines ? lineTexts(lines) : frameTexts(request as FrameBatch);
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i];
+    const receivedAt = lines ? lines.receivedAt : (request as FrameBatch).times[i];
+    each(text === null ? rejection('oversize') : decoder.decode(text, receivedAt, request.mayRepeat));
+  }
 }
 
 interface Pending {
