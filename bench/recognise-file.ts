@@ -9,30 +9,20 @@
 import { createReadStream } from 'node:fs';
 import { lineTexts } from '../src/ingest/frame-batch';
 import { Decoder } from '../src/pipeline';
+import { wholeLines } from '../src/replay/replay';
 
 async function count(file: string): Promise<{ lines: number; classes: Record<string, number> }> {
   const decoder = new Decoder('message', true);
   const now = Date.now();
   const classes: Record<string, number> = {};
   let lines = 0;
-  let carry: Buffer = Buffer.alloc(0);
-  const take = (chunk: Buffer) => {
-    for (const text of lineTexts({ chunk: chunk as Uint8Array<ArrayBuffer>, receivedAt: now, maxLineBytes: Infinity })) {
+  for await (const chunk of wholeLines(createReadStream(file), Infinity, () => undefined)) {
+    for (const text of lineTexts({ chunk, receivedAt: now, maxLineBytes: Infinity })) {
       lines++;
       const decoded = decoder.decode(text ?? '', now);
       if (decoded.type === 'event') classes[decoded.event.class] = (classes[decoded.event.class] ?? 0) + 1;
     }
-  };
-  for await (const read of createReadStream(file) as AsyncIterable<Buffer>) {
-    const cut = read.lastIndexOf(10) + 1;
-    if (cut === 0) {
-      carry = Buffer.concat([carry, read]);
-      continue;
-    }
-    take(carry.length > 0 ? Buffer.concat([carry, read.subarray(0, cut)]) : read.subarray(0, cut));
-    carry = read.subarray(cut);
   }
-  if (carry.length > 0) take(carry);
   return { lines, classes };
 }
 

@@ -17,7 +17,7 @@ export interface ReplayOptions {
  * many reads costs one copy, not one a read). A line that grows past `maxLineBytes` is dropped as
  * it comes, up to its end, and reported to `oversize`: memory stays bounded whatever the input.
  */
-async function* wholeLines(input: Readable, maxLineBytes: number, oversize: () => void): AsyncGenerator<Uint8Array<ArrayBuffer>> {
+export async function* wholeLines(input: Readable, maxLineBytes: number, oversize: () => void): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   let carry: Buffer[] = [];
   let carried = 0;
   let skipping = false;
