@@ -6,17 +6,16 @@
  *
  * node dist/bench/recognise-file.js FILE → {"lines":…,"classes":{…}}
  */
-import { createReadStream } from 'node:fs';
 import { lineTexts } from '../src/ingest/frame-batch';
 import { Decoder } from '../src/pipeline';
-import { wholeLines } from '../src/replay/replay';
+import { openReplayInput, wholeLines } from '../src/replay/replay';
 
 async function count(file: string): Promise<{ lines: number; classes: Record<string, number> }> {
   const decoder = new Decoder('message', true);
   const now = Date.now();
   const classes: Record<string, number> = {};
   let lines = 0;
-  for await (const chunk of wholeLines(createReadStream(file), Infinity, () => undefined)) {
+  for await (const chunk of wholeLines(openReplayInput(file), Infinity, () => undefined)) {
     for (const text of lineTexts({ chunk, receivedAt: now, maxLineBytes: Infinity })) {
       lines++;
       const decoded = decoder.decode(text ?? '', now);

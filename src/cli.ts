@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Config } from './config/schema';
 
@@ -128,9 +127,8 @@ async function main(argv: string[]): Promise<number> {
       return lines.every((line) => line.ok) ? EXIT_OK : EXIT_FAILURE;
     }
     case 'replay': {
-      const { replay } = await import('./replay/replay');
-      const source = positionals[0] ?? '-';
-      const input = source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 });
+      const { openReplayInput, replay } = await import('./replay/replay');
+      const input = openReplayInput(positionals[0] ?? '-');
       await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events });
       return EXIT_OK;
     }

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from '../config/schema';
 import { DecodeThread } from '../ingest/decode-thread';
@@ -9,6 +10,14 @@ export interface ReplayOptions {
   events: boolean;
   /** reference time for BSD timestamps without a year */
   now?: number;
+}
+
+/**
+ * Replay's input: a file read a mebibyte at a time (with the default 64 KiB, reading 120 MB took
+ * 180 ms of stream overhead against 65 ms), or standard input for `-`.
+ */
+export function openReplayInput(source: string): Readable {
+  return source === '-' ? process.stdin : createReadStream(source, { highWaterMark: 1 << 20 });
 }
 
 /**
