@@ -6,7 +6,7 @@
  *
  * node dist/bench/recognise-file.js FILE → {"lines":…,"classes":{…}}
  */
-import { lineTexts } from '../src/ingest/frame-batch';
+import { decodeHere } from '../src/ingest/decode-thread';
 import { Decoder } from '../src/pipeline';
 import { openReplayInput, wholeLines } from '../src/replay/replay';
 
@@ -16,11 +16,10 @@ async function count(file: string): Promise<{ lines: number; classes: Record<str
   const classes: Record<string, number> = {};
   let lines = 0;
   for await (const chunk of wholeLines(openReplayInput(file), Infinity, () => undefined)) {
-    for (const text of lineTexts({ chunk, receivedAt: now, maxLineBytes: Infinity })) {
+    decodeHere(decoder, { chunk, receivedAt: now, maxLineBytes: Infinity, mayRepeat: true }, (decoded) => {
       lines++;
-      const decoded = decoder.decode(text ?? '', now);
       if (decoded.type === 'event') classes[decoded.event.class] = (classes[decoded.event.class] ?? 0) + 1;
-    }
+    });
   }
   return { lines, classes };
 }

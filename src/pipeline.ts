@@ -91,7 +91,7 @@ export interface DecoderSettings {
 }
 
 /**
- * Frame text → header fields (scanSyslog) → WpEvent: the per-line work, which keeps no per-address state and so
+ * Frame bytes → header fields (scanSyslog) → WpEvent: the per-line work, which keeps no per-address state and so
  * may run in a thread of its own (ingest/decode-thread.ts). `clock` picks the time events carry:
  * the arrival time (daemon) or the message's own timestamp (replay).
  */
@@ -113,24 +113,30 @@ export class Decoder {
    * stream after a reconnect), so no fingerprint is taken.
    */
   decode(line: string, receivedAt: number, mayRepeat = true): Decoded {
+    const bytes = Buffer.from(line, 'utf8');
+    return this.decodeIn(bytes, 0, bytes.length, receivedAt, mayRepeat);
+  }
+
+  /** decode on the line bytes[start, end) (UTF-8), one of the lines or frames of a batch. */
+  decodeIn(bytes: Uint8Array, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
     // A line that makes the parser or recogniser throw is a bug there, and must not stop the
     // daemon: a restart would empty every window, so a line that crashed it would wipe an
     // attacker's count. It is dropped and counted instead.
     try {
-      return this.decodeLine(line, receivedAt, mayRepeat);
+      return this.decodeLine(bytes, start, end, receivedAt, mayRepeat);
     } catch {
       return rejection('decode_failed');
     }
   }
 
   /** parseSyslog then recognise, reading the fields where the parser found them in the line. */
-  private decodeLine(line: string, receivedAt: number, mayRepeat: boolean): Decoded {
-    const rejected = scanSyslog(line, { now: receivedAt, allowMissingPri: this.allowMissingPri });
+  private decodeLine(bytes: Uint8Array, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
+    const rejected = scanSyslog(bytes, start, end, receivedAt, this.allowMissingPri);
     if (rejected) return rejection(rejected);
-    const { line: text, tagStart, tagEnd, textStart, timestamp, subSecond } = scanned;
+    const { tagStart, tagEnd, textStart, timestamp, subSecond } = scanned;
     const at = this.clock === 'arrival' ? receivedAt : this.messageTime(timestamp);
-    const repeat = mayRepeat && subSecond ? { fingerprint: frameFingerprint(line), at } : undefined;
-    const recognised = recogniseIn(text.slice(tagStart, tagEnd), text, textStart, at);
+    const repeat = mayRepeat && subSecond ? { fingerprint: frameFingerprint(bytes, start, end), at } : undefined;
+    const recognised = recogniseIn(bytes, tagStart, tagEnd, textStart, scanned.end, at);
     if (typeof recognised !== 'string') return { type: 'event', event: recognised, repeat };
     return repeat === undefined ? rejection(recognised) : { type: 'rejected', reason: recognised, repeat };
   }

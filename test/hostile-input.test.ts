@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import fc from 'fast-check';
 import { formatIp, parseIp } from '../src/address/ip';
 import { buildConfig } from '../src/config/load';
+import { decodeHere } from '../src/ingest/decode-thread';
 import { createPolicy, Decoder, Pipeline } from '../src/pipeline';
 import { parseSyslog } from '../src/syslog/parse';
 import * as recogniser from '../src/wordpress/recognise';
@@ -82,6 +83,54 @@ describe('the decoder reads fields in place', () => {
 
   test('property: so does every mangled line', () => {
     fc.assert(fc.property(mangled, check), { numRuns: 20_000, seed: 11 });
+  });
+});
+
+describe('a line decoded inside a batch', () => {
+  // Frames of a batch lie back to back in one buffer, replay's lines in a chunk of a file: the
+  // decoder reads a line where it lies, and must read nothing past its end.
+  const now = Date.UTC(2025, 2, 9, 12);
+  const FOLLOWERS = ['', ':', ')', ']', '>', '-', ' ', '0', '1 2 3', '12:34:56 web1 x: a from 1.2.3.4', '#012', ' via XML-RPC', ':1', '\n<13>next: line'];
+  const decoders = [new Decoder('arrival', false), new Decoder('message', true)];
+
+  function check(line: string, follower: string): void {
+    const alone = Buffer.from(line);
+    const batch = Buffer.concat([Buffer.from(follower), alone, Buffer.from(follower)]);
+    const start = Buffer.byteLength(follower);
+    for (const decoder of decoders) {
+      const expected = decoder.decodeIn(alone, 0, alone.length, now, true);
+      expect([line, follower, decoder.decodeIn(batch, start, start + alone.length, now, true)]).toEqual([line, follower, expected]);
+    }
+  }
+
+  test('gives what the line alone gives, whatever lies around it (every sample cut at every place)', () => {
+    for (const line of SAMPLES) {
+      // the most misleading bytes past a cut line are the rest of that line
+      for (let cut = 0; cut <= line.length; cut++) check(line.slice(0, cut), line.slice(cut));
+      for (const follower of FOLLOWERS) check(line, follower);
+    }
+  });
+
+  test('property: so does every mangled line, followed by another', () => {
+    fc.assert(
+      fc.property(mangled, mangled, (line, other) => check(line, other)),
+      { numRuns: 10_000, seed: 13 },
+    );
+  });
+
+  test('a batch of lines built to send searches past their ends costs what its lines cost', () => {
+    // Each line lacks what a search looks for (a space, ` from `, `>`, `)`, `[`): a search that ran
+    // past its line would read the rest of the batch, and 40,000 lines of 2 MB would take seconds.
+    const kinds = ['<13>wp: ' + 'x'.repeat(40), '<13>' + 'y'.repeat(44), '<13' + '9'.repeat(45), '<13>wp(' + 'z'.repeat(41), 'Mar  9 06:25:01 w wp:' + 'u'.repeat(27)];
+    const text = Array.from({ length: 40_000 }, (_, i) => kinds[i % kinds.length]).join('\n');
+    const chunk = new Uint8Array(Buffer.from(text));
+    const decoder = new Decoder('message', true);
+    const started = process.hrtime.bigint();
+    let lines = 0;
+    decodeHere(decoder, { chunk, receivedAt: now, maxLineBytes: 100, mayRepeat: true }, () => lines++);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    expect(lines).toBe(40_000);
+    expect(seconds).toBeLessThan(1);
   });
 });
 

@@ -130,7 +130,8 @@ describe('template dispatch', () => {
     if (rest === 'any') return text !== '';
     if (rest === 'number') return /^\d+$/.test(text);
     if (rest === 'number_then') return /^\d/.test(text);
-    return rest(text);
+    const bytes = Buffer.from(text);
+    return rest(bytes, 0, bytes.length);
   }
 
   const tails = ['', 'admin', '17', '17 generated', '4 on post 9 by "https://x.example/"', ' on post 3', "'DE'", "403 from country 'DE'", '2) matched request', '/wp-admin/)', 'x'];
@@ -141,10 +142,10 @@ describe('template dispatch', () => {
   ]);
 
   test(`classify answers as trying every template in order would, on ${heads.length} heads`, () => {
-    for (const head of heads) expect([head, classify(head)]).toEqual([head, firstInOrder(head)]);
+    for (const head of heads) expect([head, classify(Buffer.from(head))]).toEqual([head, firstInOrder(head)]);
   });
 
   test('classify reads only text[from, end)', () => {
-    for (const head of heads) expect([head, classify(`(x) ${head} from 203.0.113.7`, 4, head.length + 4)]).toEqual([head, firstInOrder(head)]);
+    for (const head of heads) expect([head, classify(Buffer.from(`(x) ${head} from 203.0.113.7`), 4, head.length + 4)]).toEqual([head, firstInOrder(head)]);
   });
 });

@@ -6,7 +6,7 @@ const T0 = Date.UTC(2025, 2, 9, 6);
 
 /** Whether the filter has seen this frame's text within the window (and remembers it). */
 function repeated(filter: RepeatFilter, text: string, now: number): boolean {
-  return filter.seen(frameFingerprint(text), now);
+  return filter.seen(frameFingerprint(Buffer.from(text)), now);
 }
 const LINE = '<37>2025-03-09T06:31:00.412733+00:00 web1 wordpress(x)[1]: Authentication failure for a from 203.0.113.7';
 

@@ -1,4 +1,5 @@
 import ipaddr from 'ipaddr.js';
+import { indexIn, textOf } from '../bytes';
 
 /** A parsed address: IPv4 as one 32-bit number, IPv6 as eight 16-bit groups. */
 export type Ip =
@@ -8,12 +9,13 @@ export type Ip =
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
 const DOT = 46;
+const COLON = 58;
 
 /**
  * Strict dotted-quad IPv4: four decimal parts 0-255, no leading zeros (which some parsers read
- * as octal), nothing else. Reads text[from, to). Returns the address as an unsigned 32-bit number, or -1.
+ * as octal), nothing else. Reads bytes[from, to). Returns the address as an unsigned 32-bit number, or -1.
  */
-export function parseIPv4(text: string, from = 0, to = text.length): number {
+function parseIPv4(bytes: Uint8Array, from: number, to: number): number {
   const length = to - from;
   if (length < 7 || length > 15) return -1;
   let value = 0;
@@ -21,7 +23,7 @@ export function parseIPv4(text: string, from = 0, to = text.length): number {
   let digits = 0;
   let parts = 0;
   for (let i = from; i <= to; i++) {
-    const c = i < to ? text.charCodeAt(i) : DOT;
+    const c = i < to ? bytes[i] : DOT;
     if (c === DOT) {
       if (digits === 0 || part > 255) return -1;
       value = value * 256 + part;
@@ -43,16 +45,21 @@ export function formatIPv4(value: number): string {
 }
 
 /**
- * Parses an address as it appears in a log line or a config, in text[from, to). IPv4-mapped
- * IPv6 becomes IPv4. Zone ids (`fe80::1%eth0`) and anything that is not a plain address give null.
+ * Parses an address as it appears in a log line or a config. IPv4-mapped IPv6 becomes IPv4. Zone
+ * ids (`fe80::1%eth0`) and anything that is not a plain address give null.
  */
-export function parseIp(input: string, from = 0, to = input.length): Ip | null {
-  const v4 = parseIPv4(input, from, to);
+export function parseIp(text: string): Ip | null {
+  const bytes = Buffer.from(text, 'utf8');
+  return parseIpIn(bytes, 0, bytes.length);
+}
+
+/** parseIp on the UTF-8 bytes[from, to), as the decoder finds an address in a line. */
+export function parseIpIn(bytes: Uint8Array, from: number, to: number): Ip | null {
+  const v4 = parseIPv4(bytes, from, to);
   if (v4 >= 0) return { family: 4, v4 };
   if (to - from < 2 || to - from > 45) return null;
-  const text = from === 0 && to === input.length ? input : input.slice(from, to);
-  if (text.indexOf(':') < 0 || text.indexOf('%') >= 0) return null;
-  const groups = text.indexOf('.') < 0 ? parseIPv6Groups(text) : parseEmbeddedIPv4(text);
+  if (indexIn(bytes, COLON, from, to) < 0 || indexIn(bytes, 37 /* % */, from, to) >= 0) return null;
+  const groups = indexIn(bytes, DOT, from, to) < 0 ? parseIPv6Groups(bytes, from, to) : parseEmbeddedIPv4(textOf(bytes, from, to));
   if (!groups) return null;
   if (groups[0] === 0 && groups[1] === 0 && groups[2] === 0 && groups[3] === 0 && groups[4] === 0 && groups[5] === 0xffff) {
     return { family: 4, v4: groups[6] * 65536 + groups[7] };
@@ -73,23 +80,23 @@ function hexValue(c: number): number {
 }
 
 /** Hex groups with at most one `::`, eight groups in the end. Hot path: no regex, no library. */
-function parseIPv6Groups(text: string): number[] | null {
+function parseIPv6Groups(bytes: Uint8Array, from: number, to: number): number[] | null {
   const head: number[] = [];
   const tail: number[] = [];
   let current = head;
-  let i = 0;
-  const n = text.length;
-  if (text.charCodeAt(0) === 58) {
-    if (text.charCodeAt(1) !== 58) return null;
+  let i = from;
+  const n = to;
+  if (bytes[i] === COLON) {
+    if (bytes[i + 1] !== COLON) return null;
     current = tail;
-    i = 2;
+    i += 2;
     if (i === n) return [0, 0, 0, 0, 0, 0, 0, 0];
   }
   for (;;) {
     let value = 0;
     let digits = 0;
     while (i < n) {
-      const h = hexValue(text.charCodeAt(i));
+      const h = hexValue(bytes[i]);
       if (h < 0) break;
       value = value * 16 + h;
       if (++digits > 4) return null;
@@ -98,9 +105,9 @@ function parseIPv6Groups(text: string): number[] | null {
     if (digits === 0) return null;
     current.push(value);
     if (i === n) break;
-    if (text.charCodeAt(i) !== 58) return null;
+    if (bytes[i] !== COLON) return null;
     i++;
-    if (text.charCodeAt(i) === 58) {
+    if (i < n && bytes[i] === COLON) {
       if (current === tail) return null; // a second ::
       current = tail;
       i++;

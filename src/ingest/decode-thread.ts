@@ -4,8 +4,8 @@ import type { Decoded, LineRejection } from '../pipeline';
 import { rejection } from '../pipeline';
 import type { Decoder, DecoderSettings } from '../pipeline';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
-import { detached, WpEvent } from '../wordpress/recognise';
-import { FrameBatch, frameTexts, LineChunk, lineTexts } from './frame-batch';
+import type { WpEvent } from '../wordpress/recognise';
+import { FrameBatch, LineChunk, lineBounds } from './frame-batch';
 import { workerScript } from './worker-script';
 
 export interface DecodeWorkerData extends DecoderSettings {
@@ -63,7 +63,6 @@ export class SiteNumbers {
     if (site === null) return -1;
     let number = this.numbers.get(site);
     if (number === undefined) {
-      site = detached(site); // the table outlives the line it was sliced from
       number = this.numbers.size;
       this.numbers.set(site, number);
       this.added.push(site);
@@ -159,13 +158,17 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
  * decode thread's work should that thread die.
  */
 export function decodeHere(decoder: Decoder, request: DecodeRequest, each: (decoded: Decoded) => void): void {
-  const lines = 'chunk' in request ? request : null;
-  const texts = lines ? lineTexts(lines) : frameTexts(request as FrameBatch);
-  for (let i = 0; i < texts.length; i++) {
-    const text = texts[i];
-    const receivedAt = lines ? lines.receivedAt : (request as FrameBatch).times[i];
-    each(text === null ? rejection('oversize') : decoder.decode(text, receivedAt, request.mayRepeat));
+  const { mayRepeat } = request;
+  if ('chunk' in request) {
+    const { chunk, receivedAt } = request;
+    const bounds = lineBounds(request);
+    for (let i = 0; i < bounds.length; i += 2) {
+      each(bounds[i] < 0 ? rejection('oversize') : decoder.decodeIn(chunk, bounds[i], bounds[i + 1], receivedAt, mayRepeat));
+    }
+    return;
   }
+  const { bytes, bounds, times } = request;
+  for (let i = 0; i < times.length; i++) each(decoder.decodeIn(bytes, bounds[i * 2], bounds[i * 2 + 1], times[i], mayRepeat));
 }
 
 interface Pending {

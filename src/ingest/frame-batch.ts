@@ -1,5 +1,3 @@
-import { isAscii } from 'node:buffer';
-
 /**
  * Frames on their way between threads: their bytes one after another in one buffer, each frame's
  * [start, end) in `bounds`, and its arrival time in `times`. Only what was packed crosses
@@ -68,28 +66,8 @@ export function forEachFrame(batch: FrameBatch, each: (frame: Buffer, receivedAt
 }
 
 /**
- * Text is decoded a frame (or line) at a time into strings of their own, never sliced out of a
- * batch's decoded text: the parser reads a line's characters several times, and each read of a
- * slice pays an indirection (decoding 600 rather than 770 ns a line). A batch of ASCII, the usual
- * case, is decoded as Latin-1: the same characters, at a fraction of the UTF-8 decoder's cost.
- */
-function encodingOf(bytes: Buffer): 'latin1' | 'utf8' {
-  return isAscii(bytes) ? 'latin1' : 'utf8';
-}
-
-/** The frames of a batch as text, in order (see encodingOf). Used where the answers cross to another thread. */
-export function frameTexts(batch: FrameBatch): string[] {
-  const { bytes, bounds, times } = batch;
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const encoding = encodingOf(buffer);
-  const texts = new Array<string>(times.length);
-  for (let i = 0; i < times.length; i++) texts[i] = buffer.toString(encoding, bounds[i * 2], bounds[i * 2 + 1]);
-  return texts;
-}
-
-/**
  * Replay's input: a chunk of a file, whole lines (LF or CR LF; the last may lack its LF), all
- * taken to arrive at `receivedAt`. It is split into lines where it is decoded (`lineTexts`).
+ * taken to arrive at `receivedAt`. It is split into lines where it is decoded (`lineBounds`).
  */
 export interface LineChunk {
   chunk: Uint8Array<ArrayBuffer>;
@@ -99,23 +77,23 @@ export interface LineChunk {
 }
 
 /**
- * The lines of a chunk as text, in order (see encodingOf); null for a line longer than
- * `maxLineBytes` (CR and LF not counted). A line may be a raw octet-counted frame (`LEN <PRI>…`):
- * its count is skipped.
+ * Where the lines of a chunk are, in order: [start, end) pairs, CR and LF left out, start -1 for a
+ * line longer than `maxLineBytes`. A line may be a raw octet-counted frame (`LEN <PRI>…`): its
+ * count is left out too.
  */
-export function lineTexts({ chunk, maxLineBytes }: LineChunk): (string | null)[] {
+export function lineBounds({ chunk, maxLineBytes }: LineChunk): number[] {
   const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  const encoding = encodingOf(bytes);
-  const lines: (string | null)[] = [];
+  const bounds: number[] = [];
   for (let start = 0; start < bytes.length; ) {
     let end = bytes.indexOf(10, start);
     const next = end < 0 ? bytes.length : end + 1;
     if (end < 0) end = bytes.length;
     if (end > start && bytes[end - 1] === 13) end--;
-    lines.push(end - start > maxLineBytes ? null : bytes.toString(encoding, frameStart(bytes, start, end), end));
+    if (end - start > maxLineBytes) bounds.push(-1, -1);
+    else bounds.push(frameStart(bytes, start, end), end);
     start = next;
   }
-  return lines;
+  return bounds;
 }
 
 /** A frame written as `LEN <PRI>…` (octet-counted) on a line of its own: where the frame starts. */

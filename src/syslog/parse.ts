@@ -1,3 +1,5 @@
+import { indexIn, lastIndexIn, textOf } from '../bytes';
+
 /**
  * RFC 3164 and RFC 5424 into one shape, tolerant of what rsyslog really sends: RFC 3339 timestamps
  * in 3164 headers, tags cut at 32 characters, the 5424 double space, a trailing LF, no hostname.
@@ -31,10 +33,11 @@ export interface ParseOptions {
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 /** `Mmm` as three char codes in one number → month index */
-const MONTH_BY_CODE = new Map(MONTHS.map((name, index) => [monthCode(name, 0), index]));
+const MONTH_BY_CODE = new Map(MONTHS.map((name, index) => [monthCode(Buffer.from(name), 0), index]));
 
-function monthCode(text: string, pos: number): number {
-  return (text.charCodeAt(pos) << 16) | (text.charCodeAt(pos + 1) << 8) | text.charCodeAt(pos + 2);
+/** Three bytes in one number (a fourth byte past the line's end would make no month). */
+function monthCode(bytes: Uint8Array, pos: number): number {
+  return (bytes[pos] << 16) | (bytes[pos + 1] << 8) | bytes[pos + 2];
 }
 
 /**
@@ -66,18 +69,20 @@ function reject(reason: ParseRejection): ParseResult {
 }
 
 export function parseSyslog(input: Buffer | string, options: ParseOptions): ParseResult {
-  const rejected = scanSyslog(typeof input === 'string' ? input : input.toString('utf8'), options);
+  const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  const rejected = scanSyslog(bytes, 0, bytes.length, options.now, options.allowMissingPri ?? false);
   return rejected ? reject(rejected) : { ok: true, message: messageOf(scanned) };
 }
 
 /**
- * Where scanSyslog found the fields of a line it accepted, as offsets into `line` (the line
- * without its trailer); the text runs to the line's end. One object, overwritten by every call and
- * read only after one that accepted: the decoder's hot path reads the fields in place instead of
- * slicing them out.
+ * Where scanSyslog found the fields of a line it accepted, as offsets into `bytes`, which hold the
+ * line (and may hold others around it); the message text runs to `end`, the line's end without its
+ * trailer. One object, overwritten by every call and read only after one that accepted: the
+ * decoder's hot path reads the fields in place instead of slicing them out.
  */
 export interface ScannedLine {
-  line: string;
+  bytes: Uint8Array;
+  end: number;
   facility: number;
   severity: number;
   timestamp: number | null;
@@ -94,7 +99,8 @@ export interface ScannedLine {
 }
 
 export const scanned: ScannedLine = {
-  line: '',
+  bytes: new Uint8Array(0),
+  end: 0,
   facility: 0,
   severity: 0,
   timestamp: null,
@@ -108,106 +114,112 @@ export const scanned: ScannedLine = {
   textStart: 0,
 };
 
-/** Reads a line's header into `scanned`; null when accepted, else why not. */
-export function scanSyslog(input: string, options: ParseOptions): ParseRejection | null {
-  const line = trimTrailer(input);
-  if (line.length === 0) return 'empty';
+/**
+ * Reads the header of the line bytes[start, end) (UTF-8) into `scanned`; null when accepted, else
+ * why not. The line may be one of many in `bytes` (a batch): nothing is read outside it, and no
+ * search runs past it, so a batch of hostile lines costs what its lines cost one by one.
+ */
+export function scanSyslog(bytes: Uint8Array, start: number, end: number, now: number, allowMissingPri: boolean): ParseRejection | null {
+  end = trimmedEnd(bytes, start, end);
+  if (end === start) return 'empty';
   let facility = 1; // user.notice when no PRI, as RFC 3164 §4.3.3 suggests
   let severity = 5;
-  let pos = 0;
-  if (line.charCodeAt(0) === 60 /* < */) {
-    const close = line.indexOf('>', 1);
-    if (close < 2 || close > 4) return 'bad_pri';
-    const pri = digitsValue(line, 1, close);
+  let pos = start;
+  if (bytes[start] === 60 /* < */) {
+    const close = indexIn(bytes, 62 /* > */, start + 1, Math.min(end, start + 5));
+    if (close < start + 2) return 'bad_pri';
+    const pri = digitsValue(bytes, start + 1, close);
     if (pri < 0 || pri > 191) return 'bad_pri';
     facility = pri >> 3;
     severity = pri & 7;
     pos = close + 1;
-  } else if (!options.allowMissingPri) {
+  } else if (!allowMissingPri) {
     return 'no_pri';
   }
-  const is5424 = isDigit(line.charCodeAt(pos)) && line.charCodeAt(pos + 1) === SP && line.charCodeAt(pos) !== 48;
-  const rejected = is5424 ? scan5424(line, pos + 2) : scan3164(line, pos, options.now);
+  const is5424 = pos + 1 < end && isDigit(bytes[pos]) && bytes[pos + 1] === SP && bytes[pos] !== 48;
+  const rejected = is5424 ? scan5424(bytes, pos + 2, end) : scan3164(bytes, pos, end, now);
   if (rejected) return rejected;
-  scanned.line = line;
+  scanned.bytes = bytes;
+  scanned.end = end;
   scanned.facility = facility;
   scanned.severity = severity;
   return null;
 }
 
-/** The fields of a scanned line, sliced out. */
+/** The fields of a scanned line, decoded as text. */
 function messageOf(fields: ScannedLine): SyslogMessage {
-  const { line } = fields;
+  const { bytes } = fields;
   return {
     facility: fields.facility,
     severity: fields.severity,
     timestamp: fields.timestamp,
     subSecond: fields.subSecond,
-    hostname: fields.hostStart < 0 ? null : line.slice(fields.hostStart, fields.hostEnd),
-    tag: line.slice(fields.tagStart, fields.tagEnd),
-    procId: fields.pidStart < 0 ? null : line.slice(fields.pidStart, fields.pidEnd),
-    text: line.slice(fields.textStart),
+    hostname: fields.hostStart < 0 ? null : textOf(bytes, fields.hostStart, fields.hostEnd),
+    tag: textOf(bytes, fields.tagStart, fields.tagEnd),
+    procId: fields.pidStart < 0 ? null : textOf(bytes, fields.pidStart, fields.pidEnd),
+    text: textOf(bytes, fields.textStart, fields.end),
   };
 }
 
-/** Drops the LF (5424 templates), CR, NUL and trailing spaces that framing and senders leave. */
-function trimTrailer(line: string): string {
-  let end = line.length;
-  while (end > 0) {
-    const c = line.charCodeAt(end - 1);
+/** Where text[start, end) ends without the LF (5424 templates), CR, NUL and trailing spaces that framing and senders leave. */
+function trimmedEnd(text: Uint8Array, start: number, end: number): number {
+  while (end > start) {
+    const c = text[end - 1];
     if (c !== 10 && c !== 13 && c !== 0 && c !== SP) break;
     end--;
   }
-  return end === line.length ? line : line.slice(0, end);
+  return end;
 }
+
+
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-function digitsValue(text: string, from: number, to: number): number {
+function digitsValue(text: Uint8Array, from: number, to: number): number {
   if (to <= from) return -1;
   let value = 0;
   for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
+    const c = text[i];
     if (!isDigit(c)) return -1;
     value = value * 10 + c - 48;
   }
   return value;
 }
 
-function skipSpaces(line: string, pos: number): number {
-  while (line.charCodeAt(pos) === SP) pos++;
+function skipSpaces(line: Uint8Array, pos: number, end: number): number {
+  while (pos < end && line[pos] === SP) pos++;
   return pos;
 }
 
-function tokenEnd(line: string, pos: number): number {
-  const space = line.indexOf(' ', pos);
-  return space < 0 ? line.length : space;
+function tokenEnd(line: Uint8Array, pos: number, end: number): number {
+  const space = indexIn(line, SP, pos, end);
+  return space < 0 ? end : space;
 }
 
 // ---------------------------------------------------------------- RFC 5424
 
 /** The header scanners fill `scanned` but for the line and PRI, which the caller sets. */
-function scan5424(line: string, pos: number): ParseRejection | null {
+function scan5424(line: Uint8Array, pos: number, end: number): ParseRejection | null {
   // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID; several spaces between fields are tolerated.
   const starts = fieldStarts;
   const ends = fieldEnds;
   for (let i = 0; i < 5; i++) {
-    pos = skipSpaces(line, pos);
-    if (pos >= line.length) return 'bad_header';
+    pos = skipSpaces(line, pos, end);
+    if (pos >= end) return 'bad_header';
     starts[i] = pos;
-    pos = ends[i] = tokenEnd(line, pos);
+    pos = ends[i] = tokenEnd(line, pos, end);
   }
-  pos = skipSpaces(line, pos);
-  const sdEnd = structuredDataEnd(line, pos);
+  pos = skipSpaces(line, pos, end);
+  const sdEnd = structuredDataEnd(line, pos, end);
   if (sdEnd < 0) return 'bad_header';
   const noTime = isNil(line, starts[0], ends[0]);
   const timestamp = noTime ? null : readRfc3339(line, starts[0], ends[0]);
   if (timestamp !== null && Number.isNaN(timestamp)) return 'bad_header';
   if (isNil(line, starts[2], ends[2])) return 'no_tag';
-  let textStart = skipSpaces(line, sdEnd);
-  if (line.charCodeAt(textStart) === 0xfeff) textStart++; // BOM
+  let textStart = skipSpaces(line, sdEnd, end);
+  if (textStart + 2 < end && line[textStart] === 0xef && line[textStart + 1] === 0xbb && line[textStart + 2] === 0xbf) textStart += 3; // BOM
   scanned.timestamp = timestamp;
   scanned.subSecond = noTime ? false : lastHadFraction;
   const noHost = isNil(line, starts[1], ends[1]);
@@ -227,20 +239,21 @@ const fieldStarts = new Int32Array(5);
 const fieldEnds = new Int32Array(5);
 
 /** Whether line[from, to) is the NILVALUE `-`. */
-function isNil(line: string, from: number, to: number): boolean {
-  return to === from + 1 && line.charCodeAt(from) === 45 /* - */;
+function isNil(line: Uint8Array, from: number, to: number): boolean {
+  return to === from + 1 && line[from] === 45 /* - */;
 }
 
 /** End of STRUCTURED-DATA (`-` or `[…]…`, with `\"`, `\\` and `\]` escapes in values), or -1. */
-function structuredDataEnd(line: string, pos: number): number {
-  if (line.charCodeAt(pos) === 45 /* - */) return pos + 1;
-  if (line.charCodeAt(pos) !== 91 /* [ */) return -1;
-  while (line.charCodeAt(pos) === 91) {
+function structuredDataEnd(line: Uint8Array, pos: number, end: number): number {
+  if (pos >= end) return -1;
+  if (line[pos] === 45 /* - */) return pos + 1;
+  if (line[pos] !== 91 /* [ */) return -1;
+  while (pos < end && line[pos] === 91) {
     let inValue = false;
     pos++;
     for (;;) {
-      if (pos >= line.length) return -1;
-      const c = line.charCodeAt(pos);
+      if (pos >= end) return -1;
+      const c = line[pos];
       if (inValue && c === 92 /* \ */) {
         pos += 2;
         continue;
@@ -256,34 +269,34 @@ function structuredDataEnd(line: string, pos: number): number {
 
 // ---------------------------------------------------------------- RFC 3164
 
-function scan3164(line: string, pos: number, now: number): ParseRejection | null {
-  pos = skipSpaces(line, pos);
+function scan3164(line: Uint8Array, pos: number, lineEnd: number, now: number): ParseRejection | null {
+  pos = skipSpaces(line, pos, lineEnd);
   let timestamp: number | null = null;
   let subSecond = false;
-  if (isDigit(line.charCodeAt(pos)) && line.charCodeAt(pos + 4) === 45 /* - */) {
-    const end = tokenEnd(line, pos);
+  if (pos + 4 < lineEnd && isDigit(line[pos]) && line[pos + 4] === 45 /* - */) {
+    const end = tokenEnd(line, pos, lineEnd);
     timestamp = readRfc3339(line, pos, end);
     if (Number.isNaN(timestamp)) return 'bad_header';
     subSecond = lastHadFraction;
-    pos = skipSpaces(line, end);
+    pos = skipSpaces(line, end, lineEnd);
   } else {
-    const ms = parseBsdTimestamp(line, pos, now);
+    const ms = parseBsdTimestamp(line, pos, lineEnd, now);
     if (!Number.isNaN(ms)) {
       timestamp = ms;
-      pos = skipSpaces(line, bsdEnd);
+      pos = skipSpaces(line, bsdEnd, lineEnd);
     }
   }
   // HOSTNAME, unless the token already looks like a tag (the host-less local-socket format).
   let hostStart = -1;
   let hostEnd = -1;
-  let end = tokenEnd(line, pos);
-  if (end < line.length && looksLikeHostname(line, pos, end)) {
+  let end = tokenEnd(line, pos, lineEnd);
+  if (end < lineEnd && looksLikeHostname(line, pos, end)) {
     hostStart = pos;
     hostEnd = end;
-    pos = skipSpaces(line, end);
-    end = tokenEnd(line, pos);
+    pos = skipSpaces(line, end, lineEnd);
+    end = tokenEnd(line, pos, lineEnd);
   }
-  if (pos >= line.length) return 'no_tag';
+  if (pos >= lineEnd) return 'no_tag';
   const tagEnd = splitTag(line, pos, end);
   if (tagEnd === pos) return 'no_tag';
   scanned.timestamp = timestamp;
@@ -292,18 +305,18 @@ function scan3164(line: string, pos: number, now: number): ParseRejection | null
   scanned.hostEnd = hostEnd;
   scanned.tagStart = pos;
   scanned.tagEnd = tagEnd;
-  scanned.textStart = skipSpaces(line, end);
+  scanned.textStart = skipSpaces(line, end, lineEnd);
   return null;
 }
 
 /** Host names and literal addresses: letters, digits, `.`, `-`, `_`, `:` and no trailing `:`. */
-function looksLikeHostname(line: string, from: number, to: number): boolean {
+function looksLikeHostname(line: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
-    const c = line.charCodeAt(i);
+    const c = line[i];
     const ok = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || isDigit(c) || c === 46 || c === 45 || c === 95 || c === 58;
     if (!ok) return false;
   }
-  return line.charCodeAt(to - 1) !== 58;
+  return line[to - 1] !== 58;
 }
 
 /**
@@ -311,20 +324,19 @@ function looksLikeHostname(line: string, from: number, to: number): boolean {
  * tolerates a missing `:`, `]` or the whole `[pid]` (the 32-character cut). In `name(host)[pid]`
  * the pid bracket comes after the `)`, since a host may hold `[::1]`.
  */
-function splitTag(line: string, from: number, to: number): number {
+function splitTag(line: Uint8Array, from: number, to: number): number {
   scanned.pidStart = -1;
   scanned.pidEnd = -1;
-  const end = line.charCodeAt(to - 1) === 58 /* : */ ? to - 1 : to;
+  const end = line[to - 1] === 58 /* : */ ? to - 1 : to;
   let searchFrom = from + 1;
-  const paren = line.indexOf('(', from);
-  if (paren >= 0 && paren < to) {
-    const close = line.lastIndexOf(')', end);
-    if (close < from) return end;
+  if (indexIn(line, 40 /* ( */, from, to) >= 0) {
+    const close = lastIndexIn(line, 41 /* ) */, from, end);
+    if (close < 0) return end;
     searchFrom = close + 1;
   }
-  const open = line.indexOf('[', searchFrom);
-  if (open < 0 || open >= end) return end;
-  const pidEnd = line.charCodeAt(end - 1) === 93 /* ] */ ? end - 1 : end;
+  const open = indexIn(line, 91 /* [ */, searchFrom, end);
+  if (open < 0) return end;
+  const pidEnd = line[end - 1] === 93 /* ] */ ? end - 1 : end;
   if (pidEnd > open + 1) {
     scanned.pidStart = open + 1;
     scanned.pidEnd = pidEnd;
@@ -339,22 +351,23 @@ let bsdEnd = 0;
  * `Mmm dd hh:mm:ss` (day space-padded), optionally followed by a year as rsyslog allows: unix ms
  * (its end in bsdEnd), or NaN.
  */
-function parseBsdTimestamp(line: string, pos: number, now: number): number {
+function parseBsdTimestamp(line: Uint8Array, pos: number, end: number, now: number): number {
   const month = MONTH_BY_CODE.get(monthCode(line, pos));
-  if (month === undefined || line.charCodeAt(pos + 3) !== SP) return Number.NaN;
+  if (month === undefined || line[pos + 3] !== SP) return Number.NaN;
   let p = pos + 4;
-  if (line.charCodeAt(p) === SP) p++;
+  if (line[p] === SP) p++;
   let day = digitAt(line, p++);
-  if (line.charCodeAt(p) !== SP) day = day * 10 + digitAt(line, p++);
-  if (day < 1 || day > 31 || line.charCodeAt(p) !== SP || line.charCodeAt(p + 3) !== 58 || line.charCodeAt(p + 6) !== 58) return Number.NaN;
+  if (line[p] !== SP) day = day * 10 + digitAt(line, p++);
+  // p + 8 is the last place read: a line that ends before it has no such timestamp, whatever follows it
+  if (day < 1 || day > 31 || p + 9 > end || line[p] !== SP || line[p + 3] !== 58 || line[p + 6] !== 58) return Number.NaN;
   const hour = digitAt(line, p + 1) * 10 + digitAt(line, p + 2);
   const minute = digitAt(line, p + 4) * 10 + digitAt(line, p + 5);
   const second = digitAt(line, p + 7) * 10 + digitAt(line, p + 8);
   if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
   p += 9;
   let year = utcYear(now);
-  const explicitYear = line.charCodeAt(p) === SP ? digitsValue(line, p + 1, p + 5) : -1;
-  if (explicitYear >= 1970 && line.charCodeAt(p + 5) === SP) {
+  const explicitYear = p + 5 < end && line[p] === SP ? digitsValue(line, p + 1, p + 5) : -1;
+  if (explicitYear >= 1970 && line[p + 5] === SP) {
     year = explicitYear;
     p += 5;
   }
@@ -367,8 +380,8 @@ function parseBsdTimestamp(line: string, pos: number, now: number): number {
 }
 
 /** A digit's value, or a negative number large enough that a two-digit value built on it stays negative. */
-function digitAt(text: string, at: number): number {
-  const c = text.charCodeAt(at);
+function digitAt(text: Uint8Array, at: number): number {
+  const c = text[at];
   return c >= 48 && c <= 57 ? c - 48 : -1000;
 }
 
@@ -387,10 +400,10 @@ function utcYear(ms: number): number {
 let lastHadFraction = false;
 
 /** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)` in text[from, to) → unix ms, or NaN. Reads in place: no slice, no result object. */
-function readRfc3339(text: string, from: number, to: number): number {
-  if (to - from < 20 || text.charCodeAt(from + 4) !== 45 || text.charCodeAt(from + 7) !== 45) return Number.NaN;
-  const t = text.charCodeAt(from + 10);
-  if ((t !== 84 && t !== 116) || text.charCodeAt(from + 13) !== 58 || text.charCodeAt(from + 16) !== 58) return Number.NaN;
+function readRfc3339(text: Uint8Array, from: number, to: number): number {
+  if (to - from < 20 || text[from + 4] !== 45 || text[from + 7] !== 45) return Number.NaN;
+  const t = text[from + 10];
+  if ((t !== 84 && t !== 116) || text[from + 13] !== 58 || text[from + 16] !== 58) return Number.NaN;
   const year = digitsValue(text, from, from + 4);
   const month = digitsValue(text, from + 5, from + 7);
   const day = digitsValue(text, from + 8, from + 10);
@@ -402,12 +415,12 @@ function readRfc3339(text: string, from: number, to: number): number {
   let p = from + 19;
   let fraction = 0;
   let subSecond = false;
-  if (text.charCodeAt(p) === 46 /* . */) {
+  if (text[p] === 46 /* . */) {
     let scale = 100;
     p++;
     const start = p;
-    while (p < to && isDigit(text.charCodeAt(p))) {
-      fraction += (text.charCodeAt(p) - 48) * scale;
+    while (p < to && isDigit(text[p])) {
+      fraction += (text[p] - 48) * scale;
       scale /= 10;
       p++;
     }
@@ -415,10 +428,10 @@ function readRfc3339(text: string, from: number, to: number): number {
     subSecond = true;
   }
   let offsetMinutes = 0;
-  const z = text.charCodeAt(p);
+  const z = text[p];
   if (z === 90 || z === 122) {
     p++;
-  } else if ((z === 43 || z === 45) && text.charCodeAt(p + 3) === 58) {
+  } else if ((z === 43 || z === 45) && text[p + 3] === 58) {
     const oh = digitsValue(text, p + 1, p + 3);
     const om = digitsValue(text, p + 4, p + 6);
     if (oh < 0 || oh > 23 || om < 0 || om > 59) return Number.NaN;

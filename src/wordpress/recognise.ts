@@ -1,6 +1,7 @@
-import { Ip, parseIp } from '../address/ip';
+import { Ip, parseIp, parseIpIn } from '../address/ip';
+import { ascii, bytesAt, endsWithAt, lastIndexIn, textOf } from '../bytes';
 import type { SyslogMessage } from '../syslog/parse';
-import { Classified, classify, classifyPluginMessage, EventClass, EventKind, startsAt } from './catalogue';
+import { Classified, classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
 
 /**
  * A WP fail2ban event. The username, if the message had one, is gone by now. The address is kept
@@ -28,10 +29,12 @@ export type RecogniseRejection = 'not_wordpress' | 'no_address' | 'address_unkno
 
 export type RecogniseResult = { ok: true; event: WpEvent } | { ok: false; reason: RecogniseRejection };
 
-const FROM = ' from ';
-const VIA_XMLRPC = ' via XML-RPC';
-const ESCAPED_LF = '#012';
-const UNKNOWN = 'unknown';
+const FROM = ascii(' from'); // and the space before the address
+const ON = ascii(' on'); // and the space before the host
+const VIA_XMLRPC = ascii(' via XML-RPC');
+const ESCAPED_LF = ascii('#012');
+const UNKNOWN = ascii('unknown');
+const SP = 32;
 
 function reject(reason: RecogniseRejection): RecogniseResult {
   return { ok: false, reason };
@@ -43,36 +46,36 @@ function reject(reason: RecogniseRejection): RecogniseResult {
  * null for a bare `wordpress`/`wp` tag.
  */
 export function siteFromTag(tag: string): string | null | undefined {
-  // A host runs a few sites, whose lines come in runs or interleaved: comparing with the last few
-  // tags is cheaper than hashing the tag for the cache. (The few kept may be slices of their
-  // lines, keeping at most that many lines alive.)
-  for (let i = 0; i < RECENT; i++) if (recentTags[i] === tag) return recentSites[i];
-  const site = siteFromTagCached(tag);
-  recentTags[recentNext] = tag;
-  recentSites[recentNext] = site;
-  recentNext = (recentNext + 1) % RECENT;
+  const bytes = Buffer.from(tag, 'utf8');
+  return siteOfTag(bytes, 0, bytes.length);
+}
+
+/** siteFromTag for the tag bytes[start, end). */
+export function siteOfTag(bytes: Uint8Array, start: number, end: number): string | null | undefined {
+  // A host runs a few sites, and their tags repeat endlessly: a slot picked by a few of the tag's
+  // bytes (its length, the host's last characters and its middle) holds the last tag seen there,
+  // copied, and its site. Comparing with it costs less than making the tag a string for the cache.
+  const length = end - start;
+  const slot = (length * 97 + bytes[end - 2] * 31 + bytes[end - 3] * 7 + bytes[start + (length >> 1)]) & (SLOTS - 1);
+  const kept = slotTags[slot];
+  if (kept.length === length && bytesAt(bytes, kept, start, end)) return slotSites[slot];
+  const site = siteFromTagCached(textOf(bytes, start, end));
+  slotTags[slot] = bytes.slice(start, end);
+  slotSites[slot] = site;
   return site;
 }
 
-const RECENT = 8;
-const recentTags: string[] = new Array<string>(RECENT).fill('');
-const recentSites: (string | null | undefined)[] = new Array<string | null | undefined>(RECENT).fill(undefined);
-let recentNext = 0;
+const SLOTS = 256;
+const slotTags: Uint8Array[] = Array.from({ length: SLOTS }, () => new Uint8Array(0));
+const slotSites: (string | null | undefined)[] = new Array<string | null | undefined>(SLOTS).fill(undefined);
 
 function siteFromTagCached(tag: string): string | null | undefined {
   const cached = siteCache.get(tag);
   if (cached !== undefined || siteCache.has(tag)) return cached;
   const site = readSiteFromTag(tag);
   if (siteCache.size >= SITE_CACHE_MAX) siteCache.clear();
-  // copies: a tag is a slice of its line, which the cache must not keep alive
-  const kept = typeof site === 'string' ? detached(site) : site;
-  siteCache.set(detached(tag), kept);
-  return kept;
-}
-
-/** A copy of `text` that shares no memory with the string it was sliced from. */
-export function detached(text: string): string {
-  return Buffer.from(text, 'utf8').toString('utf8');
+  siteCache.set(tag, site);
+  return site;
 }
 
 /** Tags repeat endlessly (one per site and pid); a small cache spares the hot path the parsing. */
@@ -105,54 +108,62 @@ export function cleanSite(host: string): string | null {
 }
 
 export function recognise(message: SyslogMessage, at: number): RecogniseResult {
-  const recognised = recogniseIn(message.tag, message.text, 0, at);
+  const tagEnd = Buffer.byteLength(message.tag);
+  const bytes = Buffer.from(`${message.tag} ${message.text}`, 'utf8');
+  const recognised = recogniseIn(bytes, 0, tagEnd, tagEnd + 1, bytes.length, at);
   return typeof recognised === 'string' ? reject(recognised) : { ok: true, event: recognised };
 }
 
 /**
- * recognise on a tag and a message text given in place: the text is text[textStart, text.length).
- * The decoder passes the whole line as `text`, read where scanSyslog found the fields, so nothing
- * but the tag is sliced out of it; and the answer is the event or the rejection, no wrapper.
+ * recognise on a line's UTF-8 bytes, read in place where scanSyslog found the tag and the text
+ * (bytes[textStart, textEnd)); the answer is the event or the rejection, no wrapper.
  */
-export function recogniseIn(tag: string, text: string, textStart: number, at: number): WpEvent | RecogniseRejection {
-  let site = siteFromTag(tag);
+export function recogniseIn(bytes: Uint8Array, tagStart: number, tagEnd: number, textStart: number, textEnd: number, at: number): WpEvent | RecogniseRejection {
+  let site = siteOfTag(bytes, tagStart, tagEnd);
   if (site === undefined) return 'not_wordpress';
 
-  let end = text.length;
-  while (end - ESCAPED_LF.length >= textStart && startsAt(text, ESCAPED_LF, end - ESCAPED_LF.length)) end -= ESCAPED_LF.length;
-  if (end - VIA_XMLRPC.length >= textStart && startsAt(text, VIA_XMLRPC, end - VIA_XMLRPC.length)) end -= VIA_XMLRPC.length;
+  let end = textEnd;
+  while (endsWithAt(bytes, ESCAPED_LF, textStart, end)) end -= ESCAPED_LF.length;
+  if (endsWithAt(bytes, VIA_XMLRPC, textStart, end)) end -= VIA_XMLRPC.length;
 
-  const from = end - FROM.length >= textStart ? text.lastIndexOf(FROM, end - FROM.length) : -1;
-  if (from < textStart) return 'no_address';
-  const tokenStart = from + FROM.length;
+  // The address is the last word, and ` from ` comes before it.
+  const space = lastIndexIn(bytes, SP, textStart, end);
+  const from = space - FROM.length;
+  if (from < textStart || !bytesAt(bytes, FROM, from, space)) return 'no_address';
+  const tokenStart = space + 1;
   if (tokenStart === end) return 'no_address';
-  const space = text.indexOf(' ', tokenStart);
-  if (space >= 0 && space < end) return 'no_address';
-  if (end - tokenStart === UNKNOWN.length && startsAt(text, UNKNOWN, tokenStart)) return 'address_unknown';
-  const ip = parseIp(text, tokenStart, end);
+  if (end - tokenStart === UNKNOWN.length && bytesAt(bytes, UNKNOWN, tokenStart, end)) return 'address_unknown';
+  const ip = parseIpIn(bytes, tokenStart, end);
   if (ip === null) return 'address_invalid';
 
   let headEnd = from;
   if (site === null) {
     // 6.x inline host: `… on <host>[/<path>] from <ip>`, only ever with a bare tag.
-    const on = from - 4 >= textStart ? text.lastIndexOf(' on ', from - 4) : -1;
-    if (on >= textStart && text.indexOf(' ', on + 4) === from) {
-      site = cleanSite(text.slice(on + 4, from));
+    const hostSpace = lastIndexIn(bytes, SP, textStart, from);
+    const on = hostSpace - ON.length;
+    if (on >= textStart && bytesAt(bytes, ON, on, hostSpace)) {
+      site = cleanSite(textOf(bytes, hostSpace + 1, from));
       headEnd = on;
     }
   }
 
-  const classified = classifyHead(text, textStart, headEnd);
+  const classified = classifyHead(bytes, textStart, headEnd);
   return { kind: classified.kind, class: classified.cls, ip, site, at };
 }
 
 const UNRECOGNIZED: Classified = { kind: 'unrecognized', cls: 'info' };
 
 /** Classifies text[from, end): a `(slug) message` from the plugin API, or one of the templates. */
-function classifyHead(text: string, from: number, end: number): Classified {
-  if (text.charCodeAt(from) === 40 /* ( */) {
-    const close = text.indexOf(') ', from);
-    if (close > from + 1 && close + 2 <= end) return classifyPluginMessage(text.slice(from + 1, close), text.slice(close + 2, end));
+function classifyHead(bytes: Uint8Array, from: number, end: number): Classified {
+  if (bytes[from] === 40 /* ( */ && from < end) {
+    const close = slugEnd(bytes, from, end);
+    if (close > from + 1) return classifyPluginMessage(textOf(bytes, from + 1, close), textOf(bytes, close + 2, end));
   }
-  return classify(text, from, end) ?? UNRECOGNIZED;
+  return classify(bytes, from, end) ?? UNRECOGNIZED;
+}
+
+/** The first `) ` in bytes[from, end), or -1. */
+function slugEnd(bytes: Uint8Array, from: number, end: number): number {
+  for (let i = from; i + 1 < end; i++) if (bytes[i] === 41 /* ) */ && bytes[i + 1] === SP) return i;
+  return -1;
 }

@@ -1,0 +1,52 @@
+/**
+ * Reading lines as bytes. The decoder scans a line's UTF-8 bytes where they arrived and makes no
+ * string of it: a JavaScript loop over a Uint8Array runs at about twice the speed of one over a
+ * string's charCodeAt, and a string a line cost as much again (measured). Every structural
+ * character of syslog and of WP fail2ban's messages is ASCII, and UTF-8 never puts an ASCII byte
+ * inside a multi-byte character, so scanning bytes finds what scanning the decoded text finds.
+ *
+ * Searches are loops bounded by the line's end: a batch holds many lines, and a native search
+ * would run on past the line (a batch of hostile lines would cost its length squared).
+ */
+
+/** The first index of byte `c` in bytes[from, to), or -1. */
+export function indexIn(bytes: Uint8Array, c: number, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (bytes[i] === c) return i;
+  return -1;
+}
+
+/** The last index of byte `c` in bytes[from, to), or -1. */
+export function lastIndexIn(bytes: Uint8Array, c: number, from: number, to: number): number {
+  for (let i = to - 1; i >= from; i--) if (bytes[i] === c) return i;
+  return -1;
+}
+
+/** Whether `pattern` is in bytes[at, end) at `at`. */
+export function bytesAt(bytes: Uint8Array, pattern: Uint8Array, at: number, end: number): boolean {
+  const n = pattern.length;
+  if (at < 0 || at + n > end) return false;
+  for (let k = 0; k < n; k++) if (bytes[at + k] !== pattern[k]) return false;
+  return true;
+}
+
+/** Whether bytes[from, end) ends with `pattern`. */
+export function endsWithAt(bytes: Uint8Array, pattern: Uint8Array, from: number, end: number): boolean {
+  return end - pattern.length >= from && bytesAt(bytes, pattern, end - pattern.length, end);
+}
+
+/** An ASCII constant as bytes. */
+export function ascii(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/** bytes[from, to) decoded as UTF-8 (invalid sequences as U+FFFD), for the few fields kept as text. */
+export function textOf(bytes: Uint8Array, from: number, to: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8', from, to);
+}
+
+/** Index after the digits starting at `from` (and before `end`), or -1 when there are none. */
+export function skipDigits(bytes: Uint8Array, from: number, end: number): number {
+  let i = from;
+  while (i < end && bytes[i] >= 48 && bytes[i] <= 57) i++;
+  return i > from ? i : -1;
+}
