@@ -60,7 +60,7 @@ export function siteOfTag(bytes: Uint8Array, start: number, end: number): string
   const kept = slotTags[slot];
   if (kept.length === length && bytesAt(bytes, kept, start, end)) return slotSites[slot];
   const site = siteFromTagCached(textOf(bytes, start, end));
-  slotTags[slot] = bytes.slice(start, end);
+  slotTags[slot] = new Uint8Array(bytes.subarray(start, end)); // a copy (a Buffer's slice would be a view)
   slotSites[slot] = site;
   return site;
 }
