@@ -9,6 +9,8 @@
  * would run on past the line (a batch of hostile lines would cost its length squared).
  */
 
+export const SP = 32;
+
 /** The first index of byte `c` in bytes[from, to), or -1. */
 export function indexIn(bytes: Uint8Array, c: number, from: number, to: number): number {
   for (let i = from; i < to; i++) if (bytes[i] === c) return i;

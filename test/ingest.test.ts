@@ -2,11 +2,18 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../src/address/cidr';
-import { forEachFrame } from '../src/ingest/frame-batch';
+import type { FrameBatch } from '../src/ingest/frame-batch';
 import { Ingest, IngestHandlers, IngestOptions, IngestOutcome, normalizeSender, parseHostPort } from '../src/ingest/listeners';
 import { makePki, TestPki } from './helpers/certs';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
+
+/** Calls `each` with every frame of a batch, in order. */
+function forEachFrame(batch: FrameBatch, each: (frame: Buffer) => void): void {
+  const { bytes, bounds, times } = batch;
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < times.length; i++) each(buffer.subarray(bounds[i * 2], bounds[i * 2 + 1]));
+}
 
 const LINE = '<37>2025-03-09T06:31:00.412733+00:00 web1 wordpress(www.example.com)[23456 Authentication failure for admin from 203.0.113.7';
 

@@ -1,3 +1,5 @@
+import { skipDigits, SP } from '../bytes';
+
 /**
  * Frames on their way between threads: their bytes one after another in one buffer, each frame's
  * [start, end) in `bounds`, and its arrival time in `times`. Only what was packed crosses
@@ -58,13 +60,6 @@ export class FramePacker {
   }
 }
 
-/** Calls `each` with every frame of a batch, in order; the Buffer is only valid during the call. */
-export function forEachFrame(batch: FrameBatch, each: (frame: Buffer, receivedAt: number, index: number) => void): void {
-  const { bytes, bounds, times } = batch;
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < times.length; i++) each(buffer.subarray(bounds[i * 2], bounds[i * 2 + 1]), times[i], i);
-}
-
 /**
  * Replay's input: a chunk of a file, whole lines (LF or CR LF; the last may lack its LF), all
  * taken to arrive at `receivedAt`. It is split into lines where it is decoded (`lineBounds`).
@@ -98,7 +93,6 @@ export function lineBounds({ chunk, maxLineBytes }: LineChunk): number[] {
 
 /** A frame written as `LEN <PRI>…` (octet-counted) on a line of its own: where the frame starts. */
 function frameStart(bytes: Uint8Array, start: number, end: number): number {
-  let i = start;
-  while (i < end && i - start < 10 && bytes[i] >= 48 && bytes[i] <= 57) i++;
-  return i > start && i + 1 < end && bytes[i] === 32 && bytes[i + 1] === 60 ? i + 1 : start;
+  const i = skipDigits(bytes, start, Math.min(end, start + 10));
+  return i > start && i + 1 < end && bytes[i] === SP && bytes[i + 1] === 60 /* < */ ? i + 1 : start;
 }

@@ -1,4 +1,4 @@
-import { indexIn, lastIndexIn, textOf } from '../bytes';
+import { indexIn, lastIndexIn, SP, textOf } from '../bytes';
 
 /**
  * RFC 3164 and RFC 5424 into one shape, tolerant of what rsyslog really sends: RFC 3339 timestamps
@@ -62,7 +62,6 @@ function utcMs(year: number, month: number, day: number, hour: number, minute: n
   }
   return ms + hour * 3_600_000 + minute * 60_000 + second * 1000;
 }
-const SP = 32;
 
 function reject(reason: ParseRejection): ParseResult {
   return { ok: false, reason };
@@ -71,17 +70,16 @@ function reject(reason: ParseRejection): ParseResult {
 export function parseSyslog(input: Buffer | string, options: ParseOptions): ParseResult {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const rejected = scanSyslog(bytes, 0, bytes.length, options.now, options.allowMissingPri ?? false);
-  return rejected ? reject(rejected) : { ok: true, message: messageOf(scanned) };
+  return rejected ? reject(rejected) : { ok: true, message: messageOf(bytes, scanned) };
 }
 
 /**
- * Where scanSyslog found the fields of a line it accepted, as offsets into `bytes`, which hold the
- * line (and may hold others around it); the message text runs to `end`, the line's end without its
- * trailer. One object, overwritten by every call and read only after one that accepted: the
+ * Where scanSyslog found the fields of a line it accepted, as offsets into the bytes it was given,
+ * which hold the line (and may hold others around it); the message text runs to `end`, the line's
+ * end without its trailer. One object, overwritten by every call and read only after one that accepted: the
  * decoder's hot path reads the fields in place instead of slicing them out.
  */
 export interface ScannedLine {
-  bytes: Uint8Array;
   end: number;
   facility: number;
   severity: number;
@@ -99,7 +97,6 @@ export interface ScannedLine {
 }
 
 export const scanned: ScannedLine = {
-  bytes: new Uint8Array(0),
   end: 0,
   facility: 0,
   severity: 0,
@@ -139,16 +136,14 @@ export function scanSyslog(bytes: Uint8Array, start: number, end: number, now: n
   const is5424 = pos + 1 < end && isDigit(bytes[pos]) && bytes[pos + 1] === SP && bytes[pos] !== 48;
   const rejected = is5424 ? scan5424(bytes, pos + 2, end) : scan3164(bytes, pos, end, now);
   if (rejected) return rejected;
-  scanned.bytes = bytes;
   scanned.end = end;
   scanned.facility = facility;
   scanned.severity = severity;
   return null;
 }
 
-/** The fields of a scanned line, decoded as text. */
-function messageOf(fields: ScannedLine): SyslogMessage {
-  const { bytes } = fields;
+/** The fields of a line scanned in `bytes`, decoded as text. */
+function messageOf(bytes: Uint8Array, fields: ScannedLine): SyslogMessage {
   return {
     facility: fields.facility,
     severity: fields.severity,
@@ -161,17 +156,15 @@ function messageOf(fields: ScannedLine): SyslogMessage {
   };
 }
 
-/** Where text[start, end) ends without the LF (5424 templates), CR, NUL and trailing spaces that framing and senders leave. */
-function trimmedEnd(text: Uint8Array, start: number, end: number): number {
+/** Where bytes[start, end) ends without the LF (5424 templates), CR, NUL and trailing spaces that framing and senders leave. */
+function trimmedEnd(bytes: Uint8Array, start: number, end: number): number {
   while (end > start) {
-    const c = text[end - 1];
+    const c = bytes[end - 1];
     if (c !== 10 && c !== 13 && c !== 0 && c !== SP) break;
     end--;
   }
   return end;
 }
-
-
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
@@ -200,7 +193,7 @@ function tokenEnd(line: Uint8Array, pos: number, end: number): number {
 
 // ---------------------------------------------------------------- RFC 5424
 
-/** The header scanners fill `scanned` but for the line and PRI, which the caller sets. */
+/** The header scanners fill `scanned` but for the line's end and PRI, which the caller sets. */
 function scan5424(line: Uint8Array, pos: number, end: number): ParseRejection | null {
   // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID; several spaces between fields are tolerated.
   const starts = fieldStarts;

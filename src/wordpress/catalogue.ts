@@ -1,4 +1,4 @@
-import { ascii, bytesAt, endsWithAt, indexIn, skipDigits } from '../bytes';
+import { ascii, bytesAt, endsWithAt, indexIn, skipDigits, SP } from '../bytes';
 
 /**
  * Every WP fail2ban message template (1.0 to 6.3, Premium and add-ons), from
@@ -98,7 +98,7 @@ function onPostRest(bytes: Uint8Array, from: number, end: number): boolean {
 
 /** `<comment type> <id>` (6.x `Spam trackback 4714`). */
 function spamTypeRest(bytes: Uint8Array, from: number, end: number): boolean {
-  const space = indexIn(bytes, 32, from, end);
+  const space = indexIn(bytes, SP, from, end);
   return space > from && skipDigits(bytes, space + 1, end) === end;
 }
 

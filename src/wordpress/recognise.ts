@@ -1,5 +1,5 @@
 import { Ip, parseIp, parseIpIn } from '../address/ip';
-import { ascii, bytesAt, endsWithAt, lastIndexIn, textOf } from '../bytes';
+import { ascii, bytesAt, endsWithAt, lastIndexIn, SP, textOf } from '../bytes';
 import type { SyslogMessage } from '../syslog/parse';
 import { Classified, classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
 
@@ -34,7 +34,6 @@ const ON = ascii(' on'); // and the space before the host
 const VIA_XMLRPC = ascii(' via XML-RPC');
 const ESCAPED_LF = ascii('#012');
 const UNKNOWN = ascii('unknown');
-const SP = 32;
 
 function reject(reason: RecogniseRejection): RecogniseResult {
   return { ok: false, reason };
