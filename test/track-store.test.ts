@@ -4,34 +4,34 @@ import { TrackStore } from '../src/policy/track-store';
 const key = (n: number): [number, number] => [n % 7 === 0 ? 0xffffffff : n >>> 3, Math.imul(n, 2654435761) >>> 0];
 
 describe('TrackStore', () => {
-  test('a new key has zeroed cells; a known key keeps its slot and cells', () => {
+  test('a new key has zeroed cells; a known key keeps its row and cells', () => {
     const store = new TrackStore(3, 10);
-    const a = store.slot(1, 2);
-    store.cells[a * 3 + 1] = 42;
-    expect(store.slot(1, 2)).toBe(a);
-    expect(store.cells[a * 3 + 1]).toBe(42);
-    const b = store.slot(1, 3);
+    const a = store.row(1, 2);
+    store.cells[a + 1] = 42;
+    expect(store.row(1, 2)).toBe(a);
+    expect(store.cells[a + 1]).toBe(42);
+    const b = store.row(1, 3);
     expect(b).not.toBe(a);
-    expect([...store.cells.subarray(b * 3, b * 3 + 3)]).toEqual([0, 0, 0]);
+    expect([...store.cells.subarray(b, b + 3)]).toEqual([0, 0, 0]);
     expect(store.size).toBe(2);
   });
 
   test('a deleted key comes back with zeroed cells', () => {
     const store = new TrackStore(2, 10);
-    const a = store.slot(5, 6);
-    store.cells[a * 2] = 7;
+    const a = store.row(5, 6);
+    store.cells[a] = 7;
     store.delete(5, 6);
     expect(store.find(5, 6)).toBe(-1);
-    expect(store.cells[store.slot(5, 6) * 2]).toBe(0);
+    expect(store.cells[store.row(5, 6)]).toBe(0);
   });
 
   test('at capacity a flood of one-off keys evicts its own kind, not the keys seen again', () => {
     const store = new TrackStore(1, 1000);
-    for (let n = 0; n < 100; n++) store.slot(...key(n));
-    for (let n = 0; n < 100; n++) store.slot(...key(n)); // seen again
+    for (let n = 0; n < 100; n++) store.row(...key(n));
+    for (let n = 0; n < 100; n++) store.row(...key(n)); // seen again
     for (let n = 1000; n < 50_000; n++) {
-      store.slot(...key(n));
-      if (n % 500 === 0) for (let k = 0; k < 100; k++) store.slot(...key(k)); // they keep coming
+      store.row(...key(n));
+      if (n % 500 === 0) for (let k = 0; k < 100; k++) store.row(...key(k)); // they keep coming
     }
     expect(store.size).toBe(1000);
     for (let n = 0; n < 100; n++) expect(store.find(...key(n))).toBeGreaterThanOrEqual(0);
@@ -51,18 +51,18 @@ describe('TrackStore', () => {
               model.delete(n);
               continue;
             }
-            const slot = store.slot(...key(n));
+            const row = store.row(...key(n));
             const expected = model.get(n);
-            if (expected !== undefined) expect(store.cells[slot * 2]).toBe(expected);
-            else expect(store.cells[slot * 2]).toBe(0);
-            store.cells[slot * 2] = n + 1;
+            if (expected !== undefined) expect(store.cells[row]).toBe(expected);
+            else expect(store.cells[row]).toBe(0);
+            store.cells[row] = n + 1;
             model.set(n, n + 1);
             // evicted keys leave the model too
             if (model.size > store.size) for (const m of [...model.keys()]) if (store.find(...key(m)) < 0) model.delete(m);
           }
           expect(store.size).toBe(model.size);
           expect(store.size).toBeLessThanOrEqual(capacity);
-          for (const [n, value] of model) expect(store.cells[store.find(...key(n)) * 2]).toBe(value);
+          for (const [n, value] of model) expect(store.cells[store.find(...key(n))]).toBe(value);
           let visited = 0;
           store.forEach(() => visited++);
           expect(visited).toBe(store.size);

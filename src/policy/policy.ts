@@ -149,8 +149,7 @@ export class Policy {
   purgeStale(now: number): void {
     this.advance(now);
     const { cells } = this.tracks;
-    this.tracks.forEach((slot, hi, lo) => {
-      const row = slot * this.trackWidth;
+    this.tracks.forEach((row, hi, lo) => {
       if (this.jails.every((jail) => this.expired(cells[row + jail.offset]))) this.tracks.delete(hi, lo);
     });
     for (const [id, offence] of this.offences?.entries() ?? []) if (offence.forgetAt <= this.now) this.offences?.delete(id);
@@ -188,7 +187,7 @@ export class Policy {
     let orders = NO_ORDERS;
     if (jails.length > 0) {
       this.trackKey(ip);
-      const row = this.tracks.slot(this.keyHi, this.keyLo) * this.trackWidth;
+      const row = this.tracks.row(this.keyHi, this.keyLo);
       for (const jail of jails) {
         const order = this.hit(jail, ip, row, event);
         if (order) orders = orders === NO_ORDERS ? [order] : [...orders, order];

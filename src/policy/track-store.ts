@@ -1,7 +1,9 @@
 /**
  * The window's memory: per key, `width` unboxed doubles in one growing slab, bounded by
  * `capacity` keys. A key is 64 bits given as two unsigned 32-bit halves (an IPv4 address, or an
- * IPv6 prefix of at most 64 bits), found through an open-addressing table of typed arrays.
+ * IPv6 prefix of at most 64 bits), found through an open-addressing table of typed arrays. The
+ * key sits in the slab just before its cells, so a lookup reads the table and the cells it hands
+ * back (two cache misses for a key seen a while ago; a key array beside the slab made it four).
  *
  * Nothing here is a JavaScript object per key: with a million keys that would cost a heap object
  * each (GC time, and more memory than the cells), and a Map lookup plus a linked-list LRU costs a
@@ -10,10 +12,9 @@
  * before the addresses that keep coming back.
  */
 export class TrackStore {
-  /** the doubles: slot `s` owns cells[s * width … s * width + width) */
+  /** the doubles: slot `s` holds its key at cells[s * stride], [… + 1], then its `width` cells */
   cells: Float64Array;
-  private keyHi: Uint32Array;
-  private keyLo: Uint32Array;
+  private readonly stride: number;
   /** per slot: 0 free, 1 live, 2 live and seen again since the clock hand passed */
   private state: Uint8Array;
   /** open addressing, linear probing: slot + 1, or 0 for empty */
@@ -28,9 +29,8 @@ export class TrackStore {
     readonly capacity: number,
   ) {
     const slots = Math.min(capacity, 1024);
-    this.cells = new Float64Array(slots * width);
-    this.keyHi = new Uint32Array(slots);
-    this.keyLo = new Uint32Array(slots);
+    this.stride = width + KEY_CELLS;
+    this.cells = new Float64Array(slots * this.stride);
     this.state = new Uint8Array(slots);
     this.table = new Int32Array(tableSizeFor(slots));
   }
@@ -39,25 +39,26 @@ export class TrackStore {
     return this.live;
   }
 
-  /** The slot of a key, or -1. */
+  /** Where a key's cells start in `cells`, or -1. */
   find(hi: number, lo: number): number {
     const index = this.indexOf(hi, lo);
-    return index < 0 ? -1 : this.table[index] - 1;
+    return index < 0 ? -1 : this.cellsOf(this.table[index] - 1);
   }
 
-  /** The slot of a key, created with zeroed cells when new (evicting when full); marks it seen. */
-  slot(hi: number, lo: number): number {
-    const mask = this.table.length - 1;
+  /** Where a key's cells start in `cells`, created zeroed when new (evicting when full); marks it seen. */
+  row(hi: number, lo: number): number {
+    const { cells, stride, table } = this;
+    const mask = table.length - 1;
     for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
-      const entry = this.table[i];
+      const entry = table[i];
       if (entry === 0) break;
-      const slot = entry - 1;
-      if (this.keyHi[slot] === hi && this.keyLo[slot] === lo) {
-        this.state[slot] = 2;
-        return slot;
+      const at = (entry - 1) * stride;
+      if (cells[at] === hi && cells[at + 1] === lo) {
+        this.state[entry - 1] = 2;
+        return at + KEY_CELLS;
       }
     }
-    return this.insert(hi, lo);
+    return this.cellsOf(this.insert(hi, lo));
   }
 
   delete(hi: number, lo: number): void {
@@ -70,9 +71,21 @@ export class TrackStore {
     this.live--;
   }
 
-  /** Calls `visit` with every live slot and its key; `visit` may delete that key. */
-  forEach(visit: (slot: number, hi: number, lo: number) => void): void {
-    for (let slot = 0; slot < this.used; slot++) if (this.state[slot] !== 0) visit(slot, this.keyHi[slot], this.keyLo[slot]);
+  /** Calls `visit` with where every live key's cells start, and the key; `visit` may delete that key. */
+  forEach(visit: (row: number, hi: number, lo: number) => void): void {
+    for (let slot = 0; slot < this.used; slot++) if (this.state[slot] !== 0) visit(this.cellsOf(slot), this.hiOf(slot), this.loOf(slot));
+  }
+
+  private cellsOf(slot: number): number {
+    return slot * this.stride + KEY_CELLS;
+  }
+
+  private hiOf(slot: number): number {
+    return this.cells[slot * this.stride];
+  }
+
+  private loOf(slot: number): number {
+    return this.cells[slot * this.stride + 1];
   }
 
   private insert(hi: number, lo: number): number {
@@ -80,10 +93,11 @@ export class TrackStore {
     if (this.free.length > 0) slot = this.free.pop()!;
     else if (this.used < this.capacity) slot = this.grow();
     else slot = this.evict();
-    this.keyHi[slot] = hi;
-    this.keyLo[slot] = lo;
+    const at = slot * this.stride;
+    this.cells[at] = hi;
+    this.cells[at + 1] = lo;
     this.state[slot] = 1;
-    this.cells.fill(0, slot * this.width, slot * this.width + this.width);
+    this.cells.fill(0, at + KEY_CELLS, at + this.stride);
     this.place(slot);
     this.live++;
     return slot;
@@ -94,13 +108,13 @@ export class TrackStore {
     for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
       const entry = this.table[i];
       if (entry === 0) return -1;
-      if (this.keyHi[entry - 1] === hi && this.keyLo[entry - 1] === lo) return i;
+      if (this.hiOf(entry - 1) === hi && this.loOf(entry - 1) === lo) return i;
     }
   }
 
   private place(slot: number): void {
     const mask = this.table.length - 1;
-    let i = hash(this.keyHi[slot], this.keyLo[slot]) & mask;
+    let i = hash(this.hiOf(slot), this.loOf(slot)) & mask;
     while (this.table[i] !== 0) i = (i + 1) & mask;
     this.table[i] = slot + 1;
   }
@@ -112,7 +126,7 @@ export class TrackStore {
     this.table[hole] = 0;
     for (let i = (hole + 1) & mask; this.table[i] !== 0; i = (i + 1) & mask) {
       const slot = this.table[i] - 1;
-      const home = hash(this.keyHi[slot], this.keyLo[slot]) & mask;
+      const home = hash(this.hiOf(slot), this.loOf(slot)) & mask;
       // The entry may move into the hole unless its home lies cyclically in (hole, i].
       const stays = hole < i ? home > hole && home <= i : home > hole || home <= i;
       if (stays) continue;
@@ -127,9 +141,7 @@ export class TrackStore {
     const slot = this.used++;
     if (slot === this.state.length) {
       const slots = Math.min(this.capacity, this.state.length * 2);
-      this.cells = resized(this.cells, slots * this.width);
-      this.keyHi = resized(this.keyHi, slots);
-      this.keyLo = resized(this.keyLo, slots);
+      this.cells = resized(this.cells, slots * this.stride);
       this.state = resized(this.state, slots);
       this.table = new Int32Array(tableSizeFor(slots));
       for (let s = 0; s < slot; s++) if (this.state[s] !== 0) this.place(s);
@@ -146,12 +158,15 @@ export class TrackStore {
         this.state[slot] = 1;
         continue;
       }
-      this.removeAt(this.indexOf(this.keyHi[slot], this.keyLo[slot]));
+      this.removeAt(this.indexOf(this.hiOf(slot), this.loOf(slot)));
       this.live--;
       return slot;
     }
   }
 }
+
+/** a key's two halves, before its cells */
+const KEY_CELLS = 2;
 
 /** A power of two at least twice the slots: the table stays at most half full. */
 function tableSizeFor(slots: number): number {
@@ -170,7 +185,7 @@ function hash(hi: number, lo: number): number {
   return h ^ (h >>> 16);
 }
 
-type Growable = Float64Array | Uint32Array | Uint8Array;
+type Growable = Float64Array | Uint8Array;
 
 function resized<T extends Growable>(array: T, length: number): T {
   const bigger = new (array.constructor as new (length: number) => T)(length);
