@@ -1,11 +1,11 @@
 /**
  * Recognition speed against fail2ban: one generated auth.log (a million lines, mixed kinds, sites
  * and addresses), fail2ban-regex (Debian's fail2ban) with a filter for WP fail2ban's hard and soft
- * lines, and on the same file in the same run: `edgeban replay` (parse, recognise, the policy and
- * every ban printed, two threads), and edgeban's parser and recogniser alone on one thread
- * (recognise-file: read, parse, recognise and count, the work fail2ban-regex does). Reports
- * lines/s for each, both ratios, and whether the matches agree (fail2ban's matched lines =
- * edgeban's hard + soft events). Every time runs from process start to exit. Prints JSON.
+ * lines, and on the same file in the same run: `edgeban replay --count` (read, parse, recognise and
+ * count on one thread: the work fail2ban-regex does) and the whole `edgeban replay` (the policy
+ * too, and every ban printed; two threads). Reports lines/s for each, both ratios, and whether the
+ * matches agree (fail2ban's matched lines = edgeban's hard + soft events). Every time runs from
+ * process start to exit. Prints JSON.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, createWriteStream, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
@@ -51,28 +51,22 @@ export async function benchFail2ban(): Promise<Record<string, unknown>> {
     copyFileSync(FILTER, join(dir, 'wordpress-hard-soft.conf'));
     const fail2ban = timedRun(f2b, [log, join(dir, 'wordpress-hard-soft.conf')], join(dir, 'fail2ban.out'));
     const f2bMatched = Number(/Lines: \d+ lines, \d+ ignored, (\d+) matched/.exec(fail2ban.output)?.[1]);
-    const edgeban = timedRun(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'replay', '--json', log], join(dir, 'edgeban.out'));
-    const summary = JSON.parse(edgeban.output.trim().split('\n').pop()!) as { lines: number; classes: Record<string, number> };
-    const edgebanMatched = (summary.classes.hard ?? 0) + (summary.classes.soft ?? 0);
-    const recognition = timedRun(process.execPath, [join(__dirname, 'recognise-file.js'), log], join(dir, 'recognise.out'));
-    const counted = JSON.parse(recognition.output) as { lines: number; classes: Record<string, number> };
-    const recognitionMatched = (counted.classes.hard ?? 0) + (counted.classes.soft ?? 0);
+    const replay = (...args: string[]) => {
+      const run = timedRun(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'replay', '--json', ...args, log], join(dir, 'edgeban.out'));
+      const summary = JSON.parse(run.output.trim().split('\n').pop()!) as { classes: Record<string, number> };
+      const linesPerSecond = Math.round(LINES / run.seconds);
+      const matched = (summary.classes.hard ?? 0) + (summary.classes.soft ?? 0);
+      return { linesPerSecond, seconds: Number(run.seconds.toFixed(2)), matched, ratio: Number((linesPerSecond / f2bRate).toFixed(1)) };
+    };
     const f2bRate = Math.round(LINES / fail2ban.seconds);
-    const edgebanRate = Math.round(LINES / edgeban.seconds);
-    const recognitionRate = Math.round(LINES / recognition.seconds);
+    const recognition = replay('--count');
+    const whole = replay();
     return {
       lines: LINES,
       fail2banRegex: { linesPerSecond: f2bRate, seconds: Number(fail2ban.seconds.toFixed(2)), matched: f2bMatched },
-      edgebanReplay: { linesPerSecond: edgebanRate, seconds: Number(edgeban.seconds.toFixed(2)), matched: edgebanMatched, note: 'full replay: parse, recognise, policy and every ban printed; two threads' },
-      edgebanRecognition: {
-        linesPerSecond: recognitionRate,
-        seconds: Number(recognition.seconds.toFixed(2)),
-        matched: recognitionMatched,
-        note: "fail2ban-regex's work: read, parse, recognise, count; one thread",
-      },
-      ratio: Number((edgebanRate / f2bRate).toFixed(1)),
-      recognitionRatio: Number((recognitionRate / f2bRate).toFixed(1)),
-      matchesAgree: f2bMatched === edgebanMatched && f2bMatched === recognitionMatched,
+      edgebanRecognition: { command: 'edgeban replay --count --json', ...recognition, note: "fail2ban-regex's work: read, parse, recognise, count; one thread" },
+      edgebanReplay: { command: 'edgeban replay --json', ...whole, note: 'the whole replay: parse, recognise, the policy and every ban printed; two threads' },
+      matchesAgree: f2bMatched === recognition.matched && f2bMatched === whole.matched,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ const USAGE = `usage:
   edgeban run [-c FILE]                                  run the daemon
   edgeban check [-c FILE]                                validate the config
   edgeban replay [-c FILE] [--json] [--events] [FILE|-]  what these log lines would ban
+  edgeban replay [-c FILE] [--json] --count [FILE|-]     what they are, counted, deciding nothing
   edgeban status | edgeban unban ADDRESS                 ask the running daemon
 `;
 
@@ -108,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string', short: 'c' },
       json: { type: 'boolean', default: false },
       events: { type: 'boolean', default: false },
+      count: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -127,9 +129,10 @@ async function main(argv: string[]): Promise<number> {
       return lines.every((line) => line.ok) ? EXIT_OK : EXIT_FAILURE;
     }
     case 'replay': {
+      if (values.count && values.events) throw new UsageError('--count prints counts only, not --events');
       const { openReplayInput, replay } = await import('./replay/replay');
       const input = openReplayInput(positionals[0] ?? '-');
-      await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events });
+      await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events, count: values.count });
       return EXIT_OK;
     }
     case 'status':

@@ -148,8 +148,11 @@ export class Decoder {
   }
 }
 
-/** Frame text → decoded line → decision, counting every step. */
-export class Pipeline {
+/**
+ * Counts decoded lines, every step: lines, why a line is no event (a repeat among them), events by
+ * kind and class. `replay --count` stops here; Pipeline decides on the events too.
+ */
+export class LineCounter {
   readonly stats: PipelineStats = {
     lines: 0,
     events: 0,
@@ -161,18 +164,8 @@ export class Pipeline {
   };
   private readonly repeats = new RepeatFilter();
 
-  /** `decoder` decodes `handle`'s lines, and is the one a decode thread runs a twin of. */
-  constructor(
-    readonly policy: Policy,
-    readonly decoder: Decoder,
-  ) {}
-
-  handle(line: string, receivedAt: number, mayRepeat = true): LineOutcome {
-    return this.account(this.decoder.decode(line, receivedAt, mayRepeat));
-  }
-
-  /** Counts a decoded line (decoded here or in the decode thread), drops a repeat, and decides on its event. */
-  account(decoded: Decoded): LineOutcome {
+  /** Counts a decoded line (decoded here or in the decode thread), dropping a repeat: its event, or why it has none. */
+  count(decoded: Decoded): WpEvent | LineRejection {
     this.stats.lines++;
     if (decoded.repeat && this.repeats.seen(decoded.repeat.fingerprint, decoded.repeat.at)) return this.reject('repeat');
     if (decoded.type === 'rejected') return this.reject(decoded.reason);
@@ -180,19 +173,45 @@ export class Pipeline {
     this.stats.events++;
     this.stats.kinds.add(event.kind);
     this.stats.classes.add(event.class);
+    return event;
+  }
+
+  purgeStale(now: number): void {
+    this.repeats.purgeStale(now);
+  }
+
+  private reject(reason: LineRejection): LineRejection {
+    this.stats.rejected.add(reason);
+    return reason;
+  }
+}
+
+/** Frame text → decoded line → decision, counting every step. */
+export class Pipeline extends LineCounter {
+  /** `decoder` decodes `handle`'s lines, and is the one a decode thread runs a twin of. */
+  constructor(
+    readonly policy: Policy,
+    readonly decoder: Decoder,
+  ) {
+    super();
+  }
+
+  handle(line: string, receivedAt: number, mayRepeat = true): LineOutcome {
+    return this.account(this.decoder.decode(line, receivedAt, mayRepeat));
+  }
+
+  /** Counts a decoded line and decides on its event. */
+  account(decoded: Decoded): LineOutcome {
+    const event = this.count(decoded);
+    if (typeof event === 'string') return rejection(event) as LineOutcome;
     const decision = this.policy.decide(event);
     if (decision.ignored) this.stats.ignored.add(decision.ignored);
     this.stats.bans += decision.orders.length;
     return { type: 'event', event, ignored: decision.ignored, orders: decision.orders, warnMisconfigured: decision.warnMisconfigured };
   }
 
-  purgeStale(now: number): void {
+  override purgeStale(now: number): void {
     this.policy.purgeStale(now);
-    this.repeats.purgeStale(now);
-  }
-
-  private reject(reason: LineRejection): LineOutcome {
-    this.stats.rejected.add(reason);
-    return rejection(reason) as LineOutcome;
+    super.purgeStale(now);
   }
 }

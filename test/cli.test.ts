@@ -77,6 +77,42 @@ describe('edgeban replay', () => {
   });
 });
 
+describe('edgeban replay --count', () => {
+  test('counts the events the full replay finds, by class and by kind, and decides nothing', () => {
+    const full = readFileSync(join(FIXTURES, 'reference-sample.golden.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const kinds: Record<string, number> = {};
+    for (const line of full) if (line.type === 'event') kinds[line.kind] = (kinds[line.kind] ?? 0) + 1;
+    const { lines, events, classes } = full[full.length - 1];
+    const run = edgeban(['replay', '--count', '--json', join(FIXTURES, 'reference-sample.log')]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    // one line, the summary: no bans and no trust verdicts (cloudflare), which are the policy's
+    expect(run.stdout.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(run.stdout)).toEqual({ type: 'summary', lines, events, ignored: { address_unknown: 2 }, classes, kinds });
+  });
+
+  test('text: lines, classes, kinds, and why lines were not events (oversize, repeat)', () => {
+    const frame = `<37>2025-03-09T06:31:01.5+00:00 web1 wp(x)[1] Authentication failure for a from 2001:db8:1:2::9`;
+    const input = [
+      'Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 192.0.2.47',
+      `Mar  9 06:25:13 web1 wordpress(www.example.com)[1]: ${'x'.repeat(9000)}`,
+      'Mar  9 06:25:14 web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2',
+      frame,
+      frame,
+    ].join('\n');
+    const run = edgeban(['replay', '--count', '-'], input);
+    expect(run.stdout).toBe(
+      ['5 lines, 2 events', '  class hard: 1', '  class soft: 1', '  kind auth_failure: 1', '  kind user_enumeration: 1', '  ignored oversize: 1', '  ignored repeat: 1', ''].join('\n'),
+    );
+  });
+
+  test('with --events is a usage error', () => {
+    const run = edgeban(['replay', '--count', '--events', '-'], '');
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('--count');
+  });
+});
+
 describe('replay of a line without end', () => {
   afterEach(() => jest.restoreAllMocks());
 

@@ -72,6 +72,12 @@ export class ByteOutput {
     this.length = end;
   }
 
+  /** Text and the end of its line; as lineEnd, a promise when the output must drain first. */
+  line(text: string): Promise<void> | undefined {
+    this.text(text);
+    return this.lineEnd();
+  }
+
   /** Ends a line. Returns a promise only when the output must drain first. */
   lineEnd(): Promise<void> | undefined {
     if (this.length === CHUNK) this.write();

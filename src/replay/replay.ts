@@ -1,13 +1,15 @@
 import { createReadStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from '../config/schema';
-import { DecodeThread } from '../ingest/decode-thread';
-import { createPolicy, Decoded, Decoder, Pipeline, rejection } from '../pipeline';
+import { DecodeThread, decodeHere } from '../ingest/decode-thread';
+import { createPolicy, Decoded, Decoder, LineCounter, Pipeline, PipelineStats, rejection } from '../pipeline';
 import { banJson, banText, ByteOutput, eventJson, eventText } from './output';
 
 export interface ReplayOptions {
   json: boolean;
   events: boolean;
+  /** what the lines are, deciding nothing: the summary alone, with events by kind (`--count`) */
+  count?: boolean;
   /** reference time for BSD timestamps without a year */
   now?: number;
 }
@@ -66,7 +68,8 @@ const REPLAY_BACKLOG = 8 << 20;
  * recognition run in the decode thread while this thread keeps the policy and the output, in the
  * lines' order.
  */
-export async function replay(getConfig: () => Config, input: Readable, output: Writable, options: ReplayOptions): Promise<Pipeline['stats']> {
+export async function replay(getConfig: () => Config, input: Readable, output: Writable, options: ReplayOptions): Promise<PipelineStats> {
+  if (options.count) return countLines(getConfig(), input, output, options);
   const decoder = new Decoder('message', true);
   const decoding = new DecodeThread(decoder, () => undefined, false);
   const ready = decoding.start(); // the thread boots while the config loads and the input opens
@@ -82,16 +85,12 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
   }
   const now = options.now ?? Date.now();
   const out = new ByteOutput(output);
-  const print = (text: string) => {
-    out.text(text);
-    return out.lineEnd();
-  };
   let printing: Promise<void> | undefined;
   const show = (line: Decoded) => {
     const outcome = pipeline.account(line);
     if (outcome.type !== 'event') return;
-    if (options.events) printing = print(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
-    for (const order of outcome.orders) printing = (options.json ? banJson(out, order) : print(banText(order))) ?? printing;
+    if (options.events) printing = out.line(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
+    for (const order of outcome.orders) printing = (options.json ? banJson(out, order) : out.line(banText(order))) ?? printing;
   };
   try {
     const oversize = () => show(rejection('oversize'));
@@ -107,15 +106,45 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
     await decoding.stop();
   }
   if (printing) await printing;
-  const { stats } = pipeline;
+  await printSummary(out, pipeline.stats, options.json, false);
+  return pipeline.stats;
+}
+
+/**
+ * `replay --count`: what the lines are, deciding nothing, as fail2ban-regex tests a filter against
+ * a log. Each line is parsed, recognised and counted on this one thread: a second thread would
+ * only have to hand every answer back to be counted.
+ */
+async function countLines(config: Config, input: Readable, output: Writable, options: ReplayOptions): Promise<PipelineStats> {
+  const decoder = new Decoder('message', true);
+  const counter = new LineCounter();
+  const count = (decoded: Decoded) => void counter.count(decoded);
+  const receivedAt = options.now ?? Date.now();
+  const maxLineBytes = config.listen.maxMessageBytes;
+  for await (const chunk of wholeLines(input, maxLineBytes, () => count(rejection('oversize')))) {
+    decodeHere(decoder, { chunk, receivedAt, maxLineBytes, mayRepeat: true }, count);
+  }
+  await printSummary(new ByteOutput(output), counter.stats, options.json, true);
+  return counter.stats;
+}
+
+/** The last line(s): counts, and with `counted` (--count) events by kind instead of bans. */
+async function printSummary(out: ByteOutput, stats: PipelineStats, json: boolean, counted: boolean): Promise<void> {
+  const print = (text: string) => out.line(text);
   const ignored = stats.ignored.toObject();
   for (const [reason, count] of stats.rejected.entries()) if (reason !== 'not_wordpress') ignored[reason] = count;
-  if (options.json) {
-    await print(JSON.stringify({ type: 'summary', lines: stats.lines, events: stats.events, bans: stats.bans, ignored, classes: stats.classes.toObject() }));
+  const classes = stats.classes.toObject();
+  if (json) {
+    const { lines, events, bans } = stats;
+    await print(JSON.stringify(counted ? { type: 'summary', lines, events, ignored, classes, kinds: stats.kinds.toObject() } : { type: 'summary', lines, events, bans, ignored, classes }));
+  } else if (counted) {
+    await print(`${stats.lines} lines, ${stats.events} events`);
+    for (const [name, count] of Object.entries(classes)) await print(`  class ${name}: ${count}`);
+    for (const [name, count] of Object.entries(stats.kinds.toObject())) await print(`  kind ${name}: ${count}`);
+    for (const [reason, count] of Object.entries(ignored)) await print(`  ignored ${reason}: ${count}`);
   } else {
     await print(`${stats.lines} lines, ${stats.events} events, ${stats.bans} bans`);
     for (const [reason, count] of Object.entries(ignored)) await print(`  ignored ${reason}: ${count}`);
   }
   await out.flush();
-  return stats;
 }
