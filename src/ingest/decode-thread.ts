@@ -83,22 +83,27 @@ export class SiteNumbers {
   }
 }
 
-/** In the decode thread: a batch of frames → their decoded lines, in transferable form. */
+/**
+ * In the decode thread: a batch of frames → their decoded lines, in transferable form. Each answer
+ * goes into the arrays as it comes: held in a list for the whole batch, thousands of them
+ * outlived the young generation and made its collections copy them (a sixth of replay's decode
+ * thread).
+ */
 export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: SiteNumbers): DecodedBatch {
-  const answers: Decoded[] = [];
-  decodeHere(decoder, request, (decoded) => answers.push(decoded));
-  const frames = answers.length;
-  const codes = new Uint8Array(frames);
-  const fingerprints = new Float64Array(frames);
-  const repeatAts = new Float64Array(frames);
-  const numbers = new Float64Array(frames * STRIDE);
+  const frames = framesOf(request);
+  const count = frames.bounds.length / 2;
+  const codes = new Uint8Array(count);
+  const fingerprints = new Float64Array(count);
+  const repeatAts = new Float64Array(count);
+  const numbers = new Float64Array(count * STRIDE);
   let n = 0;
-  answers.forEach((decoded, index) => {
+  for (let index = 0; index < count; index++) {
+    const decoded = decodeFrame(decoder, frames, index, request.mayRepeat);
     fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
     repeatAts[index] = decoded.repeat ? decoded.repeat.at : 0;
     if (decoded.type === 'rejected') {
       codes[index] = CODE_OF[decoded.reason];
-      return;
+      continue;
     }
     const { event } = decoded;
     const { ip } = event;
@@ -110,7 +115,7 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: Sit
     if (ip.family === 4) numbers[n + 5] = ip.v4;
     else for (let g = 0; g < 8; g += 2) numbers[n + 5 + g / 2] = ip.v6[g] * 65536 + ip.v6[g + 1];
     n += STRIDE;
-  });
+  }
   return { codes, fingerprints, repeatAts, numbers, ...sites.take() };
 }
 
@@ -152,23 +157,33 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
   }
 }
 
+/** A request's frames: their bytes, each one's [start, end) (start -1: a line too long), and when they came. */
+interface Frames {
+  bytes: Uint8Array;
+  bounds: ArrayLike<number>;
+  /** one time for all (a chunk of replay's input), or one a frame */
+  times: ArrayLike<number> | number;
+}
+
+function framesOf(request: DecodeRequest): Frames {
+  return 'chunk' in request ? { bytes: request.chunk, bounds: lineBounds(request), times: request.receivedAt } : request;
+}
+
+function decodeFrame(decoder: Decoder, { bytes, bounds, times }: Frames, index: number, mayRepeat: boolean): Decoded {
+  const start = bounds[index * 2];
+  if (start < 0) return rejection('oversize');
+  return decoder.decodeIn(bytes, start, bounds[index * 2 + 1], typeof times === 'number' ? times : times[index], mayRepeat);
+}
+
 /**
- * Decodes a request's frames or lines on the calling thread, in order: in the decode thread
- * (decodeBatch), and on the main thread for the daemon's small reads and UDP batches, and for the
- * decode thread's work should that thread die.
+ * Decodes a request's frames or lines on the calling thread, in order: on the main thread for the
+ * daemon's small reads and UDP batches, for `replay --count`, and for the decode thread's work
+ * should that thread die.
  */
 export function decodeHere(decoder: Decoder, request: DecodeRequest, each: (decoded: Decoded) => void): void {
-  const { mayRepeat } = request;
-  if ('chunk' in request) {
-    const { chunk, receivedAt } = request;
-    const bounds = lineBounds(request);
-    for (let i = 0; i < bounds.length; i += 2) {
-      each(bounds[i] < 0 ? rejection('oversize') : decoder.decodeIn(chunk, bounds[i], bounds[i + 1], receivedAt, mayRepeat));
-    }
-    return;
-  }
-  const { bytes, bounds, times } = request;
-  for (let i = 0; i < times.length; i++) each(decoder.decodeIn(bytes, bounds[i * 2], bounds[i * 2 + 1], times[i], mayRepeat));
+  const frames = framesOf(request);
+  const count = frames.bounds.length / 2;
+  for (let index = 0; index < count; index++) each(decodeFrame(decoder, frames, index, request.mayRepeat));
 }
 
 interface Pending {
