@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './config/defaults';
 import type { Config } from './config/schema';
 
 // Each command loads only the modules it runs: the daemon's (HTTP client, logger, metrics) cost
@@ -130,9 +131,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'replay': {
       if (values.count && values.events) throw new UsageError('--count prints counts only, not --events');
-      const { openReplayInput, replay } = await import('./replay/replay');
+      const { countLines, openReplayInput, replay } = await import('./replay/replay');
       const input = openReplayInput(positionals[0] ?? '-');
-      await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events, count: values.count });
+      if (values.count) {
+        // the one setting counting reads; without a file it is the default, and the schema stays unloaded
+        const maxLineBytes = values.config ? loadOrExplain(values.config).listen.maxMessageBytes : DEFAULT_MAX_MESSAGE_BYTES;
+        await countLines(maxLineBytes, input, process.stdout, { json: values.json });
+      } else await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events });
       return EXIT_OK;
     }
     case 'status':

@@ -106,6 +106,16 @@ describe('edgeban replay --count', () => {
     );
   });
 
+  test('reads listen.maxMessageBytes from -c FILE, and nothing else: an invalid file is still refused', () => {
+    const line = `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: Authentication failure for ${'x'.repeat(500)} from 192.0.2.47`;
+    const small = configFile('listen:\n  maxMessageBytes: 480\n');
+    expect(JSON.parse(edgeban(['replay', '--count', '--json', '-c', small, '-'], line).stdout)).toMatchObject({ lines: 1, events: 0, ignored: { oversize: 1 } });
+    expect(JSON.parse(edgeban(['replay', '--count', '--json', '-'], line).stdout)).toMatchObject({ lines: 1, events: 1 });
+    const invalid = edgeban(['replay', '--count', '-c', configFile('listen:\n  maxMessageBytes: 1\n'), '-'], line);
+    expect(invalid.status).toBe(2);
+    expect(invalid.stderr).toContain('listen.maxMessageBytes');
+  });
+
   test('with --events is a usage error', () => {
     const run = edgeban(['replay', '--count', '--events', '-'], '');
     expect(run.status).toBe(2);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseCidr } from '../address/cidr';
 import { parseHostPort } from '../ingest/listeners';
 import { EVENT_KINDS } from '../wordpress/catalogue';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './defaults';
 import { parseDuration } from './duration';
 
 const hostPort = z.string().refine((value) => {
@@ -64,7 +65,7 @@ export const configSchema = z
         tcp: z.array(hostPort).default(['127.0.0.1:5514']),
         tls: z.array(tlsEndpoint).default([]),
         allowedSenders: z.array(cidr).default(['127.0.0.0/8', '::1/128']),
-        maxMessageBytes: z.number().int().min(480).max(1_048_576).default(8192),
+        maxMessageBytes: z.number().int().min(480).max(1_048_576).default(DEFAULT_MAX_MESSAGE_BYTES),
         maxConnections: z.number().int().min(1).max(100_000).default(512),
         idleTimeout: duration.default(300),
         udpReceiveBuffer: z.number().int().min(65_536).max(1 << 30).default(4 << 20),

@@ -8,8 +8,6 @@ import { banJson, banText, ByteOutput, eventJson, eventText } from './output';
 export interface ReplayOptions {
   json: boolean;
   events: boolean;
-  /** what the lines are, deciding nothing: the summary alone, with events by kind (`--count`) */
-  count?: boolean;
   /** reference time for BSD timestamps without a year */
   now?: number;
 }
@@ -69,7 +67,6 @@ const REPLAY_BACKLOG = 8 << 20;
  * lines' order.
  */
 export async function replay(getConfig: () => Config, input: Readable, output: Writable, options: ReplayOptions): Promise<PipelineStats> {
-  if (options.count) return countLines(getConfig(), input, output, options);
   const decoder = new Decoder('message', true);
   const decoding = new DecodeThread(decoder, () => undefined, false);
   const ready = decoding.start(); // the thread boots while the config loads and the input opens
@@ -115,12 +112,11 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
  * a log. Each line is parsed, recognised and counted on this one thread: a second thread would
  * only have to hand every answer back to be counted.
  */
-async function countLines(config: Config, input: Readable, output: Writable, options: ReplayOptions): Promise<PipelineStats> {
+export async function countLines(maxLineBytes: number, input: Readable, output: Writable, options: Pick<ReplayOptions, 'json' | 'now'>): Promise<PipelineStats> {
   const decoder = new Decoder('message', true);
   const counter = new LineCounter();
   const count = (decoded: Decoded) => void counter.count(decoded);
   const receivedAt = options.now ?? Date.now();
-  const maxLineBytes = config.listen.maxMessageBytes;
   for await (const chunk of wholeLines(input, maxLineBytes, () => count(rejection('oversize')))) {
     decodeHere(decoder, { chunk, receivedAt, maxLineBytes, mayRepeat: true }, count);
   }
