@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { join } from 'node:path';
 
-const BENCHMARKS = ['recognise', 'memory', 'latency', 'botnet', 'ingest', 'fail2ban'];
+const BENCHMARKS = ['recognise', 'memory', 'latency', 'botnet', 'ingest', 'side-by-side'];
 const LIMIT_MS = 10 * 60_000;
 
 const result: Record<string, unknown> = {
