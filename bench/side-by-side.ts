@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { corpus } from './corpus';
 import { benchCrowdsec } from './crowdsec/run';
 
-const LINES = Number(process.env.BENCH_F2B_LINES ?? 1_000_000);
+const LINES = Number(process.env.BENCH_SIDE_BY_SIDE_LINES ?? 1_000_000);
 const ROOT = resolve(__dirname, '../..');
 const FILTER = join(ROOT, 'bench/fail2ban/wordpress-hard-soft.conf');
 const COMMON = '/etc/fail2ban/filter.d/common.conf';
