@@ -8,7 +8,7 @@
  * it runs (it exits once the file is done).
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
@@ -113,7 +113,10 @@ export async function benchCrowdsec(log: string, lines: number, dir: string): Pr
   const version = `${probe.stdout}${probe.stderr}`.match(/version: (\S+)/)?.[1] ?? 'unknown';
   const start = process.hrtime.bigint();
   const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9;
-  const child = spawn('crowdsec', ['-c', config, '-dsn', `file://${log}`, '-type', 'syslog', '-no-capi'], { stdio: 'ignore' });
+  const logFile = join(home, 'crowdsec.log');
+  const out = openSync(logFile, 'w');
+  const child = spawn('crowdsec', ['-c', config, '-dsn', `file://${log}`, '-type', 'syslog', '-no-capi'], { stdio: ['ignore', out, out] });
+  closeSync(out);
   const exit = exited(child);
   const limit = setTimeout(() => child.kill('SIGKILL'), LIMIT_MS);
   let running = true;
@@ -133,6 +136,6 @@ export async function benchCrowdsec(log: string, lines: number, dir: string): Pr
   const code = await exit;
   const seconds = elapsed();
   clearTimeout(limit);
-  if (code !== 0) throw new Error(`crowdsec exited with ${code}`);
+  if (code !== 0) throw new Error(`crowdsec exited with ${code}: ${readFileSync(logFile, 'utf8').trim().split('\n').pop()}`);
   return { version, seconds: Number(seconds.toFixed(2)), linesPerSecond: Math.round(lines / seconds), secondsUntilAllParsed, parsed, matched };
 }
