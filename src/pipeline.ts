@@ -130,7 +130,7 @@ export class Decoder {
     }
   }
 
-  /** parseSyslog then recognise, reading the fields where the parser found them in the line. */
+  /** scanSyslog then recogniseIn, reading the fields where the scan found them in the line. */
   private decodeLine(bytes: Uint8Array, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
     const rejected = scanSyslog(bytes, start, end, receivedAt, this.allowMissingPri);
     if (rejected) return rejection(rejected);

@@ -67,7 +67,7 @@ export class FramePacker {
 export interface LineChunk {
   chunk: Uint8Array<ArrayBuffer>;
   receivedAt: number;
-  /** a longer line is left out: null in its place */
+  /** a longer line is not decoded: it answers `oversize` in its place (lineBounds marks it with -1) */
   maxLineBytes: number;
 }
 
