@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { buildConfig } from '../src/config/load';
-import { createPolicy } from '../src/pipeline';
+import { createPolicy } from '../src/policy/pipeline';
 import { makeEvent } from '../src/wordpress/recognise';
 
 function track(count: number, ipv6: boolean, cap: number): Record<string, number> {

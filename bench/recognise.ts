@@ -4,7 +4,8 @@
  * path), over a million generated lines held in memory, on one core. Prints JSON.
  */
 import { buildConfig } from '../src/config/load';
-import { createPolicy, Decoder, Pipeline } from '../src/pipeline';
+import { Decoder } from '../src/decode/decoder';
+import { createPolicy, Pipeline } from '../src/policy/pipeline';
 import { corpus } from './corpus';
 
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);

@@ -1,4 +1,5 @@
 /** edgeban's access-rules backend against the fake Cloudflare API on loopback. */
+import { buildConfig } from '../src/config/load';
 import { FakeCloudflare } from './fake-cloudflare/server';
 import { fakeCloudflareEachTest } from './helpers/fake';
 import { TestDaemon } from './helpers/in-process';
@@ -197,6 +198,23 @@ describe('trust.cloudflareRanges: refresh', () => {
     d.send('Blocked user enumeration attempt from 172.70.131.14');
     await waitFor(() => d.logs.some((l) => l.msg === 'event'));
     expect(d.logs.find((l) => l.msg === 'event')!.ignored).toBe('cloudflare');
+  });
+  test('a reload that changes trust keeps the ranges fetched, and one that asks for refresh starts it', async () => {
+    fake.ips.ipv4_cidrs.push('45.10.0.0/16'); // pretend Cloudflare announced a new range
+    const cloudflare = { token, apiBase: fake.baseUrl, zoneId: zone };
+    const d = new TestDaemon({ ...LONG, cloudflare });
+    daemons.push(d);
+    await d.start();
+    const reload = (trust: Record<string, unknown>) =>
+      d.daemon.reload(buildConfig({ listen: { tcp: ['127.0.0.1:0'], udp: [] }, admin: { listen: '127.0.0.1:0' }, ...LONG, trust, cloudflare }));
+    expect(reload({ cloudflareRanges: 'refresh' }).applied).toEqual(['trust']);
+    await d.daemon.rangesRefresh;
+    expect(fake.requests.filter((r) => r.path.endsWith('/ips'))).toHaveLength(1);
+    reload({ cloudflareRanges: 'refresh', allow: ['192.0.2.0/24'] }); // trust changes: the policy is rebuilt
+    d.send('Blocked user enumeration attempt from 45.10.0.9');
+    await waitFor(() => d.logs.some((l) => l.msg === 'event'));
+    expect(d.logs.find((l) => l.msg === 'event')!.ignored).toBe('cloudflare');
+    expect(fake.requests.filter((r) => r.path.endsWith('/ips'))).toHaveLength(1); // no second fetch for the same mode
   });
 });
 

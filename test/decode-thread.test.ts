@@ -1,8 +1,9 @@
 import net from 'node:net';
 import { buildConfig } from '../src/config/load';
-import { DecodeThread } from '../src/ingest/decode-thread';
+import { DecodeThread } from '../src/decode/decode-thread';
 import { FrameBatch, FramePacker } from '../src/ingest/frame-batch';
-import { createPolicy, Decoded, Decoder, Pipeline } from '../src/pipeline';
+import { Decoded, Decoder } from '../src/decode/decoder';
+import { createPolicy, Pipeline } from '../src/policy/pipeline';
 import { TestDaemon } from './helpers/in-process';
 import { waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
@@ -100,7 +101,7 @@ describe('a flood over one connection, through the daemon', () => {
   test('goes through the decode thread: every frame counted once, a resend after a reconnect dropped as repeats', async () => {
     const d = new TestDaemon({ jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '1h' } } });
     await d.start();
-    const decoding = (d.daemon as unknown as { decoding: DecodeThread }).decoding;
+    const decoding = (d.daemon as unknown as { router: { thread: DecodeThread } }).router.thread;
     let submitted = 0;
     const submit = decoding.submit.bind(decoding);
     decoding.submit = (request, each, done) => {

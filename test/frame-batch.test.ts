@@ -1,6 +1,8 @@
-import { decodeBatch, readDecoded, SiteNumbers } from '../src/ingest/decode-thread';
-import { FrameBatch, FramePacker, LineChunk, lineBounds } from '../src/ingest/frame-batch';
-import { Decoded, Decoder } from '../src/pipeline';
+import { decodeBatch, readDecoded } from '../src/decode/decode-thread';
+import { SiteNumbers } from '../src/decode/event-codec';
+import { LineChunk, lineBounds } from '../src/decode/line-chunk';
+import { FrameBatch, FramePacker } from '../src/ingest/frame-batch';
+import { Decoded, Decoder } from '../src/decode/decoder';
 
 function packed(frames: Buffer[]): FrameBatch {
   const packer = new FramePacker();

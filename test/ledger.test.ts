@@ -1,6 +1,6 @@
 import { Ledger, LedgerOutcome } from '../src/bans/ledger';
 import { TimerHeap } from '../src/bans/timer-heap';
-import { EdgeBan, PerCallBackend } from '../src/cloudflare/backend';
+import { EdgeBan, PerCallBackend } from '../src/bans/backend';
 import { CloudflareError } from '../src/cloudflare/client';
 import type { BanOrder } from '../src/policy/policy';
 import { sleep, waitFor } from './helpers/wait';

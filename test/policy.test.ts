@@ -1,5 +1,5 @@
 import { buildConfig } from '../src/config/load';
-import { createPolicy } from '../src/pipeline';
+import { createPolicy } from '../src/policy/pipeline';
 import { Policy } from '../src/policy/policy';
 import { Trust } from '../src/policy/trust';
 import { parseIp } from '../src/address/ip';

@@ -1,6 +1,7 @@
 import { frameFingerprint, RepeatFilter } from '../src/syslog/repeats';
 import { buildConfig } from '../src/config/load';
-import { createPolicy, Decoder, Pipeline } from '../src/pipeline';
+import { Decoder } from '../src/decode/decoder';
+import { createPolicy, Pipeline } from '../src/policy/pipeline';
 
 const T0 = Date.UTC(2025, 2, 9, 6);
 

@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { indexIn, textOf } from '../bytes';
+import { indexIn, textOf } from '../common/bytes';
 
 /** A parsed address: IPv4 as one 32-bit number, IPv6 as eight 16-bit groups. */
 export type Ip =

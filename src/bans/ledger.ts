@@ -1,5 +1,5 @@
-import { Backend, BatchOp, EdgeBan, ForeignRuleError, isBatchBackend, OpResult, OpType, PerCallBackend } from '../cloudflare/backend';
-import { CloudflareError } from '../cloudflare/client';
+import { ForeignRuleError, isRetryable } from '../common/errors';
+import { Backend, BatchOp, EdgeBan, isBatchBackend, OpResult, OpType, PerCallBackend } from './backend';
 import type { BanOrder } from '../policy/policy';
 import { TimerHeap } from './timer-heap';
 
@@ -267,7 +267,7 @@ export class Ledger {
 
   /** A retryable failure goes back to the front of the queue after a pause; others are dropped. */
   private failed(id: string, op: { type: OpType; entry: Entry }, error: Error): void {
-    const retryable = error instanceof CloudflareError ? error.retryable : true;
+    const retryable = isRetryable(error);
     if (!retryable) {
       if (op.type === 'ban' && this.active.get(id) === op.entry) this.active.delete(id);
       this.options.events.outcome('failed', op.entry, error.message);

@@ -1,5 +1,7 @@
 import type { AccessRulesConfig } from './settings';
-import { EdgeBan, ForeignRuleError, formatNotes, isOwnedNotes, parseNotes, PerCallBackend, zoneForSite } from './backend';
+import type { EdgeBan, PerCallBackend } from '../bans/backend';
+import { ForeignRuleError } from '../common/errors';
+import { formatNotes, isOwnedNotes, parseNotes, zoneForSite } from './notes';
 import { CloudflareClient, CloudflareError } from './client';
 
 interface AccessRule {

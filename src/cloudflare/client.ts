@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import { EdgebanError } from '../common/errors';
 
 export interface CloudflareMessage {
   code: number;
@@ -10,20 +11,23 @@ export interface CloudflareMessage {
  * A failed call. `retryable` errors (429, 5xx, network, timeouts) may succeed later; others (4xx)
  * will not without a change. The message names method, path and Cloudflare's code, never the token.
  */
-export class CloudflareError extends Error {
+export class CloudflareError extends EdgebanError {
+  readonly code = 'EDGEBAN_CLOUDFLARE';
+
   constructor(
     readonly method: string,
     readonly path: string,
     readonly status: number,
     readonly errors: CloudflareMessage[],
-    readonly retryable: boolean,
+    override readonly retryable: boolean,
   ) {
     const first = errors[0];
     const chain = first?.error_chain?.map((e) => `${e.code} ${e.message}`).join('; ');
     super(`${method} ${path}: ${status ? `HTTP ${status}` : 'no response'}${first ? `, ${first.code} ${first.message}` : ''}${chain ? ` (${chain})` : ''}`);
   }
 
-  get code(): number | undefined {
+  /** Cloudflare's code for the first error it gave */
+  get cloudflareCode(): number | undefined {
     return this.errors[0]?.code;
   }
 

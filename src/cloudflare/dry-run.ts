@@ -1,4 +1,5 @@
-import { BatchBackend, BatchOp, EdgeBan, OpResult, zoneForSite } from './backend';
+import type { BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
+import { zoneForSite } from './notes';
 import type { AccessRulesConfig } from './settings';
 
 /**

@@ -1,5 +1,6 @@
 import type { BanAction } from '../config/schema';
-import { BatchBackend, BatchOp, EdgeBan, formatNotes, OpResult, parseNotes } from './backend';
+import type { BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
+import { formatNotes, parseNotes } from './notes';
 import { CloudflareClient, CloudflareError } from './client';
 
 export interface IpListConfig {

@@ -1,16 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ConfigError } from '../common/errors';
 import { Config, configSchema } from './schema';
 
-/** An invalid config: `key` names the offending setting (`listen.udp[0]`), `message` says why. */
-export class ConfigError extends Error {
-  constructor(
-    readonly key: string,
-    readonly reason: string,
-  ) {
-    super(key ? `${key}: ${reason}` : reason);
-  }
-}
+export { ConfigError };
 
 /** Settings that default to the environment, as the contract's embedded default says. */
 const ENV_DEFAULTS: Record<string, string> = {

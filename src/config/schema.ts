@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseCidr } from '../address/cidr';
-import { parseHostPort } from '../ingest/listeners';
+import { parseHostPort } from '../address/host-port';
 import { EVENT_KINDS } from '../wordpress/catalogue';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './defaults';
 import { parseDuration } from './duration';

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../address/cidr';
+import { parseHostPort } from '../address/host-port';
 import { FramerEvent, StreamFramer } from './framer';
 import { FrameBatch, FramePacker } from './frame-batch';
 import { normalizeSender } from './sender';
@@ -51,14 +52,6 @@ export interface BoundAddress {
   transport: Transport;
   host: string;
   port: number;
-}
-
-/** Splits `host:port` or `[v6]:port`. Throws with a readable message. */
-export function parseHostPort(text: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = match ? Number(match[3]) : NaN;
-  if (!match || port > 65535) throw new Error(`"${text}" is not host:port (IPv6 as [::1]:port)`);
-  return { host: match[1] ?? match[2], port };
 }
 
 /** The UDP, TCP and TLS listeners. Stops cleanly; never lets a peer crash the process. */

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CidrSet } from '../address/cidr';
 import type { FrameBatch } from './frame-batch';
-import { workerScript } from './worker-script';
+import { workerScript } from '../common/worker-script';
 
 export interface UdpWorkerData {
   host: string;
@@ -36,7 +36,7 @@ export class UdpThread {
 
   /** Starts the thread and binds; resolves with the bound port. */
   start(): Promise<number> {
-    const worker = new Worker(workerScript('udp-worker'), { workerData: this.data });
+    const worker = new Worker(workerScript('ingest', 'udp-worker'), { workerData: this.data });
     this.worker = worker;
     return new Promise((resolvePort, reject) => {
       let bound = false;

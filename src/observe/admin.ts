@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseHostPort } from '../ingest/listeners';
+import { parseHostPort } from '../address/host-port';
 
 export interface AdminBan {
   key: string;

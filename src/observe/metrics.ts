@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Tally } from '../pipeline';
+import type { Tally } from '../common/tally';
 
 /** What the metrics read at scrape time; the hot path only bumps cheap Map counters. */
 export interface MetricSources {

@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from '../config/schema';
-import { DecodeThread, decodeHere } from '../ingest/decode-thread';
-import { createPolicy, Decoded, Decoder, LineCounter, Pipeline, PipelineStats, rejection } from '../pipeline';
+import { DecodeThread, decodeHere } from '../decode/decode-thread';
+import { Decoded, Decoder, rejection } from '../decode/decoder';
+import { LineCounter, PipelineStats } from '../decode/line-counter';
+import { createPolicy, Pipeline } from '../policy/pipeline';
 import { banJson, banText, ByteOutput, eventJson, eventText } from './output';
 
 export interface ReplayOptions {

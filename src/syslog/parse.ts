@@ -1,4 +1,4 @@
-import { indexIn, lastIndexIn, SP, textOf } from '../bytes';
+import { indexIn, lastIndexIn, SP, textOf } from '../common/bytes';
 
 /**
  * RFC 3164 and RFC 5424 into one shape, tolerant of what rsyslog really sends: RFC 3339 timestamps

@@ -1,4 +1,4 @@
-import { ascii, bytesAt, endsWithAt, indexIn, skipDigits, SP } from '../bytes';
+import { ascii, bytesAt, endsWithAt, indexIn, skipDigits, SP } from '../common/bytes';
 
 /**
  * Every WP fail2ban message template (1.0 to 6.3, Premium and add-ons), from

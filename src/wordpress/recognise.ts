@@ -1,5 +1,5 @@
 import { Ip, parseIp, parseIpIn } from '../address/ip';
-import { ascii, bytesAt, endsWithAt, lastIndexIn, SP, textOf } from '../bytes';
+import { ascii, bytesAt, endsWithAt, lastIndexIn, SP, textOf } from '../common/bytes';
 import type { SyslogMessage } from '../syslog/parse';
 import { Classified, classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
 

@@ -1,12 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import type { Ip } from '../address/ip';
-import type { Decoded, LineRejection } from '../pipeline';
-import { rejection } from '../pipeline';
-import type { Decoder, DecoderSettings } from '../pipeline';
-import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
-import type { WpEvent } from '../wordpress/recognise';
-import { FrameBatch, LineChunk, lineBounds } from './frame-batch';
-import { workerScript } from './worker-script';
+import { workerScript } from '../common/worker-script';
+import type { FrameBatch } from '../ingest/frame-batch';
+import { Decoded, Decoder, DecoderSettings, rejection } from './decoder';
+import { applySites, EVENT_STRIDE, packEvent, rejectionCode, rejectionOfCode, SiteNumbers, unpackEvent } from './event-codec';
+import { LineChunk, lineBounds } from './line-chunk';
 
 export interface DecodeWorkerData extends DecoderSettings {
   warm: boolean;
@@ -16,11 +13,9 @@ export interface DecodeWorkerData extends DecoderSettings {
 export type DecodeRequest = (FrameBatch | LineChunk) & { mayRepeat: boolean };
 
 /**
- * What the decode thread answers, per frame in order: `codes` 0 for an event, else a rejection
- * (REJECTIONS[code - 1]); `fingerprints` the repeat fingerprint or NaN, and `repeatAts` the time
- * it is judged at; per event STRIDE `numbers`: at, kind, class, site (its number in the sites
- * table, -1 for none), family, four 32-bit words of the address. The sites table lives on both
- * sides: `newSites` are appended to it, after emptying it when `sitesReset`.
+ * What the decode thread answers, per frame in order: `codes` 0 for an event, else its rejection's
+ * code; `fingerprints` the repeat fingerprint or NaN, and `repeatAts` the time it is judged at; per
+ * event a row of `numbers` (event-codec.ts), whose sites table `newSites` and `sitesReset` update.
  */
 export interface DecodedBatch {
   codes: Uint8Array<ArrayBuffer>;
@@ -31,63 +26,10 @@ export interface DecodedBatch {
   sitesReset: boolean;
 }
 
-const STRIDE = 9;
-const CODE_OF: Record<LineRejection, number> = {
-  empty: 1,
-  no_pri: 2,
-  bad_pri: 3,
-  bad_header: 4,
-  no_tag: 5,
-  not_wordpress: 6,
-  no_address: 7,
-  address_unknown: 8,
-  address_invalid: 9,
-  repeat: 10,
-  oversize: 11,
-  decode_failed: 12,
-};
-const REJECTIONS = Object.keys(CODE_OF) as LineRejection[];
-const CLASSES: EventClass[] = ['hard', 'soft', 'extra', 'info'];
-const CLASS_INDEX = new Map<EventClass, number>(CLASSES.map((cls, index) => [cls, index]));
-const KIND_INDEX = new Map<EventKind, number>(EVENT_KINDS.map((kind, index) => [kind, index]));
-
-/** The decode thread's half of the sites table; bounded, as sites come from the wire. */
-export class SiteNumbers {
-  private readonly numbers = new Map<string, number>();
-  private added: string[] = [];
-  private reset = false;
-
-  constructor(private readonly max = 10_000) {}
-
-  numberOf(site: string | null): number {
-    if (site === null) return -1;
-    let number = this.numbers.get(site);
-    if (number === undefined) {
-      number = this.numbers.size;
-      this.numbers.set(site, number);
-      this.added.push(site);
-    }
-    return number;
-  }
-
-  /**
-   * What the batch answered now tells the other side. A full table is emptied between batches
-   * (never within one, whose numbers must stay good), and the next batch says so.
-   */
-  take(): { newSites: string[]; sitesReset: boolean } {
-    const news = { newSites: this.added, sitesReset: this.reset };
-    this.added = [];
-    this.reset = this.numbers.size >= this.max;
-    if (this.reset) this.numbers.clear();
-    return news;
-  }
-}
-
 /**
  * In the decode thread: a batch of frames → their decoded lines, in transferable form. Each answer
  * goes into the arrays as it comes: held in a list for the whole batch, thousands of them
- * outlived the young generation and made its collections copy them (a sixth of replay's decode
- * thread).
+ * outlived the young generation and made its collections copy them.
  */
 export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: SiteNumbers): DecodedBatch {
   const frames = framesOf(request);
@@ -95,65 +37,37 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: Sit
   const codes = new Uint8Array(count);
   const fingerprints = new Float64Array(count);
   const repeatAts = new Float64Array(count);
-  const numbers = new Float64Array(count * STRIDE);
-  let n = 0;
+  const numbers = new Float64Array(count * EVENT_STRIDE);
+  let row = 0;
   for (let index = 0; index < count; index++) {
     const decoded = decodeFrame(decoder, frames, index, request.mayRepeat);
     fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
     repeatAts[index] = decoded.repeat ? decoded.repeat.at : 0;
     if (decoded.type === 'rejected') {
-      codes[index] = CODE_OF[decoded.reason];
+      codes[index] = rejectionCode(decoded.reason);
       continue;
     }
-    const { event } = decoded;
-    const { ip } = event;
-    numbers[n] = event.at;
-    numbers[n + 1] = KIND_INDEX.get(event.kind)!;
-    numbers[n + 2] = CLASS_INDEX.get(event.class)!;
-    numbers[n + 3] = sites.numberOf(event.site);
-    numbers[n + 4] = ip.family;
-    if (ip.family === 4) numbers[n + 5] = ip.v4;
-    else for (let g = 0; g < 8; g += 2) numbers[n + 5 + g / 2] = ip.v6[g] * 65536 + ip.v6[g + 1];
-    n += STRIDE;
+    packEvent(numbers, row, decoded.event, sites.numberOf(decoded.event.site));
+    row += EVENT_STRIDE;
   }
   return { codes, fingerprints, repeatAts, numbers, ...sites.take() };
 }
 
-/** Eight 16-bit groups from four 32-bit words. */
-function groupsOf(numbers: Float64Array, from: number): number[] {
-  const groups = new Array<number>(8);
-  for (let w = 0; w < 4; w++) {
-    groups[w * 2] = Math.floor(numbers[from + w] / 65536);
-    groups[w * 2 + 1] = numbers[from + w] % 65536;
-  }
-  return groups;
-}
-
 /** On the main thread: the decoded lines back as objects, one by one; `sites` is this side's sites table. */
 export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded: Decoded) => void): void {
-  if (batch.sitesReset) sites.length = 0;
-  for (const site of batch.newSites) sites.push(site);
-  const { numbers } = batch;
-  let n = 0;
+  applySites(sites, batch);
+  let row = 0;
   for (let i = 0; i < batch.codes.length; i++) {
     const code = batch.codes[i];
     const fingerprint = batch.fingerprints[i];
     const repeat = Number.isNaN(fingerprint) ? undefined : { fingerprint, at: batch.repeatAts[i] };
     if (code !== 0) {
-      each(repeat ? { type: 'rejected', reason: REJECTIONS[code - 1], repeat } : rejection(REJECTIONS[code - 1]));
+      const reason = rejectionOfCode(code);
+      each(repeat ? { type: 'rejected', reason, repeat } : rejection(reason));
       continue;
     }
-    const ip: Ip = numbers[n + 4] === 4 ? { family: 4, v4: numbers[n + 5] } : { family: 6, v6: groupsOf(numbers, n + 5) };
-    const site = numbers[n + 3];
-    const event: WpEvent = {
-      kind: EVENT_KINDS[numbers[n + 1]],
-      class: CLASSES[numbers[n + 2]],
-      ip,
-      site: site < 0 ? null : sites[site],
-      at: numbers[n],
-    };
-    each({ type: 'event', event, repeat });
-    n += STRIDE;
+    each({ type: 'event', event: unpackEvent(batch.numbers, row, sites), repeat });
+    row += EVENT_STRIDE;
   }
 }
 
@@ -235,7 +149,7 @@ export class DecodeThread {
   /** Starts the thread; resolves once it is warm and answering. */
   start(): Promise<void> {
     const workerData: DecodeWorkerData = { ...this.here.settings, warm: this.warm };
-    const worker = new Worker(workerScript('decode-worker'), { workerData });
+    const worker = new Worker(workerScript('decode', 'decode-worker'), { workerData });
     worker.unref(); // the sockets keep the daemon alive, not this thread
     this.worker = worker;
     return new Promise((ready) => {

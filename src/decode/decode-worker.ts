@@ -1,10 +1,9 @@
 /** The decode thread (see decode-thread.ts): batches of frames in, decoded lines out, in order. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Decoder } from '../pipeline';
-import { DecodeRequest, decodeBatch, DecodeWorkerData, SiteNumbers } from './decode-thread';
-import { FramePacker } from './frame-batch';
-
-const port = parentPort!;
+import { FramePacker } from '../ingest/frame-batch';
+import { DecodeRequest, decodeBatch, DecodeWorkerData } from './decode-thread';
+import { Decoder } from './decoder';
+import { SiteNumbers } from './event-codec';
 
 /**
  * A fresh thread runs its code cold: the first frames took 30 ms. Decoding a few thousand sample
@@ -25,12 +24,18 @@ function warmUp(): void {
   }
 }
 
-const { warm, ...settings } = workerData as DecodeWorkerData;
-if (warm) warmUp();
-port.postMessage('ready');
-const decoder = new Decoder(settings.clock, settings.allowMissingPri);
-const sites = new SiteNumbers();
-port.on('message', (request: DecodeRequest) => {
-  const answer = decodeBatch(decoder, request, sites);
-  port.postMessage(answer, [answer.codes.buffer, answer.fingerprints.buffer, answer.repeatAts.buffer, answer.numbers.buffer]);
-});
+/** Answers the main thread's requests in order, with this thread's own decoder and sites table. */
+function serve(): void {
+  const port = parentPort!;
+  const { warm, ...settings } = workerData as DecodeWorkerData;
+  if (warm) warmUp();
+  port.postMessage('ready');
+  const decoder = new Decoder(settings.clock, settings.allowMissingPri);
+  const sites = new SiteNumbers();
+  port.on('message', (request: DecodeRequest) => {
+    const answer = decodeBatch(decoder, request, sites);
+    port.postMessage(answer, [answer.codes.buffer, answer.fingerprints.buffer, answer.repeatAts.buffer, answer.numbers.buffer]);
+  });
+}
+
+serve();

@@ -1,0 +1,12 @@
+/** `host:port`, IPv6 in brackets (`[::1]:5514`), as listen addresses are written. */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) throw new Error(`"${text}" is not host:port (IPv6 as [::1]:port)`);
+  return { host: match[1] ?? match[2], port };
+}
+
+/** A host as it stands before `:port`: IPv6 in brackets. */
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,30 @@
+import type { Backend } from '../bans/backend';
+import type { Config } from '../config/schema';
+import { AccessRulesBackend } from './access-rules';
+import { CloudflareClient } from './client';
+import { DryRunBackend } from './dry-run';
+import { IpListBackend } from './ip-list';
+import { accessRulesConfig, configuredZoneIds } from './settings';
+
+/** What the daemon hears of the client's traffic: every answer's status, and every wait. */
+export interface BackendHooks {
+  onResponse?: (status: number) => void;
+  onWait?: (reason: 'budget' | 'rate_limited', ms: number) => void;
+}
+
+/** The backend the config asks for: access rules or an IP list with a token, the dry run without one. */
+export function createBackend(config: Config, hooks: BackendHooks = {}): Backend {
+  const settings = accessRulesConfig(config);
+  const { token, dryRun, apiBase, requestsPer5Min } = config.cloudflare;
+  if (!token || dryRun) return new DryRunBackend(settings);
+  const client = new CloudflareClient({ baseUrl: apiBase, token, requestsPer5Min, ...hooks });
+  if (config.cloudflare.backend === 'ip-list') {
+    return new IpListBackend(client, {
+      accountId: config.cloudflare.accountId!,
+      zoneIds: configuredZoneIds(config),
+      actions: [...new Set(Object.values(config.jails).map((jail) => jail.action))],
+      itemLimit: config.cloudflare.listItemLimit,
+    });
+  }
+  return new AccessRulesBackend(client, settings);
+}

@@ -1,0 +1,62 @@
+/**
+ * edgeban's own failures, each with a stable `code` that logs and tests can rely on, whatever the
+ * wording of the message. `retryable`: the same call may succeed later without a change (a network
+ * failure, a 5xx), as opposed to one that needs a person (a refused token, a bad config).
+ */
+export type EdgebanErrorCode = 'EDGEBAN_CONFIG' | 'EDGEBAN_CLOUDFLARE' | 'EDGEBAN_FOREIGN_RULE' | 'EDGEBAN_DECODE';
+
+export abstract class EdgebanError extends Error {
+  abstract readonly code: EdgebanErrorCode;
+  readonly retryable: boolean = false;
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** An invalid config: `key` names the offending setting (`listen.udp[0]`), `reason` says why. */
+export class ConfigError extends EdgebanError {
+  readonly code = 'EDGEBAN_CONFIG';
+
+  constructor(
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(key ? `${key}: ${reason}` : reason);
+  }
+}
+
+/** A rule another party made covers the address: edgeban leaves it alone, and never retries. */
+export class ForeignRuleError extends EdgebanError {
+  readonly code = 'EDGEBAN_FOREIGN_RULE';
+}
+
+/** The parser or recogniser threw on a line: a bug there, never the sender's fault. */
+export class DecodeError extends EdgebanError {
+  readonly code = 'EDGEBAN_DECODE';
+}
+
+/** The message of anything thrown, for a log line: an Error's message, else its text. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (typeof error === 'string') return error;
+  try {
+    return JSON.stringify(error) ?? String(error);
+  } catch {
+    return String(error); // a value JSON cannot write (a cycle, a BigInt): its plain text
+  }
+}
+
+/** The errno code of a system error (`EADDRINUSE`, `EPIPE`), if it is one. */
+export function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Whether a failed call may be tried again. edgeban's errors say so themselves; anything else
+ * (a socket reset below the client) is taken as passing.
+ */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof EdgebanError ? error.retryable : true;
+}

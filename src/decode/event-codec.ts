@@ -1,0 +1,130 @@
+import type { Ip } from '../address/ip';
+import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
+import type { WpEvent } from '../wordpress/recognise';
+import type { LineRejection } from './decoder';
+
+/**
+ * How a decoded event crosses between threads: a row of numbers in a Float64Array, so a batch's
+ * events travel as one transferred buffer instead of thousands of cloned objects. The layout is
+ * written here only; `packEvent` and `unpackEvent` are its two halves, and a new field is one
+ * entry in FIELD plus a line in each.
+ *
+ * Row layout (EVENT_STRIDE numbers):
+ *   AT      the event's time, unix ms
+ *   KIND    index in EVENT_KINDS
+ *   CLASS   index in EVENT_CLASSES
+ *   SITE    the site's number in the batch's sites table (SiteNumbers), -1 for none
+ *   FAMILY  4 or 6
+ *   ADDRESS four numbers: IPv4 in the first; IPv6 as four 32-bit words, high group first
+ */
+const FIELD = { AT: 0, KIND: 1, CLASS: 2, SITE: 3, FAMILY: 4, ADDRESS: 5 } as const;
+const ADDRESS_WORDS = 4;
+export const EVENT_STRIDE = FIELD.ADDRESS + ADDRESS_WORDS;
+
+export const EVENT_CLASSES: readonly EventClass[] = ['hard', 'soft', 'extra', 'info'];
+const CLASS_INDEX: ReadonlyMap<EventClass, number> = new Map(EVENT_CLASSES.map((cls, index) => [cls, index]));
+const KIND_INDEX: ReadonlyMap<EventKind, number> = new Map(EVENT_KINDS.map((kind, index) => [kind, index]));
+
+/** Why a line is no event, as one byte: 0 is kept for "an event". */
+const REJECTIONS: readonly LineRejection[] = [
+  'empty',
+  'no_pri',
+  'bad_pri',
+  'bad_header',
+  'no_tag',
+  'not_wordpress',
+  'no_address',
+  'address_unknown',
+  'address_invalid',
+  'repeat',
+  'oversize',
+  'decode_failed',
+];
+const REJECTION_CODE: ReadonlyMap<LineRejection, number> = new Map(REJECTIONS.map((reason, index) => [reason, index + 1]));
+
+export function rejectionCode(reason: LineRejection): number {
+  return REJECTION_CODE.get(reason)!;
+}
+
+/** The reason a non-zero code stands for. */
+export function rejectionOfCode(code: number): LineRejection {
+  return REJECTIONS[code - 1];
+}
+
+/** Writes `event` into `numbers` at row offset `at`; `site` is its number in the sites table. */
+export function packEvent(numbers: Float64Array, at: number, event: WpEvent, site: number): void {
+  const { ip } = event;
+  numbers[at + FIELD.AT] = event.at;
+  numbers[at + FIELD.KIND] = KIND_INDEX.get(event.kind)!;
+  numbers[at + FIELD.CLASS] = CLASS_INDEX.get(event.class)!;
+  numbers[at + FIELD.SITE] = site;
+  numbers[at + FIELD.FAMILY] = ip.family;
+  const address = at + FIELD.ADDRESS;
+  if (ip.family === 4) numbers[address] = ip.v4;
+  else for (let w = 0; w < ADDRESS_WORDS; w++) numbers[address + w] = ip.v6[w * 2] * 65536 + ip.v6[w * 2 + 1];
+}
+
+/** The event of the row at offset `at`; `sites` is this side's sites table. */
+export function unpackEvent(numbers: Float64Array, at: number, sites: readonly string[]): WpEvent {
+  const address = at + FIELD.ADDRESS;
+  const ip: Ip = numbers[at + FIELD.FAMILY] === 4 ? { family: 4, v4: numbers[address] } : { family: 6, v6: groupsOf(numbers, address) };
+  const site = numbers[at + FIELD.SITE];
+  return {
+    kind: EVENT_KINDS[numbers[at + FIELD.KIND]],
+    class: EVENT_CLASSES[numbers[at + FIELD.CLASS]],
+    ip,
+    site: site < 0 ? null : sites[site],
+    at: numbers[at + FIELD.AT],
+  };
+}
+
+/** Eight 16-bit groups from four 32-bit words. */
+function groupsOf(numbers: Float64Array, from: number): number[] {
+  const groups = new Array<number>(8);
+  for (let w = 0; w < ADDRESS_WORDS; w++) {
+    groups[w * 2] = Math.floor(numbers[from + w] / 65536);
+    groups[w * 2 + 1] = numbers[from + w] % 65536;
+  }
+  return groups;
+}
+
+/**
+ * The sending side's half of the sites table; bounded, as sites come from the wire. The receiving
+ * side keeps a plain list: `newSites` are appended to it, after emptying it when `sitesReset`.
+ */
+export class SiteNumbers {
+  private readonly numbers = new Map<string, number>();
+  private added: string[] = [];
+  private reset = false;
+
+  constructor(private readonly max = 10_000) {}
+
+  numberOf(site: string | null): number {
+    if (site === null) return -1;
+    let number = this.numbers.get(site);
+    if (number === undefined) {
+      number = this.numbers.size;
+      this.numbers.set(site, number);
+      this.added.push(site);
+    }
+    return number;
+  }
+
+  /**
+   * What the batch answered now tells the other side. A full table is emptied between batches
+   * (never within one, whose numbers must stay good), and the next batch says so.
+   */
+  take(): { newSites: string[]; sitesReset: boolean } {
+    const news = { newSites: this.added, sitesReset: this.reset };
+    this.added = [];
+    this.reset = this.numbers.size >= this.max;
+    if (this.reset) this.numbers.clear();
+    return news;
+  }
+}
+
+/** The receiving side: applies a batch's news to its sites table. */
+export function applySites(sites: string[], news: { newSites: readonly string[]; sitesReset: boolean }): void {
+  if (news.sitesReset) sites.length = 0;
+  for (const site of news.newSites) sites.push(site);
+}

@@ -1,0 +1,87 @@
+import type { Ip } from '../address/ip';
+import { formatIp } from '../address/ip';
+import type { EdgeBan } from '../bans/backend';
+import type { LedgerOutcome } from '../bans/ledger';
+import type { RangesRefreshed } from '../cloudflare/ranges';
+import type { IgnoreReason } from '../policy/policy';
+import type { WpEvent } from '../wordpress/recognise';
+import type { AddressMask, Logger } from './log';
+
+/**
+ * The daemon's words: every line it logs about events, bans and Cloudflare, in one place, each
+ * address through the mask.
+ */
+export class DaemonLog {
+  constructor(
+    readonly log: Logger,
+    private readonly mask: AddressMask,
+    private readonly backendName: string,
+  ) {}
+
+  event(event: WpEvent, ignored: IgnoreReason | null): void {
+    if (!this.log.isLevelEnabled('debug')) return; // spare the hashing
+    this.log.debug({ kind: event.kind, class: event.class, address: this.address(event.ip), site: event.site, ignored }, 'event');
+  }
+
+  /** A site whose events carry an edge or proxy address: the WordPress host logs the wrong address. */
+  misconfiguredSite(event: WpEvent, reason: IgnoreReason | null): void {
+    const site = event.site ?? '(no site in tag)';
+    const what = reason === 'cloudflare' ? 'Cloudflare edge' : 'trusted proxy';
+    this.log.warn(
+      { site: event.site, reason },
+      `site ${site} logs ${what} addresses instead of the visitor's: ` +
+        'make the web server take the client address from CF-Connecting-IP (nginx real_ip_header, Apache mod_remoteip), ' +
+        'or list the proxies in WP_FAIL2BAN_PROXIES; such events are never banned',
+    );
+  }
+
+  banOutcome(what: LedgerOutcome, ban: EdgeBan, detail?: string): void {
+    if (!this.log.isLevelEnabled(what === 'coalesced' ? 'debug' : 'info')) return; // spare the hashing
+    const dry = this.backendName === 'dry-run' ? ' (dry run: not sent to Cloudflare)' : '';
+    const fields = { key: this.mask.show(ban.key), jail: ban.jail, action: ban.action, until: ban.until, location: ban.location, backend: this.backendName };
+    switch (what) {
+      case 'banned':
+      case 'unbanned':
+      case 'extended':
+      case 'adopted':
+        return this.log.info(fields, `${what}${dry}`);
+      case 'evicted':
+        return this.log.warn(fields, 'the IP list is full: this ban, closest to expiry, left the list (cloudflare.listItemLimit)');
+      case 'coalesced':
+        return this.log.debug(fields, what);
+      case 'retry':
+        return this.log.warn({ ...fields, error: detail }, 'Cloudflare call failed; will retry');
+      case 'foreign':
+        return this.log.info({ ...fields, detail }, 'a rule edgeban did not make covers this address; left alone');
+      case 'no_location':
+        return this.log.warn(fields, 'no zone configured for this site: not banned (set cloudflare.zoneId or cloudflare.zones)');
+      default:
+        return this.log.warn({ ...fields, detail }, `ban ${what}`);
+    }
+  }
+
+  apiWait(reason: 'budget' | 'rate_limited', ms: number): void {
+    this.log.warn({ reason, waitMs: ms }, reason === 'rate_limited' ? 'Cloudflare answered 429: pausing every call' : 'client-side request budget reached: waiting');
+  }
+
+  rangesRefreshed(result: RangesRefreshed): void {
+    if (result.ok) this.log.info({ ranges: result.fetched }, 'Cloudflare ranges refreshed from GET /ips');
+    else this.log.warn({ error: result.error }, `cannot refresh Cloudflare ranges; keeping the bundled list${result.keptFetched ? ' and the ranges fetched before' : ''}`);
+  }
+
+  reconciled(adopted: number, expired: number): void {
+    if (adopted || expired) this.log.info({ adopted, expired, backend: this.backendName }, 'reconciled with Cloudflare');
+  }
+
+  sweepFailed(error: string): void {
+    this.log.error({ error }, 'cannot list the rules at Cloudflare; will try again at the next sweep');
+  }
+
+  operatorUnban(key: string, locations: number): void {
+    this.log.info({ key: this.mask.show(key), locations }, 'unban asked through the admin endpoint');
+  }
+
+  private address(ip: Ip): string {
+    return this.mask.show(formatIp(ip));
+  }
+}
