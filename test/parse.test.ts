@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { parseSyslog } from '../src/syslog/parse';
+import { parseSyslog, SyslogScanner } from '../src/syslog/parse';
 
 const NOW = Date.UTC(2025, 2, 10, 12);
 const parse = (line: string, allowMissingPri = false) => parseSyslog(line, { now: NOW, allowMissingPri });
@@ -172,4 +172,21 @@ describe('RFC 3339 timestamps (as the 5424 TIMESTAMP and in 3164 headers)', () =
   test.each(['2025-03-09T06:31:00', '2025-03-09T06:31:00.Z', '2025-03-09T25:31:00Z', '2025-03-09T06:31:00+0100', '2025-03-09 06:31:00Z'])('rejects %s', (text) =>
     expect(parse(`<37>1 ${text} h app - - - m`)).toEqual({ ok: false, reason: 'bad_header' }),
   );
+});
+
+describe('SyslogScanner keeps its state to itself', () => {
+  const bsd = Buffer.from('<37>Mar  9 06:31:00 web1 wordpress(a.example)[1]: Authentication failure for x from 203.0.113.7');
+  const rfc = Buffer.from('<37>1 2025-03-09T06:31:00.412733+00:00 web1 wordpress - - - Blocked user enumeration attempt from 2001:db8::7');
+  const now = Date.UTC(2025, 2, 9, 12);
+
+  test('two scanners interleaved answer as each alone: one scan does not overwrite the other', () => {
+    const first = new SyslogScanner();
+    const second = new SyslogScanner();
+    expect(first.scan(bsd, 0, bsd.length, now, false)).toBeNull();
+    expect(second.scan(rfc, 0, rfc.length, now, false)).toBeNull();
+    expect([first.timestamp, first.subSecond, first.hostStart]).toEqual([Date.UTC(2025, 2, 9, 6, 31), false, 20]);
+    expect([second.timestamp, second.subSecond]).toEqual([Date.UTC(2025, 2, 9, 6, 31, 0, 412), true]);
+    expect(bsd.toString('utf8', first.tagStart, first.tagEnd)).toBe('wordpress(a.example)');
+    expect(rfc.toString('utf8', second.tagStart, second.tagEnd)).toBe('wordpress');
+  });
 });

@@ -2,7 +2,7 @@ import { formatIp, parseIp } from '../src/address/ip';
 import { StreamFramer } from '../src/ingest/framer';
 import { parseSyslog } from '../src/syslog/parse';
 import { Classified, classify, Template, TEMPLATES } from '../src/wordpress/catalogue';
-import { recognise, siteFromTag, siteOfTag } from '../src/wordpress/recognise';
+import { recognise, SiteCache, siteFromTag } from '../src/wordpress/recognise';
 import { AUTH_LOG, FORWARDED_3164, PROTOCOL_5424, Row } from './fixtures/reference-lines';
 import { forwardFormat, octetCounted, protocol23, splitAuthLogLine } from './helpers/wire';
 
@@ -72,10 +72,11 @@ describe('tags', () => {
 
   test('the site cache keeps a copy of the tag: bytes overwritten in place are read anew', () => {
     // Both tags fall in one slot of the cache; a Buffer's slice() is a view, not a copy.
+    const cache = new SiteCache();
     const bytes = Buffer.from('wordpress(abc.example.org)');
-    expect(siteOfTag(bytes, 0, bytes.length)).toBe('abc.example.org');
+    expect(cache.siteOfTag(bytes, 0, bytes.length)).toBe('abc.example.org');
     bytes.write('wordpress(xyz.example.org)');
-    expect(siteOfTag(bytes, 0, bytes.length)).toBe('xyz.example.org');
+    expect(cache.siteOfTag(bytes, 0, bytes.length)).toBe('xyz.example.org');
   });
 
   test('a non-WordPress line is rejected, not recognised', () => {

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import type { BanOrder } from '../src/policy/policy';
-import { banJson, ByteOutput } from '../src/replay/output';
+import { BanJsonWriter, ByteOutput } from '../src/replay/output';
 
 /** A stream that keeps what it is given, and says "wait" after every write when `slow`. */
 function collector(slow = false) {
@@ -42,7 +42,8 @@ describe('ByteOutput', () => {
     ];
     const { stream, text } = collector();
     const out = new ByteOutput(stream);
-    for (const each of orders) await banJson(out, each);
+    const bans = new BanJsonWriter();
+    for (const each of orders) await bans.write(out, each);
     await ended(out, stream);
     const expected = orders.map(({ key, jail, action, until, site }) => `${JSON.stringify({ type: 'ban', key, jail, action, until, site })}\n`);
     expect(text()).toBe(expected.join(''));

@@ -1,6 +1,6 @@
-import { ParseRejection, scanned, scanSyslog } from '../syslog/parse';
+import { ParseRejection, SyslogScanner } from '../syslog/parse';
 import { frameFingerprint } from '../syslog/repeats';
-import { RecogniseRejection, recogniseIn, WpEvent } from '../wordpress/recognise';
+import { RecogniseRejection, recogniseIn, SiteCache, WpEvent } from '../wordpress/recognise';
 
 /**
  * `oversize`: a replayed line longer than `listen.maxMessageBytes` (the daemon drops such frames at
@@ -20,13 +20,28 @@ export interface RepeatKey {
   at: number;
 }
 
-const rejections = new Map<LineRejection, Decoded>();
+/** Every reason a line may give no event, each once; its place in this list is its code between threads. */
+const REASONS: Record<LineRejection, true> = {
+  empty: true,
+  no_pri: true,
+  bad_pri: true,
+  bad_header: true,
+  no_tag: true,
+  not_wordpress: true,
+  no_address: true,
+  address_unknown: true,
+  address_invalid: true,
+  repeat: true,
+  oversize: true,
+  decode_failed: true,
+};
+export const LINE_REJECTIONS = Object.freeze(Object.keys(REASONS) as LineRejection[]);
 
 /** One frozen answer a reason: rejected lines allocate nothing. */
+const REJECTIONS: ReadonlyMap<LineRejection, Decoded> = new Map(LINE_REJECTIONS.map((reason) => [reason, Object.freeze({ type: 'rejected', reason }) as Decoded]));
+
 export function rejection(reason: LineRejection): Decoded {
-  let answer = rejections.get(reason);
-  if (!answer) rejections.set(reason, (answer = Object.freeze({ type: 'rejected', reason }) as Decoded));
-  return answer;
+  return REJECTIONS.get(reason)!;
 }
 
 /** How a decoder runs: the daemon's (arrival clock, PRI required) or replay's. */
@@ -36,12 +51,14 @@ export interface DecoderSettings {
 }
 
 /**
- * Frame bytes → header fields (scanSyslog) → WpEvent: the per-line work, which keeps no per-address state and so
+ * Frame bytes → header fields (SyslogScanner) → WpEvent: the per-line work, which keeps no per-address state and so
  * may run in a thread of its own (ingest/decode-thread.ts). `clock` picks the time events carry:
  * the arrival time (daemon) or the message's own timestamp (replay).
  */
 export class Decoder {
   private lastTime = 0;
+  private readonly scanner = new SyslogScanner();
+  private readonly sites = new SiteCache();
 
   constructor(
     private readonly clock: 'arrival' | 'message',
@@ -74,14 +91,15 @@ export class Decoder {
     }
   }
 
-  /** scanSyslog then recogniseIn, reading the fields where the scan found them in the line. */
+  /** The scanner, then recogniseIn, reading the fields where the scan found them in the line. */
   private decodeLine(bytes: Uint8Array, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
-    const rejected = scanSyslog(bytes, start, end, receivedAt, this.allowMissingPri);
+    const scanned = this.scanner;
+    const rejected = scanned.scan(bytes, start, end, receivedAt, this.allowMissingPri);
     if (rejected) return rejection(rejected);
     const { tagStart, tagEnd, textStart, timestamp, subSecond } = scanned;
     const at = this.clock === 'arrival' ? receivedAt : this.messageTime(timestamp);
     const repeat = mayRepeat && subSecond ? { fingerprint: frameFingerprint(bytes, start, end), at } : undefined;
-    const recognised = recogniseIn(bytes, tagStart, tagEnd, textStart, scanned.end, at);
+    const recognised = recogniseIn(this.sites, bytes, tagStart, tagEnd, textStart, scanned.end, at);
     if (typeof recognised !== 'string') return { type: 'event', event: recognised, repeat };
     return repeat === undefined ? rejection(recognised) : { type: 'rejected', reason: recognised, repeat };
   }

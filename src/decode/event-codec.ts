@@ -1,7 +1,7 @@
 import type { Ip } from '../address/ip';
 import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import type { WpEvent } from '../wordpress/recognise';
-import type { LineRejection } from './decoder';
+import { LINE_REJECTIONS, LineRejection } from './decoder';
 
 /**
  * How a decoded event crosses between threads: a row of numbers in a Float64Array, so a batch's
@@ -25,22 +25,8 @@ export const EVENT_CLASSES: readonly EventClass[] = ['hard', 'soft', 'extra', 'i
 const CLASS_INDEX: ReadonlyMap<EventClass, number> = new Map(EVENT_CLASSES.map((cls, index) => [cls, index]));
 const KIND_INDEX: ReadonlyMap<EventKind, number> = new Map(EVENT_KINDS.map((kind, index) => [kind, index]));
 
-/** Why a line is no event, as one byte: 0 is kept for "an event". */
-const REJECTIONS: readonly LineRejection[] = [
-  'empty',
-  'no_pri',
-  'bad_pri',
-  'bad_header',
-  'no_tag',
-  'not_wordpress',
-  'no_address',
-  'address_unknown',
-  'address_invalid',
-  'repeat',
-  'oversize',
-  'decode_failed',
-];
-const REJECTION_CODE: ReadonlyMap<LineRejection, number> = new Map(REJECTIONS.map((reason, index) => [reason, index + 1]));
+/** Why a line is no event, as one byte: its place in LINE_REJECTIONS, plus one (0 is "an event"). */
+const REJECTION_CODE: ReadonlyMap<LineRejection, number> = new Map(LINE_REJECTIONS.map((reason, index) => [reason, index + 1]));
 
 export function rejectionCode(reason: LineRejection): number {
   return REJECTION_CODE.get(reason)!;
@@ -48,7 +34,7 @@ export function rejectionCode(reason: LineRejection): number {
 
 /** The reason a non-zero code stands for. */
 export function rejectionOfCode(code: number): LineRejection {
-  return REJECTIONS[code - 1];
+  return LINE_REJECTIONS[code - 1];
 }
 
 /** Writes `event` into `numbers` at row offset `at`; `site` is its number in the sites table. */

@@ -5,34 +5,11 @@
  * batches: whatever arrived in one turn of this thread's event loop, a batch per sender.
  */
 import dgram from 'node:dgram';
-import { parentPort, workerData } from 'node:worker_threads';
+import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
 import type { UdpBatch, UdpWorkerData, UdpWorkerCommand } from './udp-thread';
 import { FramePacker, transferables } from './frame-batch';
 import { normalizeSender } from './sender';
-
-const port = parentPort!;
-const data = workerData as UdpWorkerData;
-let allowed = new CidrSet(data.allowedSenders);
-let maxMessageBytes = data.maxMessageBytes;
-
-let lastSender = '';
-let lastAllowed = false;
-
-function senderAllowed(sender: string): boolean {
-  if (sender !== lastSender) {
-    lastSender = sender;
-    lastAllowed = allowed.hasText(sender);
-  }
-  return lastAllowed;
-}
-
-const packer = new FramePacker();
-let batchSender = '';
-let refused = 0;
-let oversize = 0;
-let flushPending = false;
-let lastFlush = 0;
 
 /**
  * Each batch costs a postMessage (tens of microseconds), and libuv hands over at most 32
@@ -41,60 +18,94 @@ let lastFlush = 0;
  */
 const COALESCE_MS = 1;
 
-function flush(): void {
-  lastFlush = performance.now();
-  if (packer.size === 0 && refused === 0 && oversize === 0) return;
-  const batch: UdpBatch = { sender: batchSender, ...packer.take(), refused, oversize };
-  port.postMessage(batch, transferables(batch));
-  refused = 0;
-  oversize = 0;
-}
+/** This thread's socket, its allow-list and the batch being filled. */
+class UdpReader {
+  private allowed: CidrSet;
+  private maxMessageBytes: number;
+  /** the last sender asked about, and the answer: datagrams come in runs from one sender */
+  private lastSender = '';
+  private lastAllowed = false;
+  private readonly packer = new FramePacker();
+  private batchSender = '';
+  private refused = 0;
+  private oversize = 0;
+  private flushPending = false;
+  private lastFlush = 0;
+  private readonly flushDue = () => {
+    this.flushPending = false; // one flush at a time, whatever onDatagram flushed meanwhile
+    this.flush();
+  };
 
-/** The flush that is due: one at a time, whatever onDatagram flushed meanwhile. */
-function flushDue(): void {
-  flushPending = false;
-  flush();
-}
-
-function scheduleFlush(): void {
-  if (flushPending) return;
-  flushPending = true;
-  const wait = lastFlush + COALESCE_MS - performance.now();
-  if (wait <= 0) setImmediate(flushDue);
-  else setTimeout(flushDue, wait);
-}
-
-function onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
-  scheduleFlush();
-  const sender = normalizeSender(rinfo.address);
-  if (!senderAllowed(sender)) {
-    refused++;
-    return;
+  constructor(
+    private readonly port: MessagePort,
+    data: UdpWorkerData,
+  ) {
+    this.allowed = new CidrSet(data.allowedSenders);
+    this.maxMessageBytes = data.maxMessageBytes;
   }
-  if (message.length > maxMessageBytes) {
-    oversize++;
-    return;
+
+  listen(data: UdpWorkerData): void {
+    const { port } = this;
+    const socket = dgram.createSocket({ type: data.ipv6 ? 'udp6' : 'udp4', recvBufferSize: data.recvBufferSize });
+    socket.on('message', (message, rinfo) => this.onDatagram(message, rinfo));
+    socket.once('error', (error) => port.postMessage({ error: error.message }));
+    socket.bind(data.port, data.host, () => {
+      socket.removeAllListeners('error');
+      socket.on('error', () => undefined); // a bound UDP socket only reports transient errors
+      port.postMessage({ bound: socket.address().port });
+    });
+    port.on('message', (command: UdpWorkerCommand) => {
+      if (command.type === 'limits') {
+        this.allowed = new CidrSet(command.allowedSenders);
+        this.maxMessageBytes = command.maxMessageBytes;
+        this.lastSender = '';
+      } else if (command.type === 'stop') {
+        socket.close(() => port.close());
+      }
+    });
   }
-  if (packer.size > 0 && (sender !== batchSender || !packer.fits(message.length))) flush();
-  batchSender = sender;
-  packer.add(message, Date.now());
+
+  private senderAllowed(sender: string): boolean {
+    if (sender !== this.lastSender) {
+      this.lastSender = sender;
+      this.lastAllowed = this.allowed.hasText(sender);
+    }
+    return this.lastAllowed;
+  }
+
+  private flush(): void {
+    this.lastFlush = performance.now();
+    if (this.packer.size === 0 && this.refused === 0 && this.oversize === 0) return;
+    const batch: UdpBatch = { sender: this.batchSender, ...this.packer.take(), refused: this.refused, oversize: this.oversize };
+    this.port.postMessage(batch, transferables(batch));
+    this.refused = 0;
+    this.oversize = 0;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushPending) return;
+    this.flushPending = true;
+    const wait = this.lastFlush + COALESCE_MS - performance.now();
+    if (wait <= 0) setImmediate(this.flushDue);
+    else setTimeout(this.flushDue, wait);
+  }
+
+  private onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.scheduleFlush();
+    const sender = normalizeSender(rinfo.address);
+    if (!this.senderAllowed(sender)) {
+      this.refused++;
+      return;
+    }
+    if (message.length > this.maxMessageBytes) {
+      this.oversize++;
+      return;
+    }
+    if (this.packer.size > 0 && (sender !== this.batchSender || !this.packer.fits(message.length))) this.flush();
+    this.batchSender = sender;
+    this.packer.add(message, Date.now());
+  }
 }
 
-const socket = dgram.createSocket({ type: data.ipv6 ? 'udp6' : 'udp4', recvBufferSize: data.recvBufferSize });
-socket.on('message', onDatagram);
-socket.once('error', (error) => port.postMessage({ error: error.message }));
-socket.bind(data.port, data.host, () => {
-  socket.removeAllListeners('error');
-  socket.on('error', () => undefined); // a bound UDP socket only reports transient errors
-  port.postMessage({ bound: socket.address().port });
-});
-
-port.on('message', (command: UdpWorkerCommand) => {
-  if (command.type === 'limits') {
-    allowed = new CidrSet(command.allowedSenders);
-    maxMessageBytes = command.maxMessageBytes;
-    lastSender = '';
-  } else if (command.type === 'stop') {
-    socket.close(() => port.close());
-  }
-});
+const data = workerData as UdpWorkerData;
+new UdpReader(parentPort!, data).listen(data);

@@ -3,7 +3,7 @@ import { Ip, maskV4, prefixKey } from '../address/ip';
 import type { BanAction, JailConfig } from '../config/schema';
 import type { WpEvent } from '../wordpress/recognise';
 import { TrackStore } from './track-store';
-import { TrustReason, Trust } from './trust';
+import { Trust, TRUST_REASONS, TrustReason } from './trust';
 
 /** What the policy asks the ban stage to do. `key` is the banned prefix in CIDR form. */
 export interface BanOrder {
@@ -47,13 +47,12 @@ interface Jail {
 const NO_ORDERS: readonly BanOrder[] = Object.freeze([]);
 /** The decisions that order nothing and warn of nothing, shared: most events allocate no decision. */
 const COUNTED: Decision = Object.freeze({ ignored: null, orders: NO_ORDERS, warnMisconfigured: false });
-const IGNORED = new Map<IgnoreReason, Decision>();
+const IGNORED: ReadonlyMap<IgnoreReason, Decision> = new Map(
+  TRUST_REASONS.map((reason) => [reason, Object.freeze({ ignored: reason, orders: NO_ORDERS, warnMisconfigured: false })]),
+);
 
 function ignoredFor(reason: IgnoreReason, warn: boolean): Decision {
-  if (warn) return { ignored: reason, orders: NO_ORDERS, warnMisconfigured: true };
-  let decision = IGNORED.get(reason);
-  if (!decision) IGNORED.set(reason, (decision = Object.freeze({ ignored: reason, orders: NO_ORDERS, warnMisconfigured: false })));
-  return decision;
+  return warn ? { ignored: reason, orders: NO_ORDERS, warnMisconfigured: true } : IGNORED.get(reason)!;
 }
 
 /** Zeroes cells[from, to): a loop, as the spans are a few cells and TypedArray#fill costs more than that. */

@@ -51,7 +51,8 @@ export const RESERVED_RANGES = [
   'ff00::/8', // multicast
 ];
 
-export type TrustReason = 'cloudflare' | 'proxy' | 'allow' | 'reserved';
+export const TRUST_REASONS = ['cloudflare', 'proxy', 'allow', 'reserved'] as const;
+export type TrustReason = (typeof TRUST_REASONS)[number];
 
 export interface TrustOptions {
   cloudflare: Iterable<string>;

@@ -103,40 +103,43 @@ export class ByteOutput {
 
 const encoded = (text: string) => new Uint8Array(Buffer.from(text, 'utf8'));
 const BAN_HEAD = encoded('{"type":"ban","key":"');
-/** the bytes between key and until, by jail and action, and after until, by site: these repeat */
-const jailParts = new Map<string, Map<string, Uint8Array>>();
-const siteParts = new Map<string | null, Uint8Array>();
 const MAX_SITE_PARTS = 10_000;
 
 /**
- * A ban as one line of JSON: the same text as JSON.stringify of the object. Built from the bytes of
+ * Bans as lines of JSON: the same text as JSON.stringify of the object. Built from the bytes of
  * the parts that repeat, copied whole: with half a million bans, encoding each line anew cost more
- * than deciding it.
+ * than deciding it. One writer a replay, as it keeps those parts.
  */
-export function banJson(out: ByteOutput, order: BanOrder): Promise<void> | undefined {
-  out.bytes(BAN_HEAD);
-  out.text(order.key);
-  out.bytes(jailPart(order.jail, order.action));
-  out.integer(order.until);
-  out.bytes(sitePart(order.site));
-  return out.lineEnd();
-}
+export class BanJsonWriter {
+  /** the bytes between key and until, by jail and action, and after until, by site */
+  private readonly jailParts = new Map<string, Map<string, Uint8Array>>();
+  private readonly siteParts = new Map<string | null, Uint8Array>();
 
-function jailPart(jail: string, action: string): Uint8Array {
-  let byAction = jailParts.get(jail);
-  if (!byAction) jailParts.set(jail, (byAction = new Map()));
-  let part = byAction.get(action);
-  if (!part) byAction.set(action, (part = encoded(`","jail":${JSON.stringify(jail)},"action":${JSON.stringify(action)},"until":`)));
-  return part;
-}
-
-function sitePart(site: string | null): Uint8Array {
-  let part = siteParts.get(site);
-  if (!part) {
-    part = encoded(`,"site":${JSON.stringify(site)}}`);
-    if (siteParts.size < MAX_SITE_PARTS) siteParts.set(site, part);
+  write(out: ByteOutput, order: BanOrder): Promise<void> | undefined {
+    out.bytes(BAN_HEAD);
+    out.text(order.key);
+    out.bytes(this.jailPart(order.jail, order.action));
+    out.integer(order.until);
+    out.bytes(this.sitePart(order.site));
+    return out.lineEnd();
   }
-  return part;
+
+  private jailPart(jail: string, action: string): Uint8Array {
+    let byAction = this.jailParts.get(jail);
+    if (!byAction) this.jailParts.set(jail, (byAction = new Map()));
+    let part = byAction.get(action);
+    if (!part) byAction.set(action, (part = encoded(`","jail":${JSON.stringify(jail)},"action":${JSON.stringify(action)},"until":`)));
+    return part;
+  }
+
+  private sitePart(site: string | null): Uint8Array {
+    let part = this.siteParts.get(site);
+    if (!part) {
+      part = encoded(`,"site":${JSON.stringify(site)}}`);
+      if (this.siteParts.size < MAX_SITE_PARTS) this.siteParts.set(site, part);
+    }
+    return part;
+  }
 }
 
 export function banText(order: BanOrder): string {

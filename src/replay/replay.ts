@@ -5,7 +5,7 @@ import { DecodeThread, decodeHere } from '../decode/decode-thread';
 import { Decoded, Decoder, rejection } from '../decode/decoder';
 import { LineCounter, PipelineStats } from '../decode/line-counter';
 import { createPolicy, Pipeline } from '../policy/pipeline';
-import { banJson, banText, ByteOutput, eventJson, eventText } from './output';
+import { BanJsonWriter, banText, ByteOutput, eventJson, eventText } from './output';
 
 export interface ReplayOptions {
   json: boolean;
@@ -84,12 +84,13 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
   }
   const now = options.now ?? Date.now();
   const out = new ByteOutput(output);
+  const bans = new BanJsonWriter();
   let printing: Promise<void> | undefined;
   const show = (line: Decoded) => {
     const outcome = pipeline.account(line);
     if (outcome.type !== 'event') return;
     if (options.events) printing = out.line(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
-    for (const order of outcome.orders) printing = (options.json ? banJson(out, order) : out.line(banText(order))) ?? printing;
+    for (const order of outcome.orders) printing = (options.json ? bans.write(out, order) : out.line(banText(order))) ?? printing;
   };
   try {
     const oversize = () => show(rejection('oversize'));

@@ -40,41 +40,22 @@ function monthCode(bytes: Uint8Array, pos: number): number {
   return (bytes[pos] << 16) | (bytes[pos + 1] << 8) | bytes[pos + 2];
 }
 
-/**
- * Date.UTC for midnight, remembered for the last two days asked: consecutive lines share their
- * day, and the date arithmetic is a visible cost at a million lines a second. Two, as lines near
- * New Year are tried in this year and then in the last.
- */
-const cachedDays = new Float64Array([-1, -1]);
-const cachedDayMs = new Float64Array(2);
-let cacheNext = 0;
 
-function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
-  const dayKey = (year * 16 + month) * 32 + day;
-  let ms: number;
-  if (cachedDays[0] === dayKey) ms = cachedDayMs[0];
-  else if (cachedDays[1] === dayKey) ms = cachedDayMs[1];
-  else {
-    ms = Date.UTC(year, month, day);
-    cachedDays[cacheNext] = dayKey;
-    cachedDayMs[cacheNext] = ms;
-    cacheNext ^= 1;
-  }
-  return ms + hour * 3_600_000 + minute * 60_000 + second * 1000;
-}
 
 function reject(reason: ParseRejection): ParseResult {
   return { ok: false, reason };
 }
 
+/** One line into its fields as text (tests, tools); the decoder reads them in place through a SyslogScanner. */
 export function parseSyslog(input: Buffer | string, options: ParseOptions): ParseResult {
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  const rejected = scanSyslog(bytes, 0, bytes.length, options.now, options.allowMissingPri ?? false);
-  return rejected ? reject(rejected) : { ok: true, message: messageOf(bytes, scanned) };
+  const scanner = new SyslogScanner();
+  const rejected = scanner.scan(bytes, 0, bytes.length, options.now, options.allowMissingPri ?? false);
+  return rejected ? reject(rejected) : { ok: true, message: messageOf(bytes, scanner) };
 }
 
 /**
- * Where scanSyslog found the fields of a line it accepted, as offsets into the bytes it was given,
+ * Where SyslogScanner.scan found the fields of a line it accepted, as offsets into the bytes it was given,
  * which hold the line (and may hold others around it); the message text runs to `end`, the line's
  * end without its trailer. One object, overwritten by every call and read only after one that accepted: the
  * decoder's hot path reads the fields in place instead of slicing them out.
@@ -96,51 +77,7 @@ export interface ScannedLine {
   textStart: number;
 }
 
-export const scanned: ScannedLine = {
-  end: 0,
-  facility: 0,
-  severity: 0,
-  timestamp: null,
-  subSecond: false,
-  hostStart: -1,
-  hostEnd: -1,
-  tagStart: 0,
-  tagEnd: 0,
-  pidStart: -1,
-  pidEnd: -1,
-  textStart: 0,
-};
 
-/**
- * Reads the header of the line bytes[start, end) (UTF-8) into `scanned`; null when accepted, else
- * why not. The line may be one of many in `bytes` (a batch): nothing is read outside it, and no
- * search runs past it, so a batch of hostile lines costs what its lines cost one by one.
- */
-export function scanSyslog(bytes: Uint8Array, start: number, end: number, now: number, allowMissingPri: boolean): ParseRejection | null {
-  end = trimmedEnd(bytes, start, end);
-  if (end === start) return 'empty';
-  let facility = 1; // user.notice when no PRI, as RFC 3164 §4.3.3 suggests
-  let severity = 5;
-  let pos = start;
-  if (bytes[start] === 60 /* < */) {
-    const close = indexIn(bytes, 62 /* > */, start + 1, Math.min(end, start + 5));
-    if (close < start + 2) return 'bad_pri';
-    const pri = digitsValue(bytes, start + 1, close);
-    if (pri < 0 || pri > 191) return 'bad_pri';
-    facility = pri >> 3;
-    severity = pri & 7;
-    pos = close + 1;
-  } else if (!allowMissingPri) {
-    return 'no_pri';
-  }
-  const is5424 = pos + 1 < end && isDigit(bytes[pos]) && bytes[pos + 1] === SP && bytes[pos] !== 48;
-  const rejected = is5424 ? scan5424(bytes, pos + 2, end) : scan3164(bytes, pos, end, now);
-  if (rejected) return rejected;
-  scanned.end = end;
-  scanned.facility = facility;
-  scanned.severity = severity;
-  return null;
-}
 
 /** The fields of a line scanned in `bytes`, decoded as text. */
 function messageOf(bytes: Uint8Array, fields: ScannedLine): SyslogMessage {
@@ -193,43 +130,7 @@ function tokenEnd(line: Uint8Array, pos: number, end: number): number {
 
 // ---------------------------------------------------------------- RFC 5424
 
-/** The header scanners fill `scanned` but for the line's end and PRI, which the caller sets. */
-function scan5424(line: Uint8Array, pos: number, end: number): ParseRejection | null {
-  // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID; several spaces between fields are tolerated.
-  const starts = fieldStarts;
-  const ends = fieldEnds;
-  for (let i = 0; i < 5; i++) {
-    pos = skipSpaces(line, pos, end);
-    if (pos >= end) return 'bad_header';
-    starts[i] = pos;
-    pos = ends[i] = tokenEnd(line, pos, end);
-  }
-  pos = skipSpaces(line, pos, end);
-  const sdEnd = structuredDataEnd(line, pos, end);
-  if (sdEnd < 0) return 'bad_header';
-  const noTime = isNil(line, starts[0], ends[0]);
-  const timestamp = noTime ? null : readRfc3339(line, starts[0], ends[0]);
-  if (timestamp !== null && Number.isNaN(timestamp)) return 'bad_header';
-  if (isNil(line, starts[2], ends[2])) return 'no_tag';
-  let textStart = skipSpaces(line, sdEnd, end);
-  if (textStart + 2 < end && line[textStart] === 0xef && line[textStart + 1] === 0xbb && line[textStart + 2] === 0xbf) textStart += 3; // BOM
-  scanned.timestamp = timestamp;
-  scanned.subSecond = noTime ? false : lastHadFraction;
-  const noHost = isNil(line, starts[1], ends[1]);
-  scanned.hostStart = noHost ? -1 : starts[1];
-  scanned.hostEnd = noHost ? -1 : ends[1];
-  scanned.tagStart = starts[2];
-  scanned.tagEnd = ends[2];
-  const noPid = isNil(line, starts[3], ends[3]);
-  scanned.pidStart = noPid ? -1 : starts[3];
-  scanned.pidEnd = noPid ? -1 : ends[3];
-  scanned.textStart = textStart;
-  return null;
-}
 
-/** Where scan5424 found its header fields. */
-const fieldStarts = new Int32Array(5);
-const fieldEnds = new Int32Array(5);
 
 /** Whether line[from, to) is the NILVALUE `-`. */
 function isNil(line: Uint8Array, from: number, to: number): boolean {
@@ -262,45 +163,6 @@ function structuredDataEnd(line: Uint8Array, pos: number, end: number): number {
 
 // ---------------------------------------------------------------- RFC 3164
 
-function scan3164(line: Uint8Array, pos: number, lineEnd: number, now: number): ParseRejection | null {
-  pos = skipSpaces(line, pos, lineEnd);
-  let timestamp: number | null = null;
-  let subSecond = false;
-  if (pos + 4 < lineEnd && isDigit(line[pos]) && line[pos + 4] === 45 /* - */) {
-    const end = tokenEnd(line, pos, lineEnd);
-    timestamp = readRfc3339(line, pos, end);
-    if (Number.isNaN(timestamp)) return 'bad_header';
-    subSecond = lastHadFraction;
-    pos = skipSpaces(line, end, lineEnd);
-  } else {
-    const ms = parseBsdTimestamp(line, pos, lineEnd, now);
-    if (!Number.isNaN(ms)) {
-      timestamp = ms;
-      pos = skipSpaces(line, bsdEnd, lineEnd);
-    }
-  }
-  // HOSTNAME, unless the token already looks like a tag (the host-less local-socket format).
-  let hostStart = -1;
-  let hostEnd = -1;
-  let end = tokenEnd(line, pos, lineEnd);
-  if (end < lineEnd && looksLikeHostname(line, pos, end)) {
-    hostStart = pos;
-    hostEnd = end;
-    pos = skipSpaces(line, end, lineEnd);
-    end = tokenEnd(line, pos, lineEnd);
-  }
-  if (pos >= lineEnd) return 'no_tag';
-  const tagEnd = splitTag(line, pos, end);
-  if (tagEnd === pos) return 'no_tag';
-  scanned.timestamp = timestamp;
-  scanned.subSecond = subSecond;
-  scanned.hostStart = hostStart;
-  scanned.hostEnd = hostEnd;
-  scanned.tagStart = pos;
-  scanned.tagEnd = tagEnd;
-  scanned.textStart = skipSpaces(line, end, lineEnd);
-  return null;
-}
 
 /** Host names and literal addresses: letters, digits, `.`, `-`, `_`, `:` and no trailing `:`. */
 function looksLikeHostname(line: Uint8Array, from: number, to: number): boolean {
@@ -312,65 +174,8 @@ function looksLikeHostname(line: Uint8Array, from: number, to: number): boolean 
   return line[to - 1] !== 58;
 }
 
-/**
- * `tag[pid]:` in line[from, to) → the tag's end, with the pid's bounds in scanned.pidStart/pidEnd;
- * tolerates a missing `:`, `]` or the whole `[pid]` (the 32-character cut). In `name(host)[pid]`
- * the pid bracket comes after the `)`, since a host may hold `[::1]`.
- */
-function splitTag(line: Uint8Array, from: number, to: number): number {
-  scanned.pidStart = -1;
-  scanned.pidEnd = -1;
-  const end = line[to - 1] === 58 /* : */ ? to - 1 : to;
-  let searchFrom = from + 1;
-  if (indexIn(line, 40 /* ( */, from, to) >= 0) {
-    const close = lastIndexIn(line, 41 /* ) */, from, end);
-    if (close < 0) return end;
-    searchFrom = close + 1;
-  }
-  const open = indexIn(line, 91 /* [ */, searchFrom, end);
-  if (open < 0) return end;
-  const pidEnd = line[end - 1] === 93 /* ] */ ? end - 1 : end;
-  if (pidEnd > open + 1) {
-    scanned.pidStart = open + 1;
-    scanned.pidEnd = pidEnd;
-  }
-  return open;
-}
 
-/** Where parseBsdTimestamp's timestamp ended, to spare a result object a line. */
-let bsdEnd = 0;
 
-/**
- * `Mmm dd hh:mm:ss` (day space-padded), optionally followed by a year as rsyslog allows: unix ms
- * (its end in bsdEnd), or NaN.
- */
-function parseBsdTimestamp(line: Uint8Array, pos: number, end: number, now: number): number {
-  const month = MONTH_BY_CODE.get(monthCode(line, pos));
-  if (month === undefined || line[pos + 3] !== SP) return Number.NaN;
-  let p = pos + 4;
-  if (line[p] === SP) p++;
-  let day = digitAt(line, p++);
-  if (line[p] !== SP) day = day * 10 + digitAt(line, p++);
-  // p + 8 is the last place read: a line that ends before it has no such timestamp, whatever follows it
-  if (day < 1 || day > 31 || p + 9 > end || line[p] !== SP || line[p + 3] !== 58 || line[p + 6] !== 58) return Number.NaN;
-  const hour = digitAt(line, p + 1) * 10 + digitAt(line, p + 2);
-  const minute = digitAt(line, p + 4) * 10 + digitAt(line, p + 5);
-  const second = digitAt(line, p + 7) * 10 + digitAt(line, p + 8);
-  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
-  p += 9;
-  let year = utcYear(now);
-  const explicitYear = p + 5 < end && line[p] === SP ? digitsValue(line, p + 1, p + 5) : -1;
-  if (explicitYear >= 1970 && line[p + 5] === SP) {
-    year = explicitYear;
-    p += 5;
-  }
-  // No zone in a BSD timestamp: edgeban reads it as UTC. Without a year, a date more than a day in
-  // the future belongs to last year (the New Year case).
-  let ms = utcMs(year, month, day, hour, minute, second);
-  if (explicitYear < 0 && ms > now + 86_400_000) ms = utcMs(year - 1, month, day, hour, minute, second);
-  bsdEnd = p;
-  return ms;
-}
 
 /** A digit's value, or a negative number large enough that a two-digit value built on it stays negative. */
 function digitAt(text: Uint8Array, at: number): number {
@@ -378,62 +183,274 @@ function digitAt(text: Uint8Array, at: number): number {
   return c >= 48 && c <= 57 ? c - 48 : -1000;
 }
 
-let yearOf = { from: 0, to: -1, year: 0 };
+/**
+ * Reads syslog headers: `scan` finds the fields of a line and leaves them in this object's
+ * ScannedLine fields, as offsets into the bytes it was given, which hold the line (and may hold
+ * others around it); the message text runs to `end`, the line's end without its trailer. They are
+ * overwritten by every call and read only after one that accepted: the decoder's hot path reads
+ * the fields in place instead of slicing them out, and no result object is made a line. One
+ * scanner a decoder (each thread has its own); its caches of the last days and year are its own.
+ */
+export class SyslogScanner implements ScannedLine {
+  end = 0;
+  facility = 0;
+  severity = 0;
+  timestamp: number | null = null;
+  subSecond = false;
+  hostStart = -1;
+  hostEnd = -1;
+  tagStart = 0;
+  tagEnd = 0;
+  pidStart = -1;
+  pidEnd = -1;
+  textStart = 0;
 
-/** The UTC year of a time, without a Date for every line. */
-function utcYear(ms: number): number {
-  if (ms < yearOf.from || ms >= yearOf.to) {
-    const year = new Date(ms).getUTCFullYear();
-    yearOf = { from: Date.UTC(year, 0, 1), to: Date.UTC(year + 1, 0, 1), year };
-  }
-  return yearOf.year;
-}
+  /**
+   * Date.UTC for midnight, remembered for the last two days asked: consecutive lines share their
+   * day, and the date arithmetic is a visible cost at a million lines a second. Two, as lines near
+   * New Year are tried in this year and then in the last.
+   */
+  private readonly cachedDays = new Float64Array([-1, -1]);
+  private readonly cachedDayMs = new Float64Array(2);
+  private cacheNext = 0;
+  /** the UTC year of the last time asked, and the span it holds */
+  private yearOf = { from: 0, to: -1, year: 0 };
+  /** where scan5424 found its header fields */
+  private readonly fieldStarts = new Int32Array(5);
+  private readonly fieldEnds = new Int32Array(5);
+  /** where parseBsdTimestamp's timestamp ended */
+  private bsdEnd = 0;
+  /** whether the last timestamp readRfc3339 accepted had a fraction of a second */
+  private lastHadFraction = false;
 
-/** Whether the last timestamp readRfc3339 accepted had a fraction of a second. */
-let lastHadFraction = false;
-
-/** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)` in text[from, to) → unix ms, or NaN. Reads in place: no slice, no result object. */
-function readRfc3339(text: Uint8Array, from: number, to: number): number {
-  if (to - from < 20 || text[from + 4] !== 45 || text[from + 7] !== 45) return Number.NaN;
-  const t = text[from + 10];
-  if ((t !== 84 && t !== 116) || text[from + 13] !== 58 || text[from + 16] !== 58) return Number.NaN;
-  const year = digitsValue(text, from, from + 4);
-  const month = digitsValue(text, from + 5, from + 7);
-  const day = digitsValue(text, from + 8, from + 10);
-  const hour = digitsValue(text, from + 11, from + 13);
-  const minute = digitsValue(text, from + 14, from + 16);
-  const second = digitsValue(text, from + 17, from + 19);
-  if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23) return Number.NaN;
-  if (minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
-  let p = from + 19;
-  let fraction = 0;
-  let subSecond = false;
-  if (text[p] === 46 /* . */) {
-    let scale = 100;
-    p++;
-    const start = p;
-    while (p < to && isDigit(text[p])) {
-      fraction += (text[p] - 48) * scale;
-      scale /= 10;
-      p++;
+  /**
+   * Reads the header of the line bytes[start, end) (UTF-8) into this scanner's fields; null when accepted, else
+   * why not. The line may be one of many in `bytes` (a batch): nothing is read outside it, and no
+   * search runs past it, so a batch of hostile lines costs what its lines cost one by one.
+   */
+  scan(bytes: Uint8Array, start: number, end: number, now: number, allowMissingPri: boolean): ParseRejection | null {
+    end = trimmedEnd(bytes, start, end);
+    if (end === start) return 'empty';
+    let facility = 1; // user.notice when no PRI, as RFC 3164 §4.3.3 suggests
+    let severity = 5;
+    let pos = start;
+    if (bytes[start] === 60 /* < */) {
+      const close = indexIn(bytes, 62 /* > */, start + 1, Math.min(end, start + 5));
+      if (close < start + 2) return 'bad_pri';
+      const pri = digitsValue(bytes, start + 1, close);
+      if (pri < 0 || pri > 191) return 'bad_pri';
+      facility = pri >> 3;
+      severity = pri & 7;
+      pos = close + 1;
+    } else if (!allowMissingPri) {
+      return 'no_pri';
     }
-    if (p === start) return Number.NaN;
-    subSecond = true;
+    const is5424 = pos + 1 < end && isDigit(bytes[pos]) && bytes[pos + 1] === SP && bytes[pos] !== 48;
+    const rejected = is5424 ? this.scan5424(bytes, pos + 2, end) : this.scan3164(bytes, pos, end, now);
+    if (rejected) return rejected;
+    this.end = end;
+    this.facility = facility;
+    this.severity = severity;
+    return null;
   }
-  let offsetMinutes = 0;
-  const z = text[p];
-  if (z === 90 || z === 122) {
-    p++;
-  } else if ((z === 43 || z === 45) && text[p + 3] === 58) {
-    const oh = digitsValue(text, p + 1, p + 3);
-    const om = digitsValue(text, p + 4, p + 6);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59) return Number.NaN;
-    offsetMinutes = (z === 45 ? -1 : 1) * (oh * 60 + om);
-    p += 6;
-  } else {
-    return Number.NaN;
+
+  private utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
+    const dayKey = (year * 16 + month) * 32 + day;
+    let ms: number;
+    if (this.cachedDays[0] === dayKey) ms = this.cachedDayMs[0];
+    else if (this.cachedDays[1] === dayKey) ms = this.cachedDayMs[1];
+    else {
+      ms = Date.UTC(year, month, day);
+      this.cachedDays[this.cacheNext] = dayKey;
+      this.cachedDayMs[this.cacheNext] = ms;
+      this.cacheNext ^= 1;
+    }
+    return ms + hour * 3_600_000 + minute * 60_000 + second * 1000;
   }
-  if (p !== to) return Number.NaN;
-  lastHadFraction = subSecond;
-  return utcMs(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
+
+  /** The header scanners fill the fields but for the line's end and PRI, which the caller sets. */
+  private scan5424(line: Uint8Array, pos: number, end: number): ParseRejection | null {
+    // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID; several spaces between fields are tolerated.
+    const starts = this.fieldStarts;
+    const ends = this.fieldEnds;
+    for (let i = 0; i < 5; i++) {
+      pos = skipSpaces(line, pos, end);
+      if (pos >= end) return 'bad_header';
+      starts[i] = pos;
+      pos = ends[i] = tokenEnd(line, pos, end);
+    }
+    pos = skipSpaces(line, pos, end);
+    const sdEnd = structuredDataEnd(line, pos, end);
+    if (sdEnd < 0) return 'bad_header';
+    const noTime = isNil(line, starts[0], ends[0]);
+    const timestamp = noTime ? null : this.readRfc3339(line, starts[0], ends[0]);
+    if (timestamp !== null && Number.isNaN(timestamp)) return 'bad_header';
+    if (isNil(line, starts[2], ends[2])) return 'no_tag';
+    let textStart = skipSpaces(line, sdEnd, end);
+    if (textStart + 2 < end && line[textStart] === 0xef && line[textStart + 1] === 0xbb && line[textStart + 2] === 0xbf) textStart += 3; // BOM
+    this.timestamp = timestamp;
+    this.subSecond = noTime ? false : this.lastHadFraction;
+    const noHost = isNil(line, starts[1], ends[1]);
+    this.hostStart = noHost ? -1 : starts[1];
+    this.hostEnd = noHost ? -1 : ends[1];
+    this.tagStart = starts[2];
+    this.tagEnd = ends[2];
+    const noPid = isNil(line, starts[3], ends[3]);
+    this.pidStart = noPid ? -1 : starts[3];
+    this.pidEnd = noPid ? -1 : ends[3];
+    this.textStart = textStart;
+    return null;
+  }
+
+  private scan3164(line: Uint8Array, pos: number, lineEnd: number, now: number): ParseRejection | null {
+    pos = skipSpaces(line, pos, lineEnd);
+    let timestamp: number | null = null;
+    let subSecond = false;
+    if (pos + 4 < lineEnd && isDigit(line[pos]) && line[pos + 4] === 45 /* - */) {
+      const end = tokenEnd(line, pos, lineEnd);
+      timestamp = this.readRfc3339(line, pos, end);
+      if (Number.isNaN(timestamp)) return 'bad_header';
+      subSecond = this.lastHadFraction;
+      pos = skipSpaces(line, end, lineEnd);
+    } else {
+      const ms = this.parseBsdTimestamp(line, pos, lineEnd, now);
+      if (!Number.isNaN(ms)) {
+        timestamp = ms;
+        pos = skipSpaces(line, this.bsdEnd, lineEnd);
+      }
+    }
+    // HOSTNAME, unless the token already looks like a tag (the host-less local-socket format).
+    let hostStart = -1;
+    let hostEnd = -1;
+    let end = tokenEnd(line, pos, lineEnd);
+    if (end < lineEnd && looksLikeHostname(line, pos, end)) {
+      hostStart = pos;
+      hostEnd = end;
+      pos = skipSpaces(line, end, lineEnd);
+      end = tokenEnd(line, pos, lineEnd);
+    }
+    if (pos >= lineEnd) return 'no_tag';
+    const tagEnd = this.splitTag(line, pos, end);
+    if (tagEnd === pos) return 'no_tag';
+    this.timestamp = timestamp;
+    this.subSecond = subSecond;
+    this.hostStart = hostStart;
+    this.hostEnd = hostEnd;
+    this.tagStart = pos;
+    this.tagEnd = tagEnd;
+    this.textStart = skipSpaces(line, end, lineEnd);
+    return null;
+  }
+
+  /**
+   * `tag[pid]:` in line[from, to) → the tag's end, with the pid's bounds in this.pidStart/pidEnd;
+   * tolerates a missing `:`, `]` or the whole `[pid]` (the 32-character cut). In `name(host)[pid]`
+   * the pid bracket comes after the `)`, since a host may hold `[::1]`.
+   */
+  private splitTag(line: Uint8Array, from: number, to: number): number {
+    this.pidStart = -1;
+    this.pidEnd = -1;
+    const end = line[to - 1] === 58 /* : */ ? to - 1 : to;
+    let searchFrom = from + 1;
+    if (indexIn(line, 40 /* ( */, from, to) >= 0) {
+      const close = lastIndexIn(line, 41 /* ) */, from, end);
+      if (close < 0) return end;
+      searchFrom = close + 1;
+    }
+    const open = indexIn(line, 91 /* [ */, searchFrom, end);
+    if (open < 0) return end;
+    const pidEnd = line[end - 1] === 93 /* ] */ ? end - 1 : end;
+    if (pidEnd > open + 1) {
+      this.pidStart = open + 1;
+      this.pidEnd = pidEnd;
+    }
+    return open;
+  }
+
+  /**
+   * `Mmm dd hh:mm:ss` (day space-padded), optionally followed by a year as rsyslog allows: unix ms
+   * (its end in this.bsdEnd), or NaN.
+   */
+  private parseBsdTimestamp(line: Uint8Array, pos: number, end: number, now: number): number {
+    const month = MONTH_BY_CODE.get(monthCode(line, pos));
+    if (month === undefined || line[pos + 3] !== SP) return Number.NaN;
+    let p = pos + 4;
+    if (line[p] === SP) p++;
+    let day = digitAt(line, p++);
+    if (line[p] !== SP) day = day * 10 + digitAt(line, p++);
+    // p + 8 is the last place read: a line that ends before it has no such timestamp, whatever follows it
+    if (day < 1 || day > 31 || p + 9 > end || line[p] !== SP || line[p + 3] !== 58 || line[p + 6] !== 58) return Number.NaN;
+    const hour = digitAt(line, p + 1) * 10 + digitAt(line, p + 2);
+    const minute = digitAt(line, p + 4) * 10 + digitAt(line, p + 5);
+    const second = digitAt(line, p + 7) * 10 + digitAt(line, p + 8);
+    if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
+    p += 9;
+    let year = this.utcYear(now);
+    const explicitYear = p + 5 < end && line[p] === SP ? digitsValue(line, p + 1, p + 5) : -1;
+    if (explicitYear >= 1970 && line[p + 5] === SP) {
+      year = explicitYear;
+      p += 5;
+    }
+    // No zone in a BSD timestamp: edgeban reads it as UTC. Without a year, a date more than a day in
+    // the future belongs to last year (the New Year case).
+    let ms = this.utcMs(year, month, day, hour, minute, second);
+    if (explicitYear < 0 && ms > now + 86_400_000) ms = this.utcMs(year - 1, month, day, hour, minute, second);
+    this.bsdEnd = p;
+    return ms;
+  }
+
+  /** The UTC year of a time, without a Date for every line. */
+  private utcYear(ms: number): number {
+    if (ms < this.yearOf.from || ms >= this.yearOf.to) {
+      const year = new Date(ms).getUTCFullYear();
+      this.yearOf = { from: Date.UTC(year, 0, 1), to: Date.UTC(year + 1, 0, 1), year };
+    }
+    return this.yearOf.year;
+  }
+
+  /** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)` in text[from, to) → unix ms, or NaN. Reads in place: no slice, no result object. */
+  private readRfc3339(text: Uint8Array, from: number, to: number): number {
+    if (to - from < 20 || text[from + 4] !== 45 || text[from + 7] !== 45) return Number.NaN;
+    const t = text[from + 10];
+    if ((t !== 84 && t !== 116) || text[from + 13] !== 58 || text[from + 16] !== 58) return Number.NaN;
+    const year = digitsValue(text, from, from + 4);
+    const month = digitsValue(text, from + 5, from + 7);
+    const day = digitsValue(text, from + 8, from + 10);
+    const hour = digitsValue(text, from + 11, from + 13);
+    const minute = digitsValue(text, from + 14, from + 16);
+    const second = digitsValue(text, from + 17, from + 19);
+    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23) return Number.NaN;
+    if (minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
+    let p = from + 19;
+    let fraction = 0;
+    let subSecond = false;
+    if (text[p] === 46 /* . */) {
+      let scale = 100;
+      p++;
+      const start = p;
+      while (p < to && isDigit(text[p])) {
+        fraction += (text[p] - 48) * scale;
+        scale /= 10;
+        p++;
+      }
+      if (p === start) return Number.NaN;
+      subSecond = true;
+    }
+    let offsetMinutes = 0;
+    const z = text[p];
+    if (z === 90 || z === 122) {
+      p++;
+    } else if ((z === 43 || z === 45) && text[p + 3] === 58) {
+      const oh = digitsValue(text, p + 1, p + 3);
+      const om = digitsValue(text, p + 4, p + 6);
+      if (oh < 0 || oh > 23 || om < 0 || om > 59) return Number.NaN;
+      offsetMinutes = (z === 45 ? -1 : 1) * (oh * 60 + om);
+      p += 6;
+    } else {
+      return Number.NaN;
+    }
+    if (p !== to) return Number.NaN;
+    this.lastHadFraction = subSecond;
+    return this.utcMs(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
+  }
 }

@@ -45,41 +45,44 @@ function reject(reason: RecogniseRejection): RecogniseResult {
  * null for a bare `wordpress`/`wp` tag.
  */
 export function siteFromTag(tag: string): string | null | undefined {
-  const bytes = Buffer.from(tag, 'utf8');
-  return siteOfTag(bytes, 0, bytes.length);
+  return readSiteFromTag(tag);
 }
 
-/** siteFromTag for the tag bytes[start, end). */
-export function siteOfTag(bytes: Uint8Array, start: number, end: number): string | null | undefined {
-  // A host runs a few sites, and their tags repeat endlessly: a slot picked by a few of the tag's
-  // bytes (its length, the host's last characters and its middle) holds the last tag seen there,
-  // copied, and its site. Comparing with it costs less than making the tag a string for the cache.
-  const length = end - start;
-  const slot = (length * 97 + bytes[end - 2] * 31 + bytes[end - 3] * 7 + bytes[start + (length >> 1)]) & (SLOTS - 1);
-  const kept = slotTags[slot];
-  if (kept.length === length && bytesAt(bytes, kept, start, end)) return slotSites[slot];
-  const site = siteFromTagCached(textOf(bytes, start, end));
-  slotTags[slot] = new Uint8Array(bytes.subarray(start, end)); // a copy (a Buffer's slice would be a view)
-  slotSites[slot] = site;
-  return site;
+/**
+ * The sites of the tags seen, so that the hot path need not read a tag it has seen before. A host
+ * runs a few sites, and their tags repeat endlessly (one per site and pid): a slot picked by a few
+ * of the tag's bytes (its length, the host's last characters and its middle) holds the last tag
+ * seen there, copied, and its site; comparing with it costs less than making the tag a string.
+ * Behind the slots, a bounded map from tag text to site. One cache a decoder.
+ */
+export class SiteCache {
+  private static readonly SLOTS = 256;
+  private static readonly MAX_TAGS = 4096;
+  private readonly slotTags: Uint8Array[] = Array.from({ length: SiteCache.SLOTS }, () => new Uint8Array(0));
+  private readonly slotSites = new Array<string | null | undefined>(SiteCache.SLOTS).fill(undefined);
+  private readonly byTag = new Map<string, string | null | undefined>();
+
+  /** siteFromTag for the tag bytes[start, end). */
+  siteOfTag(bytes: Uint8Array, start: number, end: number): string | null | undefined {
+    const length = end - start;
+    const slot = (length * 97 + bytes[end - 2] * 31 + bytes[end - 3] * 7 + bytes[start + (length >> 1)]) & (SiteCache.SLOTS - 1);
+    const kept = this.slotTags[slot];
+    if (kept.length === length && bytesAt(bytes, kept, start, end)) return this.slotSites[slot];
+    const site = this.siteOfText(textOf(bytes, start, end));
+    this.slotTags[slot] = new Uint8Array(bytes.subarray(start, end)); // a copy (a Buffer's slice would be a view)
+    this.slotSites[slot] = site;
+    return site;
+  }
+
+  private siteOfText(tag: string): string | null | undefined {
+    const cached = this.byTag.get(tag);
+    if (cached !== undefined || this.byTag.has(tag)) return cached;
+    const site = readSiteFromTag(tag);
+    if (this.byTag.size >= SiteCache.MAX_TAGS) this.byTag.clear();
+    this.byTag.set(tag, site);
+    return site;
+  }
 }
-
-const SLOTS = 256;
-const slotTags: Uint8Array[] = Array.from({ length: SLOTS }, () => new Uint8Array(0));
-const slotSites: (string | null | undefined)[] = new Array<string | null | undefined>(SLOTS).fill(undefined);
-
-function siteFromTagCached(tag: string): string | null | undefined {
-  const cached = siteCache.get(tag);
-  if (cached !== undefined || siteCache.has(tag)) return cached;
-  const site = readSiteFromTag(tag);
-  if (siteCache.size >= SITE_CACHE_MAX) siteCache.clear();
-  siteCache.set(tag, site);
-  return site;
-}
-
-/** Tags repeat endlessly (one per site and pid); a small cache spares the hot path the parsing. */
-const siteCache = new Map<string, string | null | undefined>();
-const SITE_CACHE_MAX = 4096;
 
 function readSiteFromTag(tag: string): string | null | undefined {
   let nameEnd: number;
@@ -109,16 +112,24 @@ export function cleanSite(host: string): string | null {
 export function recognise(message: SyslogMessage, at: number): RecogniseResult {
   const tagEnd = Buffer.byteLength(message.tag);
   const bytes = Buffer.from(`${message.tag} ${message.text}`, 'utf8');
-  const recognised = recogniseIn(bytes, 0, tagEnd, tagEnd + 1, bytes.length, at);
+  const recognised = recogniseIn(new SiteCache(), bytes, 0, tagEnd, tagEnd + 1, bytes.length, at);
   return typeof recognised === 'string' ? reject(recognised) : { ok: true, event: recognised };
 }
 
 /**
- * recognise on a line's UTF-8 bytes, read in place where scanSyslog found the tag and the text
+ * recognise on a line's UTF-8 bytes, read in place where SyslogScanner found the tag and the text
  * (bytes[textStart, textEnd)); the answer is the event or the rejection, no wrapper.
  */
-export function recogniseIn(bytes: Uint8Array, tagStart: number, tagEnd: number, textStart: number, textEnd: number, at: number): WpEvent | RecogniseRejection {
-  let site = siteOfTag(bytes, tagStart, tagEnd);
+export function recogniseIn(
+  sites: SiteCache,
+  bytes: Uint8Array,
+  tagStart: number,
+  tagEnd: number,
+  textStart: number,
+  textEnd: number,
+  at: number,
+): WpEvent | RecogniseRejection {
+  let site = sites.siteOfTag(bytes, tagStart, tagEnd);
   if (site === undefined) return 'not_wordpress';
 
   let end = textEnd;
