@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { describeError, errnoCode } from './common/errors';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './config/defaults';
 import type { Config } from './config/schema';
 
@@ -49,7 +50,7 @@ async function run(configFile: string | undefined): Promise<number> {
   try {
     await daemon.start();
   } catch (error) {
-    log.fatal({ error: (error as Error).message }, 'cannot start');
+    log.fatal({ error: describeError(error) }, 'cannot start');
     log.flush();
     return EXIT_FAILURE;
   }
@@ -61,7 +62,7 @@ async function run(configFile: string | undefined): Promise<number> {
     try {
       next = loadOrExplain(configFile);
     } catch (error) {
-      log.error({ error: (error as Error).message }, 'SIGHUP: new config refused; the old one keeps running');
+      log.error({ error: describeError(error) }, 'SIGHUP: new config refused; the old one keeps running');
       return;
     }
     const { applied, needsRestart } = daemon.reload(next);
@@ -93,7 +94,7 @@ async function adminCall(config: Config, method: 'GET' | 'POST', path: string, b
   try {
     response = await fetch(`http://${listen}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(5000) });
   } catch (error) {
-    process.stderr.write(`edgeban: no daemon answers at ${listen} (${(error as Error).cause ?? (error as Error).message})\n`);
+    process.stderr.write(`edgeban: no daemon answers at ${listen} (${describeError((error as { cause?: unknown }).cause ?? error)})\n`);
     return EXIT_FAILURE;
   }
   const text = await response.text();
@@ -162,7 +163,7 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (error: Error) => {
-      const usage = error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
+      const usage = error instanceof UsageError || errnoCode(error)?.startsWith('ERR_PARSE_ARGS');
       process.stderr.write(`edgeban: ${error.message}\n`);
       process.exitCode = usage ? EXIT_USAGE : EXIT_FAILURE;
     },

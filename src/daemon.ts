@@ -68,11 +68,13 @@ export class Daemon {
       pause: () => this.ingest.pauseStreams(),
       resume: () => this.ingest.resumeStreams(),
       crashed: (error) => log.error({ error: error.message }, 'the decode thread stopped; decoding on the main thread from now on'),
+      failed: (failures) => this.words.decodeFailed(failures),
     });
     this.ingest = new Ingest(ingestOptions(config), {
       frames: (batch, _sender, transport) => this.router.route(batch, transport === 'udp'),
       outcome: (transport, outcome, count) => this.ingestOutcomes.addPair(transport, outcome, count),
       listenerCrashed: (error) => log.error({ error: error.message }, 'a UDP listener thread stopped; restarting it in a second'),
+      listenerError: (transport, error) => this.words.listenerError(transport, error),
     });
     const { stats } = this.pipeline;
     this.metrics = new Metrics({

@@ -18,6 +18,8 @@ import { EVENT_KINDS } from '../src/wordpress/catalogue';
 import { AUTH_LOG, FORWARDED_3164, PROTOCOL_5424 } from './fixtures/reference-lines';
 import { makePki, TestPki } from './helpers/certs';
 import { DaemonProcess } from './helpers/daemon';
+import { TestDaemon } from './helpers/in-process';
+import { waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
 
 const SAMPLES = [...AUTH_LOG, ...FORWARDED_3164, ...PROTOCOL_5424].map(([line]) => line.replace(/\\n$/, '\n'));
@@ -147,6 +149,31 @@ describe('a line that makes the decoder throw (a bug there)', () => {
     expect(pipeline.handle(line, Date.now(), false)).toEqual({ type: 'rejected', reason: 'decode_failed' });
     expect(pipeline.handle(line, Date.now(), false)).toMatchObject({ type: 'event' });
     expect(pipeline.stats.rejected.get('decode_failed')).toBe(1);
+  });
+});
+
+describe('lines that make the decoder throw, through the daemon', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test('are dropped and counted, and logged once with the stack, not once a line', async () => {
+    const daemon = await new TestDaemon({ jails: { hard: { events: ['hard'], maxretry: 1, findtime: '1m', bantime: '1h' } } }).start();
+    try {
+      const spy = jest.spyOn(recogniser, 'recogniseIn').mockImplementation(() => {
+        throw new TypeError('a bug in recognition');
+      });
+      for (let i = 0; i < 3; i++) daemon.send(`Blocked user enumeration attempt from 192.0.2.${i + 1}`);
+      await waitFor(() => daemon.daemon.pipeline.stats.rejected.get('decode_failed') === 3);
+      spy.mockRestore();
+      daemon.send('Blocked user enumeration attempt from 192.0.2.9');
+      await waitFor(() => daemon.daemon.pipeline.stats.events === 1);
+      const reports = daemon.logs.filter((line) => String(line.msg).startsWith('lines made the decoder throw'));
+      expect(reports).toHaveLength(1);
+      expect(reports[0].level).toBe('error');
+      expect(String(reports[0].error)).toContain('TypeError: a bug in recognition');
+      expect(String(reports[0].error)).toMatch(/\n\s+at /); // the stack, for a bug report
+    } finally {
+      await daemon.stop();
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { ForeignRuleError, isRetryable } from '../common/errors';
+import { asError, ForeignRuleError, isRetryable } from '../common/errors';
 import { Backend, BatchOp, EdgeBan, isBatchBackend, OpResult, OpType, PerCallBackend } from './backend';
 import type { BanOrder } from '../policy/policy';
 import { TimerHeap } from './timer-heap';
@@ -223,7 +223,7 @@ export class Ledger {
         ? await backend.applyBatch(ops.map(([, op]): BatchOp => ({ type: op.type, ban: op.entry })))
         : [await this.executeOne(backend, ops[0][1])];
     } catch (error) {
-      results = ops.map(() => ({ ok: false, error: error as Error }));
+      results = ops.map(() => ({ ok: false, error: asError(error) }));
     }
     ops.forEach(([id, op], i) => {
       const result = results[i] === undefined ? { ok: false as const, error: new Error('no result') } : results[i];
@@ -261,7 +261,7 @@ export class Ledger {
       else await backend.remove({ ...entry, ruleId: entry.ruleId });
       return { ok: true };
     } catch (error) {
-      return { ok: false, error: error as Error };
+      return { ok: false, error: asError(error) };
     }
   }
 

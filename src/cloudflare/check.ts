@@ -1,3 +1,4 @@
+import { describeError } from '../common/errors';
 import type { Config } from '../config/schema';
 import { CloudflareClient, CloudflareError } from './client';
 import { configuredZoneIds } from './settings';
@@ -40,7 +41,7 @@ function targetsFor(config: Config): Target[] {
 
 /** Says in plain words why a call failed: bad token, missing permission, unknown zone or account. */
 export function explain(error: unknown, what: string, permission: string): string {
-  if (!(error instanceof CloudflareError)) return `${what}: ${(error as Error).message}`;
+  if (!(error instanceof CloudflareError)) return `${what}: ${describeError(error)}`;
   if (error.has(9109) || error.has(6111) || error.has(6003)) return `${what}: the token is invalid, revoked or expired (${error.cloudflareCode})`;
   if (error.has(10000) || error.status === 403) return `${what}: the token lacks the permission "${permission}"`;
   if (error.has(7003) || error.has(7000) || error.status === 404) return `${what}: unknown to Cloudflare (check the id)`;

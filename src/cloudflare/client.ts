@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import { EdgebanError } from '../common/errors';
+import { describeError, EdgebanError } from '../common/errors';
 
 export interface CloudflareMessage {
   code: number;
@@ -185,7 +185,7 @@ export class CloudflareClient {
       return new CloudflareError(method, path, status, errors, status === 429 || status >= 500 || status === 408);
     } catch (error) {
       this.options.onResponse?.(0);
-      return new CloudflareError(method, path, status, [{ code: 0, message: (error as Error).message }], true);
+      return new CloudflareError(method, path, status, [{ code: 0, message: describeError(error) }], true);
     }
   }
 

@@ -1,3 +1,4 @@
+import { asError } from '../common/errors';
 import type { BanAction } from '../config/schema';
 import type { BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
 import { formatNotes, parseNotes } from './notes';
@@ -192,7 +193,7 @@ export class IpListBackend implements BatchBackend {
       try {
         await this.removeItems(action, keys);
       } catch (error) {
-        failed.set(action, error as Error);
+        failed.set(action, asError(error));
       }
     }
     for (const [action, bans] of adds) {
@@ -200,7 +201,7 @@ export class IpListBackend implements BatchBackend {
       try {
         await this.addItems(action, [...bans.values()]);
       } catch (error) {
-        failed.set(action, error as Error);
+        failed.set(action, asError(error));
       }
     }
     return ops.map((op, i): OpResult => {

@@ -47,6 +47,11 @@ export function describeError(error: unknown): string {
   }
 }
 
+/** An Error for anything thrown: itself, or an Error saying what it was. */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(describeError(error));
+}
+
 /** The errno code of a system error (`EADDRINUSE`, `EPIPE`), if it is one. */
 export function errnoCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../common/errors';
+import { ConfigError, describeError, errnoCode } from '../common/errors';
 import { Config, configSchema } from './schema';
 
 export { ConfigError };
@@ -25,7 +25,7 @@ function resolveReferences(value: unknown, env: NodeJS.ProcessEnv, path: Propert
       try {
         return readFileSync(value.slice(5), 'utf8').trim();
       } catch (error) {
-        throw new ConfigError(keyOf(path), `cannot read ${value.slice(5)}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+        throw new ConfigError(keyOf(path), `cannot read ${value.slice(5)}: ${errnoCode(error) ?? describeError(error)}`);
       }
     }
     return value;
@@ -98,13 +98,13 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = pr
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError('', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    throw new ConfigError('', `cannot read ${file}: ${errnoCode(error) ?? describeError(error)}`);
   }
   let document: unknown;
   try {
     document = parseYaml(text);
   } catch (error) {
-    throw new ConfigError('', `${file} is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    throw new ConfigError('', `${file} is not valid YAML: ${describeError(error).split('\n')[0]}`);
   }
   return buildConfig(document, env);
 }

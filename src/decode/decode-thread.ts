@@ -24,6 +24,8 @@ export interface DecodedBatch {
   numbers: Float64Array<ArrayBuffer>;
   newSites: string[];
   sitesReset: boolean;
+  /** lines of the batch that made the decoder throw (a bug there) */
+  failures: { error: string; count: number } | null;
 }
 
 /**
@@ -50,7 +52,7 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: Sit
     packEvent(numbers, row, decoded.event, sites.numberOf(decoded.event.site));
     row += EVENT_STRIDE;
   }
-  return { codes, fingerprints, repeatAts, numbers, ...sites.take() };
+  return { codes, fingerprints, repeatAts, numbers, ...sites.take(), failures: decoder.takeFailures() };
 }
 
 /** On the main thread: the decoded lines back as objects, one by one; `sites` is this side's sites table. */
@@ -134,6 +136,8 @@ export class DecodeThread {
     private readonly here: Decoder,
     private readonly onCrash: (error: Error) => void,
     private readonly warm = true,
+    /** lines the thread could not decode (a bug there): what the first threw, and how many */
+    private readonly onFailures: (failures: { error: string; count: number }) => void = () => undefined,
   ) {}
 
   /** Resolves once at most `bytes` bytes of requests wait for an answer; `below(0)`: once all are answered. */
@@ -192,6 +196,7 @@ export class DecodeThread {
     if (!next) return;
     this.count(next.request, -1);
     readDecoded(batch, this.sites, next.each);
+    if (batch.failures) this.onFailures(batch.failures);
     next.done?.();
     if (this.waiting && this.settledBelow(this.waiting.bytes)) {
       this.waiting.resolve();
@@ -227,6 +232,8 @@ export class DecodeThread {
 
   private decodePendingHere({ request, each, done }: Pending): void {
     decodeHere(this.here, request, each);
+    const failures = this.here.takeFailures();
+    if (failures) this.onFailures(failures);
     done?.();
   }
 }

@@ -1,3 +1,4 @@
+import { describeError } from '../common/errors';
 import { ParseRejection, SyslogScanner } from '../syslog/parse';
 import { frameFingerprint } from '../syslog/repeats';
 import { RecogniseRejection, recogniseIn, SiteCache, WpEvent } from '../wordpress/recognise';
@@ -57,6 +58,8 @@ export interface DecoderSettings {
  */
 export class Decoder {
   private lastTime = 0;
+  /** what the first line that made the decoder throw since the last `takeFailures` threw, and how many did */
+  private failure: { error: string; count: number } | null = null;
   private readonly scanner = new SyslogScanner();
   private readonly sites = new SiteCache();
 
@@ -86,9 +89,18 @@ export class Decoder {
     // attacker's count. It is dropped and counted instead.
     try {
       return this.decodeLine(bytes, start, end, receivedAt, mayRepeat);
-    } catch {
+    } catch (error) {
+      if (this.failure) this.failure.count++;
+      else this.failure = { error: error instanceof Error ? (error.stack ?? error.message) : describeError(error), count: 1 };
       return rejection('decode_failed');
     }
+  }
+
+  /** The failures since the last call (the first one's stack, for a bug report, and the count), or null. */
+  takeFailures(): { error: string; count: number } | null {
+    const failure = this.failure;
+    this.failure = null;
+    return failure;
   }
 
   /** The scanner, then recogniseIn, reading the fields where the scan found them in the line. */

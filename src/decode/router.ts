@@ -17,6 +17,8 @@ export interface RouterHooks {
   resume(): void;
   /** the decode thread died: its work and all that follows is decoded on the main thread */
   crashed(error: Error): void;
+  /** lines made the decoder throw (a bug there): they were dropped and counted as decode_failed */
+  failed(failures: { error: string; count: number }): void;
 }
 
 /**
@@ -36,7 +38,7 @@ export class DecodeRouter {
     private readonly decoder: Decoder,
     private readonly hooks: RouterHooks,
   ) {
-    this.thread = new DecodeThread(decoder, hooks.crashed);
+    this.thread = new DecodeThread(decoder, hooks.crashed, true, hooks.failed);
   }
 
   start(): Promise<void> {
@@ -55,6 +57,8 @@ export class DecodeRouter {
     if (viaUdp || (this.thread.backlog === 0 && frames <= DECODE_HERE_MAX_FRAMES)) {
       decodeHere(this.decoder, request, this.hooks.decoded);
       this.decodedIn.add('main', frames);
+      const failures = this.decoder.takeFailures();
+      if (failures) this.hooks.failed(failures);
       return;
     }
     this.decodedIn.add('thread', frames);

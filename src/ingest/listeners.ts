@@ -19,7 +19,9 @@ export type IngestOutcome =
   | 'connection_refused'
   | 'connection_limit'
   | 'tls_refused'
-  | 'idle_timeout';
+  | 'idle_timeout'
+  /** a peer's socket failed (a reset, a broken pipe): the connection is gone, nothing else */
+  | 'socket_error';
 
 export interface TlsEndpoint {
   address: string;
@@ -46,6 +48,8 @@ export interface IngestHandlers {
   outcome(transport: Transport, outcome: IngestOutcome, count?: number): void;
   /** a UDP listener thread died; it is restarted a second later */
   listenerCrashed?(error: Error): void;
+  /** a listening socket failed while running (EMFILE when out of descriptors): it keeps listening */
+  listenerError?(transport: Transport, error: Error): void;
 }
 
 export interface BoundAddress {
@@ -152,7 +156,7 @@ export class Ingest {
     server.on(transport === 'tls' ? 'secureConnection' : 'connection', (socket: net.Socket) => {
       if (!socket.destroyed) this.serve(transport, socket);
     });
-    server.on('error', () => undefined);
+    server.on('error', (error) => this.handlers.listenerError?.(transport, error));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host, port, backlog: 511 }, () => {
@@ -166,7 +170,7 @@ export class Ingest {
   }
 
   private admit(transport: Transport, socket: net.Socket): void {
-    socket.on('error', () => undefined);
+    socket.on('error', () => this.handlers.outcome(transport, 'socket_error'));
     if (!this.options.allowedSenders.hasText(normalizeSender(socket.remoteAddress))) {
       this.handlers.outcome(transport, 'connection_refused');
       socket.destroy();

@@ -11,7 +11,12 @@ import type { AddressMask, Logger } from './log';
  * The daemon's words: every line it logs about events, bans and Cloudflare, in one place, each
  * address through the mask.
  */
+/** A line that a flood could repeat is written at most this often; the next one says how many were held back. */
+const THROTTLE_MS = 60_000;
+
 export class DaemonLog {
+  private readonly throttles = new Map<string, { at: number; held: number }>();
+
   constructor(
     readonly log: Logger,
     private readonly mask: AddressMask,
@@ -79,6 +84,29 @@ export class DaemonLog {
 
   operatorUnban(key: string, locations: number): void {
     this.log.info({ key: this.mask.show(key), locations }, 'unban asked through the admin endpoint');
+  }
+
+  /** Lines made the decoder throw: a bug in edgeban, never the sender's fault; the stack is for a bug report. */
+  decodeFailed(failures: { error: string; count: number }): void {
+    this.throttled('decode', failures.count, (lines) => this.log.error({ lines, error: failures.error }, 'lines made the decoder throw (a bug in edgeban: please report it); they were dropped and counted as decode_failed'));
+  }
+
+  /** A listening socket failed while running, such as EMFILE when the process is out of descriptors. */
+  listenerError(transport: string, error: Error): void {
+    this.throttled(`listen:${transport}:${error.message}`, 1, (times) => this.log.error({ transport, error: error.message, times }, 'a listener failed; it keeps listening'));
+  }
+
+  /** Writes at once, or counts `count` as held back until THROTTLE_MS after the last line of this kind. */
+  private throttled(kind: string, count: number, write: (count: number) => void): void {
+    const now = Date.now();
+    const last = this.throttles.get(kind);
+    if (last && now - last.at < THROTTLE_MS) {
+      last.held += count;
+      return;
+    }
+    if (this.throttles.size > 100) this.throttles.clear(); // kinds named by error messages: bounded
+    this.throttles.set(kind, { at: now, held: 0 });
+    write(count + (last?.held ?? 0));
   }
 
   private address(ip: Ip): string {
