@@ -3,7 +3,6 @@ import { TimerHeap } from '../src/bans/timer-heap';
 import { EdgeBan, PerCallBackend } from '../src/bans/backend';
 import { CloudflareError } from '../src/cloudflare/client';
 import type { BanOrder } from '../src/policy/policy';
-import { sleep, waitFor } from './helpers/wait';
 
 /** Records calls; each call can be held until released, to create in-flight situations. */
 class RecordingBackend implements PerCallBackend {
@@ -45,8 +44,16 @@ class RecordingBackend implements PerCallBackend {
   async close() {}
 }
 
-const nowS = () => Math.floor(Date.now() / 1000);
-const order = (key: string, seconds: number, site: string | null = 'a.example'): BanOrder => ({ key, jail: 'j', action: 'block', duration: seconds, until: nowS() + seconds, site });
+/**
+ * Every test runs on jest's fake clock, from T0: expiries and retries happen when the test moves
+ * the clock, never by sleeping, and every expected `until` is a constant.
+ */
+const T0 = Date.UTC(2026, 0, 1);
+const T0S = T0 / 1000;
+beforeEach(() => jest.useFakeTimers({ now: T0 }));
+afterEach(() => jest.useRealTimers());
+const order = (key: string, seconds: number, site: string | null = 'a.example'): BanOrder => ({ key, jail: 'j', action: 'block', duration: seconds, until: T0S + seconds, site });
+const advance = (ms: number) => jest.advanceTimersByTimeAsync(ms);
 
 function setup(options: { maxQueue?: number } = {}) {
   const backend = new RecordingBackend();
@@ -59,9 +66,11 @@ test('ban, then unban on time', async () => {
   const { backend, ledger } = setup();
   ledger.ban(order('192.0.2.1/32', 1));
   await ledger.idle();
-  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${nowS() + 1}`]);
-  await waitFor(() => backend.calls.length === 2, 3000);
-  expect(backend.calls[1]).toBe('remove r1');
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${T0S + 1}`]);
+  await advance(999);
+  expect(backend.calls).toHaveLength(1); // not a millisecond early
+  await advance(1);
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${T0S + 1}`, 'remove r1']);
   await ledger.stop(100);
 });
 
@@ -73,7 +82,7 @@ test('a ban for a key already banned longer is coalesced; a longer one extends t
   expect(outcomes).toContain('coalesced');
   ledger.ban(order('192.0.2.1/32', 200));
   await ledger.idle();
-  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${nowS() + 100}`, `update r1 ${nowS() + 200}`]);
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${T0S + 100}`, `update r1 ${T0S + 200}`]);
   await ledger.stop(100);
 });
 
@@ -84,7 +93,7 @@ test('a ban not yet sent whose unban comes is dropped with it: nothing is sent',
   ledger.ban(order('192.0.2.2/32', 100));
   expect(ledger.unban('zone:z', '192.0.2.2/32')).toBe(true);
   expect(ledger.queued).toBe(0);
-  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${nowS() + 100}`]);
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${T0S + 100}`]);
 });
 
 test('an unban for a key banned again before it is sent is dropped; the rule is kept and extended', async () => {
@@ -99,7 +108,7 @@ test('an unban for a key banned again before it is sent is dropped; the rule is 
   backend.gate = null;
   release();
   await ledger.idle();
-  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${nowS() + 100}`, `add 192.0.2.9/32 ${nowS() + 100}`, `update r1 ${nowS() + 300}`]);
+  expect(backend.calls).toEqual([`add 192.0.2.1/32 ${T0S + 100}`, `add 192.0.2.9/32 ${T0S + 100}`, `update r1 ${T0S + 300}`]);
   await ledger.stop(100);
 });
 
@@ -107,7 +116,12 @@ test('a retryable failure is retried, and goes out once', async () => {
   const { backend, ledger, outcomes } = setup();
   backend.failNext = 2;
   ledger.ban(order('192.0.2.1/32', 100));
-  await waitFor(() => outcomes.includes('banned'), 3000);
+  await ledger.idle();
+  expect(outcomes).toEqual(['retry']);
+  await advance(50); // retryDelayMs
+  expect(outcomes).toEqual(['retry', 'retry']);
+  await advance(50);
+  expect(outcomes).toEqual(['retry', 'retry', 'banned']);
   expect(backend.rules.size).toBe(1);
   expect(outcomes.filter((o) => o === 'retry')).toHaveLength(2);
   await ledger.stop(100);
@@ -130,12 +144,13 @@ test('a site without a zone is not banned, and said so', () => {
 
 test('reconcile adopts live rules and deletes expired ones', async () => {
   const { backend, ledger } = setup();
-  backend.rules.set('old', { location: 'zone:z', key: '192.0.2.1/32', jail: 'j', action: 'block', until: nowS() - 10, ruleId: 'old' });
-  backend.rules.set('live', { location: 'zone:z', key: '192.0.2.2/32', jail: 'j', action: 'block', until: nowS() + 1, ruleId: 'live' });
+  backend.rules.set('old', { location: 'zone:z', key: '192.0.2.1/32', jail: 'j', action: 'block', until: T0S - 10, ruleId: 'old' });
+  backend.rules.set('live', { location: 'zone:z', key: '192.0.2.2/32', jail: 'j', action: 'block', until: T0S + 1, ruleId: 'live' });
   expect(await ledger.reconcile()).toEqual({ adopted: 1, expired: 1 });
   await ledger.idle();
   expect(backend.calls).toEqual(['remove old']);
-  await waitFor(() => backend.calls.includes('remove live'), 3000);
+  await advance(1000);
+  expect(backend.calls).toEqual(['remove old', 'remove live']);
   await ledger.stop(100);
 });
 
@@ -147,23 +162,36 @@ test('stop drops queued unbans and lets queued bans out', async () => {
   ledger.ban(order('192.0.2.2/32', 100));
   backend.calls.length = 0;
   await ledger.stop(1000);
-  expect(backend.calls).toEqual([`add 192.0.2.2/32 ${nowS() + 100}`]);
+  expect(backend.calls).toEqual([`add 192.0.2.2/32 ${T0S + 100}`]);
 });
 
 describe('TimerHeap', () => {
   test('fires in time order with one timer, whatever the insertion order', async () => {
     const fired: number[] = [];
     const heap = new TimerHeap<number>((n) => fired.push(n));
-    const start = Date.now();
-    for (const n of [5, 1, 4, 2, 3]) heap.push(start + n * 20, n);
-    await sleep(150);
+    for (const n of [5, 1, 4, 2, 3]) heap.push(T0 + n * 20, n);
+    jest.advanceTimersByTime(59);
+    expect(fired).toEqual([1, 2]);
+    jest.advanceTimersByTime(41);
     expect(fired).toEqual([1, 2, 3, 4, 5]);
+    heap.stop();
+  });
+
+  test('a deadline beyond what setTimeout takes (24.8 days) is re-armed, and fires on time', () => {
+    const fired: number[] = [];
+    const heap = new TimerHeap<number>((n) => fired.push(n));
+    const in30Days = 30 * 86_400_000;
+    heap.push(T0 + in30Days, 1);
+    jest.advanceTimersByTime(in30Days - 1);
+    expect(fired).toEqual([]);
+    jest.advanceTimersByTime(1);
+    expect(fired).toEqual([1]);
     heap.stop();
   });
 
   test('holds 100,000 deadlines', () => {
     const heap = new TimerHeap<number>(() => undefined);
-    for (let i = 0; i < 100_000; i++) heap.push(Date.now() + 1e9 - i, i);
+    for (let i = 0; i < 100_000; i++) heap.push(T0 + 1e9 - i, i);
     expect(heap.size).toBe(100_000);
     heap.stop();
   });

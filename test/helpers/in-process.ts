@@ -11,6 +11,8 @@ export class TestDaemon {
   raw = '';
   readonly daemon: Daemon;
   private socket: net.Socket | null = null;
+  /** lines sent so far: their microseconds, so that two identical lines sent in one millisecond never look like a repeat */
+  private sent = 0;
 
   constructor(document: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) {
     const sink = new Writable({
@@ -35,9 +37,14 @@ export class TestDaemon {
     return this;
   }
 
-  /** Sends one WP fail2ban line as rsyslog's ForwardFormat over octet-counted TCP. */
+  /**
+   * Sends one WP fail2ban line as rsyslog's ForwardFormat over octet-counted TCP. rsyslog stamps
+   * microseconds; each line here gets its own (up to a thousand lines a millisecond), as the repeat
+   * filter takes a line with the same text and time for a resend.
+   */
   send(text: string, site = 'www.example.com'): void {
-    const stamp = new Date().toISOString().replace('Z', `${String(Math.floor(Math.random() * 1000)).padStart(3, '0')}+00:00`);
+    const micros = String(this.sent++ % 1000).padStart(3, '0');
+    const stamp = new Date().toISOString().replace('Z', `${micros}+00:00`);
     this.socket!.write(octetCounted(`<37>${stamp} web1 wordpress(${site})[4242]: ${text}`));
   }
 
