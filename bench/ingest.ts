@@ -32,7 +32,13 @@ function runSender(args: string[]): { ready: Promise<void>; done: Promise<{ sent
   return { ready, done };
 }
 
-async function measure(transport: 'tcp' | 'tls' | 'udp', count: number, connections = 1, udpRate = 0, listen: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+async function measure(
+  transport: 'tcp' | 'tls' | 'udp',
+  count: number,
+  connections = 1,
+  udpRate = 0,
+  listen: Record<string, unknown> = {},
+): Promise<Record<string, unknown>> {
   const config = buildConfig({ listen: { udp: [], tcp: [], ...listen, maxConnections: 64 }, admin: { enabled: false } }, {});
   const daemon = new Daemon({ config, log: discardingLogger('error') });
   await daemon.start();
@@ -137,5 +143,6 @@ async function only(name: string): Promise<Record<string, unknown>> {
   throw new Error(`unknown BENCH_INGEST_ONLY=${name}`);
 }
 
-if (require.main === module && process.env.BENCH_INGEST_ONLY) void only(process.env.BENCH_INGEST_ONLY).then((result) => console.log(JSON.stringify({ ingest: result }, null, 2)));
+if (require.main === module && process.env.BENCH_INGEST_ONLY)
+  void only(process.env.BENCH_INGEST_ONLY).then((result) => console.log(JSON.stringify({ ingest: result }, null, 2)));
 else if (require.main === module) void benchIngest().then((result) => console.log(JSON.stringify({ ingest: result }, null, 2)));

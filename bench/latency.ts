@@ -28,7 +28,11 @@ export async function benchLatency(background = false): Promise<Record<string, u
   const token = fake.addToken();
   await fake.start();
   const config = buildConfig(
-    { listen: { tcp: ['127.0.0.1:0'], udp: background ? ['127.0.0.1:0'] : [] }, admin: { enabled: false }, cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone } },
+    {
+      listen: { tcp: ['127.0.0.1:0'], udp: background ? ['127.0.0.1:0'] : [] },
+      admin: { enabled: false },
+      cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone },
+    },
     {},
   );
   const daemon = new Daemon({ config, log: discardingLogger('warn') });
@@ -36,7 +40,9 @@ export async function benchLatency(background = false): Promise<Record<string, u
   await daemon.startupSweep;
   const port = daemon.bound.find((b) => b.transport === 'tcp')!.port;
   const udpPort = daemon.bound.find((b) => b.transport === 'udp')?.port;
-  const load = background ? spawn(process.execPath, [SENDER, 'udp', String(udpPort), String(BACKGROUND_RATE * 20), '1', String(BACKGROUND_RATE)], { stdio: 'ignore' }) : null;
+  const load = background
+    ? spawn(process.execPath, [SENDER, 'udp', String(udpPort), String(BACKGROUND_RATE * 20), '1', String(BACKGROUND_RATE)], { stdio: 'ignore' })
+    : null;
   if (load) await new Promise((r) => setTimeout(r, 1000)); // let the load settle
   const socket = net.connect({ port, host: '127.0.0.1' });
   await new Promise((resolve) => socket.once('connect', resolve));
@@ -67,7 +73,9 @@ export async function benchLatency(background = false): Promise<Record<string, u
     bans: fake.allRules().length,
     latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
     apiCallsPerBan: Number((calls / BANS).toFixed(3)),
-    ...(background ? { backgroundLoad: `UDP soft events offered at ${BACKGROUND_RATE}/s from a separate process`, linesHandledMeanwhile: backgroundLines } : {}),
+    ...(background
+      ? { backgroundLoad: `UDP soft events offered at ${BACKGROUND_RATE}/s from a separate process`, linesHandledMeanwhile: backgroundLines }
+      : {}),
   };
 }
 

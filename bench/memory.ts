@@ -13,8 +13,18 @@ function track(count: number, ipv6: boolean, cap: number): Record<string, number
   const base = process.memoryUsage().rss;
   const at = Date.UTC(2025, 2, 9, 6);
   for (let i = 0; i < count; i++) {
-    const address = ipv6 ? `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::1` : `${10 + (i >>> 24)}.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
-    policy.decide(makeEvent({ kind: 'auth_failure', class: 'soft', address: address.startsWith('10.') ? `11${address.slice(2)}` : address, site: 'example.com', at: at + (i % 1000) }));
+    const address = ipv6
+      ? `2001:db8:${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`
+      : `${10 + (i >>> 24)}.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`;
+    policy.decide(
+      makeEvent({
+        kind: 'auth_failure',
+        class: 'soft',
+        address: address.startsWith('10.') ? `11${address.slice(2)}` : address,
+        site: 'example.com',
+        at: at + (i % 1000),
+      }),
+    );
   }
   global.gc?.();
   const rss = process.memoryUsage().rss;

@@ -11,12 +11,23 @@ const BENCHMARKS = ['recognise', 'memory', 'latency', 'botnet', 'ingest', 'side-
 const LIMIT_MS = 10 * 60_000;
 
 const result: Record<string, unknown> = {
-  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, date: new Date().toISOString() },
+  machine: {
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    date: new Date().toISOString(),
+  },
   command: 'npm run bench',
 };
 for (const name of BENCHMARKS) {
   try {
-    const out = execFileSync(process.execPath, [join(__dirname, `${name}.js`)], { encoding: 'utf8', timeout: LIMIT_MS, maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = execFileSync(process.execPath, [join(__dirname, `${name}.js`)], {
+      encoding: 'utf8',
+      timeout: LIMIT_MS,
+      maxBuffer: 16 << 20,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     Object.assign(result, JSON.parse(out));
   } catch (error) {
     result[name] = { failed: (error as Error).message.split('\n')[0] };

@@ -45,10 +45,7 @@ async function streams(ready: () => void): Promise<void> {
   const work = Array.from({ length: connections }, (_, c) => blocks(c * per, Math.min(count, (c + 1) * per)));
   const sockets = await Promise.all(
     work.map(async () => {
-      const socket =
-        transport === 'tls'
-          ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false })
-          : net.connect({ port, host: '127.0.0.1' });
+      const socket = transport === 'tls' ? tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : net.connect({ port, host: '127.0.0.1' });
       await new Promise((resolve) => socket.once(transport === 'tls' ? 'secureConnect' : 'connect', resolve));
       return socket;
     }),

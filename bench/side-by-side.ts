@@ -57,10 +57,15 @@ function benchFail2banRegex(log: string, dir: string): { linesPerSecond: number;
 function benchReplay(log: string, dir: string, ...args: string[]): { linesPerSecond: number; seconds: number; matched: number } {
   const run = timedRun(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'replay', '--json', ...args, log], join(dir, 'edgeban.out'));
   const summary = JSON.parse(run.output.trim().split('\n').pop()!) as { classes: Record<string, number> };
-  return { linesPerSecond: Math.round(LINES / run.seconds), seconds: Number(run.seconds.toFixed(2)), matched: (summary.classes.hard ?? 0) + (summary.classes.soft ?? 0) };
+  return {
+    linesPerSecond: Math.round(LINES / run.seconds),
+    seconds: Number(run.seconds.toFixed(2)),
+    matched: (summary.classes.hard ?? 0) + (summary.classes.soft ?? 0),
+  };
 }
 
-const times = (edgeban: { linesPerSecond: number }, other: object) => ('linesPerSecond' in other ? Number((edgeban.linesPerSecond / (other.linesPerSecond as number)).toFixed(1)) : null);
+const times = (edgeban: { linesPerSecond: number }, other: object) =>
+  'linesPerSecond' in other ? Number((edgeban.linesPerSecond / (other.linesPerSecond as number)).toFixed(1)) : null;
 
 export async function benchSideBySide(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeban-side-'));

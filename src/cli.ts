@@ -23,6 +23,7 @@ class UsageError extends Error {}
 
 function loadOrExplain(file: string | undefined): Config {
   // loaded when asked: replay starts its thread first, which then boots while the schema loads
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load
   const { ConfigError, loadConfig } = require('./config/load') as typeof import('./config/load');
   try {
     return loadConfig(file);
@@ -55,7 +56,9 @@ async function run(configFile: string | undefined): Promise<number> {
     return EXIT_FAILURE;
   }
   if (!config.cloudflare.token || config.cloudflare.dryRun) {
-    log.warn(config.cloudflare.token ? 'dryRun is set: bans are logged, not sent' : 'no Cloudflare token (CLOUDFLARE_API_TOKEN): dry run, bans are logged, not sent');
+    log.warn(
+      config.cloudflare.token ? 'dryRun is set: bans are logged, not sent' : 'no Cloudflare token (CLOUDFLARE_API_TOKEN): dry run, bans are logged, not sent',
+    );
   }
   reload = () => {
     let next: Config;
@@ -92,7 +95,12 @@ async function adminCall(config: Config, method: 'GET' | 'POST', path: string, b
   if (token) headers.authorization = `Bearer ${token}`;
   let response: Response;
   try {
-    response = await fetch(`http://${listen}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+    response = await fetch(`http://${listen}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
   } catch (error) {
     process.stderr.write(`edgeban: no daemon answers at ${listen} (${describeError((error as { cause?: unknown }).cause ?? error)})\n`);
     return EXIT_FAILURE;

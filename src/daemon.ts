@@ -60,7 +60,9 @@ export class Daemon {
     this.mask = new AddressMask(config.privacy.logAddresses);
     this.ranges = new CloudflareRanges(config.cloudflare.apiBase, (result) => this.onRangesRefreshed(result));
     this.pipeline = new Pipeline(new Policy(policyOptions(config, this.ranges.current())), new Decoder('arrival'));
-    this.backend = options.backend ?? createBackend(config, { onResponse: (status) => this.apiResponses.add(String(status)), onWait: (reason, ms) => this.words.apiWait(reason, ms) });
+    this.backend =
+      options.backend ??
+      createBackend(config, { onResponse: (status) => this.apiResponses.add(String(status)), onWait: (reason, ms) => this.words.apiWait(reason, ms) });
     this.words = new DaemonLog(log, this.mask, this.backend.name);
     this.ledger = new Ledger({ backend: this.backend, events: { outcome: (what, ban, detail, latencyMs) => this.onBanOutcome(what, ban, detail, latencyMs) } });
     this.router = new DecodeRouter(this.pipeline.decoder, {
@@ -91,7 +93,15 @@ export class Daemon {
       activeBans: () => this.ledger.active.size,
     });
     const bound = () => this.ingest.bound;
-    this.view = new DaemonView({ pipeline: this.pipeline, ledger: this.ledger, metrics: this.metrics, mask: this.mask, words: this.words, backendName: this.backend.name, bound });
+    this.view = new DaemonView({
+      pipeline: this.pipeline,
+      ledger: this.ledger,
+      metrics: this.metrics,
+      mask: this.mask,
+      words: this.words,
+      backendName: this.backend.name,
+      bound,
+    });
   }
 
   get bound() {
@@ -191,5 +201,4 @@ export class Daemon {
     if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
     this.words.banOutcome(what, ban, detail);
   }
-
 }

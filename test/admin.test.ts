@@ -35,7 +35,11 @@ afterEach(async () => {
 const get = (path: string, headers: Record<string, string> = {}) => fetch(`${admin}${path}`, { headers });
 const json = async (response: Promise<Response>): Promise<any> => (await response).json();
 const unban = (address: string, auth?: string) =>
-  fetch(`${admin}/unban`, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) }, body: JSON.stringify({ address }) });
+  fetch(`${admin}/unban`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
+    body: JSON.stringify({ address }),
+  });
 
 test('/healthz', async () => {
   expect(await (await get('/healthz')).json()).toEqual({ status: 'ok' });

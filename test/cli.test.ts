@@ -41,7 +41,10 @@ describe('edgeban replay', () => {
       'Mar  9 06:25:23 web1 sshd[1]: Failed password for root from 192.0.2.1 port 22 ssh2',
     ].join('\n');
     const run = edgeban(['replay', '--json', '-'], lines);
-    const out = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const out = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(out).toEqual([
       { type: 'ban', key: '192.0.2.47/32', jail: 'wordpress-hard', action: 'block', until: expect.any(Number), site: 'www.example.com' },
       { type: 'summary', lines: 3, events: 2, bans: 1, ignored: { cloudflare: 1 }, classes: { hard: 2 } },
@@ -79,7 +82,10 @@ describe('edgeban replay', () => {
 
 describe('edgeban replay --count', () => {
   test('counts the events the full replay finds, by class and by kind, and decides nothing', () => {
-    const full = readFileSync(join(FIXTURES, 'reference-sample.golden.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    const full = readFileSync(join(FIXTURES, 'reference-sample.golden.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     const kinds: Record<string, number> = {};
     for (const line of full) if (line.type === 'event') kinds[line.kind] = (kinds[line.kind] ?? 0) + 1;
     const { lines, events, classes } = full[full.length - 1];
@@ -102,14 +108,27 @@ describe('edgeban replay --count', () => {
     ].join('\n');
     const run = edgeban(['replay', '--count', '-'], input);
     expect(run.stdout).toBe(
-      ['5 lines, 2 events', '  class hard: 1', '  class soft: 1', '  kind auth_failure: 1', '  kind user_enumeration: 1', '  ignored oversize: 1', '  ignored repeat: 1', ''].join('\n'),
+      [
+        '5 lines, 2 events',
+        '  class hard: 1',
+        '  class soft: 1',
+        '  kind auth_failure: 1',
+        '  kind user_enumeration: 1',
+        '  ignored oversize: 1',
+        '  ignored repeat: 1',
+        '',
+      ].join('\n'),
     );
   });
 
   test('reads listen.maxMessageBytes from -c FILE, and nothing else: an invalid file is still refused', () => {
     const line = `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: Authentication failure for ${'x'.repeat(500)} from 192.0.2.47`;
     const small = configFile('listen:\n  maxMessageBytes: 480\n');
-    expect(JSON.parse(edgeban(['replay', '--count', '--json', '-c', small, '-'], line).stdout)).toMatchObject({ lines: 1, events: 0, ignored: { oversize: 1 } });
+    expect(JSON.parse(edgeban(['replay', '--count', '--json', '-c', small, '-'], line).stdout)).toMatchObject({
+      lines: 1,
+      events: 0,
+      ignored: { oversize: 1 },
+    });
     expect(JSON.parse(edgeban(['replay', '--count', '--json', '-'], line).stdout)).toMatchObject({ lines: 1, events: 1 });
     const invalid = edgeban(['replay', '--count', '-c', configFile('listen:\n  maxMessageBytes: 1\n'), '-'], line);
     expect(invalid.status).toBe(2);
@@ -135,7 +154,10 @@ describe('replay of a line without end', () => {
     const input = new Readable({
       read() {
         if (sent++ < 10_000) this.push(piece);
-        else this.push(`\nMar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 192.0.2.1\n`), this.push(null);
+        else {
+          this.push(`\nMar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 192.0.2.1\n`);
+          this.push(null);
+        }
       },
     });
     let printed = '';
@@ -160,7 +182,10 @@ describe('edgeban replay of a file that is not there', () => {
 describe('edgeban replay into a reader that stops early', () => {
   test('`| head` ends it quietly with status 0, not an EPIPE stack trace', () => {
     const input = join(dir, 'many-bans.log');
-    const lines = Array.from({ length: 20_000 }, (_, i) => `Mar  9 06:25:12 web1 wordpress(a.example)[1]: Blocked user enumeration attempt from 198.51.${i >> 8}.${i & 255}`);
+    const lines = Array.from(
+      { length: 20_000 },
+      (_, i) => `Mar  9 06:25:12 web1 wordpress(a.example)[1]: Blocked user enumeration attempt from 198.51.${i >> 8}.${i & 255}`,
+    );
     writeFileSync(input, `${lines.join('\n')}\n`);
     const script = `"${process.execPath}" "${CLI}" replay --json "${input}" 2>"${input}.err" | head -n 1 >/dev/null; echo "\${PIPESTATUS[0]}"`;
     const run = spawnSync('bash', ['-c', script], { encoding: 'utf8', timeout: 20_000 });
@@ -203,7 +228,11 @@ describe('exit codes and config errors', () => {
 
   test('check with a token but an API that does not answer: config ok, then a clear failure', () => {
     // port 9 on loopback is closed: nothing leaves the machine
-    const run = edgeban(['check'], undefined, { CLOUDFLARE_API_TOKEN: 'x'.repeat(40), CLOUDFLARE_ZONE_ID: 'z', CLOUDFLARE_API_BASE: 'http://127.0.0.1:9/client/v4' });
+    const run = edgeban(['check'], undefined, {
+      CLOUDFLARE_API_TOKEN: 'x'.repeat(40),
+      CLOUDFLARE_ZONE_ID: 'z',
+      CLOUDFLARE_API_BASE: 'http://127.0.0.1:9/client/v4',
+    });
     expect(run.stdout).toContain('ok: config (embedded default) is valid');
     expect(run.stdout).toContain('FAIL: token: Cloudflare did not answer well');
     expect(run.status).toBe(1);

@@ -6,7 +6,10 @@ import { TestDaemon } from './helpers/in-process';
 import { sleep, waitFor } from './helpers/wait';
 
 let fake: FakeCloudflare, account: string, zone: string, token: string;
-const daemons = fakeCloudflareEachTest((started) => ({ fake, account, zone, token } = started), () => fake);
+const daemons = fakeCloudflareEachTest(
+  (started) => ({ fake, account, zone, token } = started),
+  () => fake,
+);
 
 async function edgeban(document: Record<string, unknown> = {}): Promise<TestDaemon> {
   const daemon = new TestDaemon({ ...document, cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone, ...(document.cloudflare as object) } });
@@ -14,7 +17,12 @@ async function edgeban(document: Record<string, unknown> = {}): Promise<TestDaem
   return daemon.start();
 }
 
-const SHORT = { jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '2s' }, soft: { events: ['soft'], maxretry: 3, findtime: '10m', bantime: '1h', action: 'managed_challenge' } } };
+const SHORT = {
+  jails: {
+    hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '2s' },
+    soft: { events: ['soft'], maxretry: 3, findtime: '10m', bantime: '1h', action: 'managed_challenge' },
+  },
+};
 const LONG = { jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '1h' } } };
 const rulesIn = (location: string) => fake.rules.get(location) ?? [];
 
@@ -122,7 +130,9 @@ test('Cloudflare answers 500 for a while: every ban ordered meanwhile arrives, n
   for (let i = 1; i <= 5; i++) d.send(`Blocked user enumeration attempt from 192.0.2.${i}`);
   await waitFor(() => fake.allRules().length === 5, 20_000, 'all five bans');
   await sleep(200);
-  const created = fake.requests.filter((r) => r.method === 'POST' && r.status === 200).map((r) => (r.body as { configuration: { value: string } }).configuration.value);
+  const created = fake.requests
+    .filter((r) => r.method === 'POST' && r.status === 200)
+    .map((r) => (r.body as { configuration: { value: string } }).configuration.value);
   expect(created.sort()).toEqual(['192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4', '192.0.2.5']);
   expect(fake.requests.some((r) => r.status === 500)).toBe(true);
 });
@@ -160,7 +170,7 @@ test('without a token: dry run through the same ledger, nothing sent', async () 
   expect(fake.requests).toEqual([]);
 });
 
-test('a ban refused for a missing permission is logged with Cloudflare\'s code, not retried, and without the token', async () => {
+test("a ban refused for a missing permission is logged with Cloudflare's code, not retried, and without the token", async () => {
   const weak = fake.addToken(['zone_read']);
   const d = new TestDaemon({ ...LONG, cloudflare: { token: weak, apiBase: fake.baseUrl, zoneId: zone } });
   daemons.push(d);

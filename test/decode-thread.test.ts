@@ -39,7 +39,11 @@ async function started(onCrash: (error: Error) => void = () => undefined): Promi
 /** Submits a batch; `done` gets its decoded lines once the last is in. */
 function submit(thread: DecodeThread, batch: FrameBatch, done: (decoded: Decoded[]) => void): void {
   const lines: Decoded[] = [];
-  thread.submit({ ...batch, mayRepeat: true }, (line) => lines.push(line), () => done(lines));
+  thread.submit(
+    { ...batch, mayRepeat: true },
+    (line) => lines.push(line),
+    () => done(lines),
+  );
 }
 
 function submitted(thread: DecodeThread, batch: FrameBatch): Promise<Decoded[]> {
@@ -111,7 +115,9 @@ describe('a flood over one connection, through the daemon', () => {
     const N = 3000;
     const flood = Buffer.concat(
       Array.from({ length: N }, (_, i) =>
-        octetCounted(`<37>2025-03-09T06:31:00.${String(i).padStart(6, '0')}+00:00 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 198.51.${i >> 8}.${i & 255}`),
+        octetCounted(
+          `<37>2025-03-09T06:31:00.${String(i).padStart(6, '0')}+00:00 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 198.51.${i >> 8}.${i & 255}`,
+        ),
       ),
     );
     const port = d.daemon.bound.find((b) => b.transport === 'tcp')!.port;

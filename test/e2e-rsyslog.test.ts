@@ -16,7 +16,12 @@ const withRsyslog = rsyslogd ? describe : describe.skip;
 
 const ATTACKER = '203.0.113.7';
 
-async function forwardAndRecognise(ruleFile: string, transport: 'tcp' | 'udp' | 'tls', listen: Record<string, unknown>, replacements?: (port: number) => Record<string, string>) {
+async function forwardAndRecognise(
+  ruleFile: string,
+  transport: 'tcp' | 'udp' | 'tls',
+  listen: Record<string, unknown>,
+  replacements?: (port: number) => Record<string, string>,
+) {
   const daemon = await DaemonProcess.start({ listen, privacy: { logAddresses: 'pseudonymize' } });
   const port = daemon.port(transport);
   const rsyslog = new PrivateRsyslog(rsyslogd!, ruleFor(ruleFile, port, replacements?.(port)));
@@ -71,9 +76,12 @@ withRsyslog('rsyslog → edgeban', () => {
     try {
       await rsyslog.start();
       const N = 20_000;
-      rsyslog.logMany('wordpress(www.example.com)', Array.from({ length: N }, (_, i) => `Authentication failure for u from 198.51.${i >> 8}.${i & 255}`));
+      rsyslog.logMany(
+        'wordpress(www.example.com)',
+        Array.from({ length: N }, (_, i) => `Authentication failure for u from 198.51.${i >> 8}.${i & 255}`),
+      );
       let seen = { lines: 0, events: 0 };
-      for (const deadline = Date.now() + 20_000; seen.lines < N && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 20_000; seen.lines < N && Date.now() < deadline;) {
         await new Promise((resolve) => setTimeout(resolve, 100));
         seen = await status();
       }
@@ -98,7 +106,12 @@ withRsyslog('rsyslog → edgeban', () => {
       rsyslog.log('wordpress(www.example.com)', `Blocked user enumeration attempt from ${ATTACKER}`);
       for (let i = 0; i < 5; i++) rsyslog.log('wp(www.example.com)', 'Authentication failure for admin from 2001:db8:aa:bb::1');
       await waitFor(() => fake.allRules().length === 2, 10_000, 'two rules at the fake');
-      expect(fake.allRules().map((r) => [r.configuration.target, r.configuration.value, r.mode]).sort()).toEqual([
+      expect(
+        fake
+          .allRules()
+          .map((r) => [r.configuration.target, r.configuration.value, r.mode])
+          .sort(),
+      ).toEqual([
         ['ip', ATTACKER, 'block'],
         ['ip_range', '2001:db8:aa:bb::/64', 'managed_challenge'],
       ]);

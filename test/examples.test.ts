@@ -25,7 +25,16 @@ test.each(['single-site.yaml', 'multisite.yaml', 'ip-list.yaml'])('%s is a valid
 
 test('the systemd unit keeps its hardening', () => {
   const unit = read('edgeban.service');
-  for (const line of ['DynamicUser=yes', 'ProtectSystem=strict', 'ReadOnlyPaths=/', 'LimitCORE=0', 'MemorySwapMax=0', 'CapabilityBoundingSet=', 'NoNewPrivileges=yes', 'ExecReload=/bin/kill -HUP $MAINPID']) {
+  for (const line of [
+    'DynamicUser=yes',
+    'ProtectSystem=strict',
+    'ReadOnlyPaths=/',
+    'LimitCORE=0',
+    'MemorySwapMax=0',
+    'CapabilityBoundingSet=',
+    'NoNewPrivileges=yes',
+    'ExecReload=/bin/kill -HUP $MAINPID',
+  ]) {
     expect(unit.split('\n')).toContain(line);
   }
 });

@@ -20,18 +20,28 @@ beforeEach(() => startFake());
 afterEach(() => fake.stop());
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = { authorization: `Bearer ${token}` }) {
-  const response = await fetch(`${base}${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   return { status: response.status, text, json: JSON.parse(text), headers: response.headers };
 }
 const rules = () => `/zones/${zone}/firewall/access_rules/rules`;
-const create = (value: string, target = 'ip', notes = 'edgeban until=1 jail=j') => call('POST', rules(), { mode: 'block', configuration: { target, value }, notes });
+const create = (value: string, target = 'ip', notes = 'edgeban until=1 jail=j') =>
+  call('POST', rules(), { mode: 'block', configuration: { target, value }, notes });
 
 test('envelope: indented JSON, result first, id first in a rule, Ratelimit headers', async () => {
   const response = await create('203.0.113.7');
   expect(response.status).toBe(200);
   expect(response.text.startsWith('{\n  "result": {\n    "id": "')).toBe(true);
-  expect(response.json).toMatchObject({ success: true, errors: [], messages: [], result: { mode: 'block', paused: false, configuration: { target: 'ip', value: '203.0.113.7' } } });
+  expect(response.json).toMatchObject({
+    success: true,
+    errors: [],
+    messages: [],
+    result: { mode: 'block', paused: false, configuration: { target: 'ip', value: '203.0.113.7' } },
+  });
   expect(response.json.result.id).toMatch(/^[0-9a-f]{32}$/);
   expect(response.json.result.created_on).toMatch(/\.\d{7,}Z$/);
   expect(response.headers.get('ratelimit')).toMatch(/^"default";r=\d+;t=\d+$/);
@@ -39,7 +49,10 @@ test('envelope: indented JSON, result first, id first in a rule, Ratelimit heade
 });
 
 test('authentication failures', async () => {
-  expect((await call('GET', rules(), undefined, { authorization: 'Bearer not a token' })).json.errors[0]).toMatchObject({ code: 6003, error_chain: [{ code: 6111 }] });
+  expect((await call('GET', rules(), undefined, { authorization: 'Bearer not a token' })).json.errors[0]).toMatchObject({
+    code: 6003,
+    error_chain: [{ code: 6111 }],
+  });
   const unknown = await call('GET', rules(), undefined, { authorization: `Bearer ${'x'.repeat(40)}` });
   expect([unknown.status, unknown.json.errors[0].code]).toEqual([403, 9109]);
   const none = await call('GET', rules(), undefined, {});
@@ -49,7 +62,9 @@ test('authentication failures', async () => {
   expect([denied.status, denied.json.errors[0]]).toEqual([403, { code: 10000, message: 'Authentication error' }]);
   const verify = await call('GET', '/user/tokens/verify');
   expect(verify.json).toMatchObject({ result: { status: 'active' }, messages: [{ code: 10000, message: 'This API Token is valid and active' }] });
-  expect((await call('GET', '/user/tokens/verify', undefined, { 'x-auth-email': 'a@example.com', 'x-auth-key': 'f'.repeat(37) })).json.errors[0].code).toBe(9103);
+  expect((await call('GET', '/user/tokens/verify', undefined, { 'x-auth-email': 'a@example.com', 'x-auth-key': 'f'.repeat(37) })).json.errors[0].code).toBe(
+    9103,
+  );
 });
 
 test('unknown routes and ids', async () => {
@@ -160,7 +175,10 @@ describe('Lists API and custom rules', () => {
     expect((await call('POST', items, [{ ip: '2001:db8::1' }])).status).toBe(400); // IPv6 only as a prefix
     expect((await call('POST', items, [{ ip: '2001:db8::/96' }])).status).toBe(400); // longer than /64
     expect((await call('POST', items, [{ ip: '10.0.0.0/7' }])).status).toBe(400);
-    const first = await call('POST', items, [{ ip: '192.0.2.1', comment: 'a' }, { ip: '2001:DB8:1:2::/64', comment: 'b' }]);
+    const first = await call('POST', items, [
+      { ip: '192.0.2.1', comment: 'a' },
+      { ip: '2001:DB8:1:2::/64', comment: 'b' },
+    ]);
     expect(first.json.result.operation_id).toMatch(/^[0-9a-f]{32}$/);
     expect(fake.lists.listsOf(account)[0].items.size).toBe(0); // not yet applied
     const busy = await call('POST', items, [{ ip: '192.0.2.2' }]);
@@ -182,7 +200,11 @@ describe('Lists API and custom rules', () => {
   test('cursor paging in ascending order, search as a prefix', async () => {
     const list = await newList();
     const items = `${lists()}/${list.id}/items`;
-    const write = await call('POST', items, Array.from({ length: 12 }, (_, i) => ({ ip: `198.51.100.${12 - i}` })));
+    const write = await call(
+      'POST',
+      items,
+      Array.from({ length: 12 }, (_, i) => ({ ip: `198.51.100.${12 - i}` })),
+    );
     await op(write.json.result.operation_id);
     const seen: string[] = [];
     let cursor = '';
@@ -206,7 +228,11 @@ describe('Lists API and custom rules', () => {
     await startFake({ maxItems: 3 });
     const list = await newList();
     const items = `${lists()}/${list.id}/items`;
-    const tooMany = await call('POST', items, [1, 2, 3, 4].map((i) => ({ ip: `192.0.2.${i}` })));
+    const tooMany = await call(
+      'POST',
+      items,
+      [1, 2, 3, 4].map((i) => ({ ip: `192.0.2.${i}` })),
+    );
     expect(await op(tooMany.json.result.operation_id)).toMatchObject({ status: 'failed', error: expect.stringContaining('maximum') });
     fake.lists.failNextBulk = 1;
     const failing = await call('POST', items, [{ ip: '192.0.2.9' }]);
@@ -216,7 +242,12 @@ describe('Lists API and custom rules', () => {
   test('rulesets: entry point 404 until created; rules name existing lists only; a referenced list cannot be deleted', async () => {
     const entry = `/zones/${zone}/rulesets/phases/http_request_firewall_custom/entrypoint`;
     expect((await call('GET', entry)).status).toBe(404);
-    const bad = await call('POST', `/zones/${zone}/rulesets`, { name: 'default', kind: 'zone', phase: 'http_request_firewall_custom', rules: [{ action: 'block', expression: 'ip.src in $missing' }] });
+    const bad = await call('POST', `/zones/${zone}/rulesets`, {
+      name: 'default',
+      kind: 'zone',
+      phase: 'http_request_firewall_custom',
+      rules: [{ action: 'block', expression: 'ip.src in $missing' }],
+    });
     expect(bad.status).toBe(400);
     const list = await newList();
     const created = await call('POST', `/zones/${zone}/rulesets`, {
@@ -226,7 +257,11 @@ describe('Lists API and custom rules', () => {
       rules: [{ action: 'log', expression: 'http.host eq "x"' }],
     });
     const ruleset = created.json.result;
-    const added = await call('POST', `/zones/${zone}/rulesets/${ruleset.id}/rules`, { action: 'block', expression: 'ip.src in $edgeban_block', description: 'edgeban' });
+    const added = await call('POST', `/zones/${zone}/rulesets/${ruleset.id}/rules`, {
+      action: 'block',
+      expression: 'ip.src in $edgeban_block',
+      description: 'edgeban',
+    });
     expect(added.json.result.rules.map((r: { action: string }) => r.action)).toEqual(['log', 'block']);
     expect((await call('GET', entry)).json.result.version).toBe('2');
     expect((await call('DELETE', `${lists()}/${list.id}`)).json.errors[0].code).toBe(10031);

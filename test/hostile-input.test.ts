@@ -23,11 +23,28 @@ import { waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
 
 const SAMPLES = [...AUTH_LOG, ...FORWARDED_3164, ...PROTOCOL_5424].map(([line]) => line.replace(/\\n$/, '\n'));
-const HOSTILE = [...'<>[]():/ #012\n\r\0\\"-.%{}', 'é', '€', '\u{1F600}', '\uFFFD', '\uD800', 'from ', ' from ', 'via XML-RPC', '::', '::ffff:', '999999999999', '255.255.255.256'];
+const HOSTILE = [
+  ...'<>[]():/ #012\n\r\0\\"-.%{}',
+  'é',
+  '€',
+  '\u{1F600}',
+  '\uFFFD',
+  '\uD800',
+  'from ',
+  ' from ',
+  'via XML-RPC',
+  '::',
+  '::ffff:',
+  '999999999999',
+  '255.255.255.256',
+];
 
 /** A sample line with a few cuts, insertions and replacements at random places. */
 const mangled = fc
-  .tuple(fc.constantFrom(...SAMPLES), fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...HOSTILE), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 6 }))
+  .tuple(
+    fc.constantFrom(...SAMPLES),
+    fc.array(fc.tuple(fc.nat(), fc.nat(), fc.constantFrom(...HOSTILE), fc.integer({ min: 0, max: 2 })), { minLength: 1, maxLength: 6 }),
+  )
   .map(([line, edits]) => {
     let text = line;
     for (const [at, length, piece, how] of edits) {
@@ -77,7 +94,7 @@ describe('the decoder reads fields in place', () => {
   const decoders = [false, true].map((allowMissingPri) => ({ allowMissingPri, decoder: new Decoder('arrival', allowMissingPri) }));
   const check = (line: string) => {
     for (const { allowMissingPri, decoder } of decoders) {
-      const { repeat, ...decoded } = decoder.decode(line, now, false);
+      const { repeat: _repeat, ...decoded } = decoder.decode(line, now, false);
       expect([line, decoded]).toEqual([line, sliced(line, now, allowMissingPri)]);
     }
   };
@@ -124,7 +141,13 @@ describe('a line decoded inside a batch', () => {
   test('a batch of lines built to send searches past their ends costs what its lines cost', () => {
     // Each line lacks what a search looks for (a space, ` from `, `>`, `)`, `[`): a search that ran
     // past its line would read the rest of the batch, and 40,000 lines of 2 MB would take seconds.
-    const kinds = ['<13>wp: ' + 'x'.repeat(40), '<13>' + 'y'.repeat(44), '<13' + '9'.repeat(45), '<13>wp(' + 'z'.repeat(41), 'Mar  9 06:25:01 w wp:' + 'u'.repeat(27)];
+    const kinds = [
+      '<13>wp: ' + 'x'.repeat(40),
+      '<13>' + 'y'.repeat(44),
+      '<13' + '9'.repeat(45),
+      '<13>wp(' + 'z'.repeat(41),
+      'Mar  9 06:25:01 w wp:' + 'u'.repeat(27),
+    ];
     const text = Array.from({ length: 40_000 }, (_, i) => kinds[i % kinds.length]).join('\n');
     const chunk = new Uint8Array(Buffer.from(text));
     const decoder = new Decoder('message', true);
@@ -238,7 +261,14 @@ describe('a running daemon fed garbage on every transport', () => {
 
   test('stays up, and counts the plugin lines sent after it', async () => {
     const daemon = await DaemonProcess.start(
-      { listen: { udp: ['127.0.0.1:0'], tcp: ['127.0.0.1:0'], tls: [{ address: '127.0.0.1:0', cert: pki.serverCert, key: pki.serverKey }], maxMessageBytes: 8192 } },
+      {
+        listen: {
+          udp: ['127.0.0.1:0'],
+          tcp: ['127.0.0.1:0'],
+          tls: [{ address: '127.0.0.1:0', cert: pki.serverCert, key: pki.serverKey }],
+          maxMessageBytes: 8192,
+        },
+      },
       { EDGEBAN_LOG_LEVEL: 'info' },
     );
     const admin = String(daemon.lines.find((line) => line.msg === 'edgeban listening')!.admin);
@@ -253,7 +283,11 @@ describe('a running daemon fed garbage on every transport', () => {
       ]);
       const before = await status();
 
-      const attacks = Array.from({ length: 50 }, (_, i) => `<37>2025-03-09T06:31:00.${String(i).padStart(3, '0')}+00:00 web1 wordpress(www.example.com)[42]: Authentication failure for admin from 198.51.100.${i}`);
+      const attacks = Array.from(
+        { length: 50 },
+        (_, i) =>
+          `<37>2025-03-09T06:31:00.${String(i).padStart(3, '0')}+00:00 web1 wordpress(www.example.com)[42]: Authentication failure for admin from 198.51.100.${i}`,
+      );
       const socket = tls.connect({ port: daemon.port('tls'), host: '127.0.0.1', rejectUnauthorized: false });
       await new Promise((resolve) => socket.once('secureConnect', resolve));
       socket.end(Buffer.concat(attacks.map((line) => octetCounted(line))));
@@ -262,7 +296,7 @@ describe('a running daemon fed garbage on every transport', () => {
       await writeAndClose(daemon.port('tcp'), Buffer.concat(attacks.map((line) => octetCounted(line.replace('06:31', '06:33')))));
 
       let after = before;
-      for (const deadline = Date.now() + 10_000; after.events < before.events + 150 && Date.now() < deadline; ) {
+      for (const deadline = Date.now() + 10_000; after.events < before.events + 150 && Date.now() < deadline;) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         after = await status();
       }

@@ -47,7 +47,8 @@ async function start(options: Partial<IngestOptions>, extra: Partial<IngestHandl
     },
     {
       frames: (batch, sender, transport) => forEachFrame(batch, (bytes) => frames.push({ text: bytes.toString('utf8'), sender, transport })),
-      outcome: (transport, outcome: IngestOutcome, count = 1) => outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + count),
+      outcome: (transport, outcome: IngestOutcome, count = 1) =>
+        outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + count),
       ...extra,
     },
   );
@@ -82,7 +83,10 @@ function connectTcp(port: number, host = '127.0.0.1'): Promise<net.Socket> {
 /** A UDP listener whose handler counts the batches it is handed (their frames go to h.frames). */
 async function startCountingBatches(): Promise<{ h: Harness; batches: () => number }> {
   let batches = 0;
-  const h = await start({ udp: ['127.0.0.1:0'] }, { frames: (batch) => (batches++, void forEachFrame(batch, () => h.frames.push({ text: '', sender: '', transport: '' }))) });
+  const h = await start(
+    { udp: ['127.0.0.1:0'] },
+    { frames: (batch) => (batches++, void forEachFrame(batch, () => h.frames.push({ text: '', sender: '', transport: '' }))) },
+  );
   return { h, batches: () => batches };
 }
 
@@ -274,8 +278,9 @@ describe('TLS', () => {
 
   function connectTls(port: number, cert?: string, key?: string): Promise<tls.TLSSocket> {
     return new Promise((resolve, reject) => {
-      const socket = tls.connect({ port, host: '127.0.0.1', ca: pki.read(pki.ca), cert: cert && pki.read(cert), key: key && pki.read(key), servername: 'localhost' }, () =>
-        resolve(socket),
+      const socket = tls.connect(
+        { port, host: '127.0.0.1', ca: pki.read(pki.ca), cert: cert && pki.read(cert), key: key && pki.read(key), servername: 'localhost' },
+        () => resolve(socket),
       );
       socket.once('error', reject);
     });

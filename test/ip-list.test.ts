@@ -8,7 +8,10 @@ import { octetCounted } from './helpers/wire';
 import net from 'node:net';
 
 let fake: FakeCloudflare, account: string, zone: string, token: string;
-const daemons = fakeCloudflareEachTest((started) => ({ fake, account, zone, token } = started), () => fake);
+const daemons = fakeCloudflareEachTest(
+  (started) => ({ fake, account, zone, token } = started),
+  () => fake,
+);
 
 const JAILS = {
   hard: { events: ['user_enumeration'], maxretry: 1, findtime: '10m', bantime: '1h', action: 'block' },
@@ -43,7 +46,12 @@ test('at start: one list per action, one custom rule per list, other rules untou
     ],
   });
   await edgeban();
-  expect(fake.lists.listsOf(account).map((l) => l.name).sort()).toEqual(['edgeban_block', 'edgeban_managed_challenge']);
+  expect(
+    fake.lists
+      .listsOf(account)
+      .map((l) => l.name)
+      .sort(),
+  ).toEqual(['edgeban_block', 'edgeban_managed_challenge']);
   expect(list('edgeban_managed_challenge')!.description).toContain('edgeban');
   const rules = fake.lists.getEntrypoint(zone).rules.map((r) => [r.action, r.expression, r.enabled]);
   expect(rules).toEqual([
@@ -117,7 +125,8 @@ test('restart: live items adopted from their comments, expired ones removed, for
   const now = Math.floor(Date.now() / 1000);
   const blockList = list('edgeban_block')!;
   await first.stop();
-  const put = (ip: string, comment: string) => blockList.items.set(ip, { id: Math.random().toString(16).slice(2).padEnd(32, '0').slice(0, 32), ip, comment, created_on: '', modified_on: '' });
+  const put = (ip: string, comment: string) =>
+    blockList.items.set(ip, { id: Math.random().toString(16).slice(2).padEnd(32, '0').slice(0, 32), ip, comment, created_on: '', modified_on: '' });
   put('203.0.113.70', `edgeban until=${now + 2} jail=hard`);
   put('203.0.113.71', `edgeban until=${now - 60} jail=hard`);
   put('203.0.113.72', 'added by hand');
@@ -148,7 +157,11 @@ test('killed with SIGKILL while a bulk operation is pending: after a restart the
   try {
     await new Promise((resolve) => socket.once('connect', resolve));
     socket.write(octetCounted(`<37>${new Date().toISOString()} web1 wp(x)[1]: Blocked user enumeration attempt from 203.0.113.80`));
-    await waitFor(() => fake.requests.some((r) => r.method === "POST" && r.path.endsWith("/items")), 5000, `the bulk write; log: ${JSON.stringify(first.lines)} stderr: ${first.stderr} requests: ${fake.requests.map((r) => r.method + " " + r.path + " " + r.status).join(", ")}`);
+    await waitFor(
+      () => fake.requests.some((r) => r.method === 'POST' && r.path.endsWith('/items')),
+      5000,
+      `the bulk write; log: ${JSON.stringify(first.lines)} stderr: ${first.stderr} requests: ${fake.requests.map((r) => r.method + ' ' + r.path + ' ' + r.status).join(', ')}`,
+    );
   } finally {
     await first.stop('SIGKILL');
     socket.destroy();

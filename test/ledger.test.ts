@@ -52,7 +52,14 @@ const T0 = Date.UTC(2026, 0, 1);
 const T0S = T0 / 1000;
 beforeEach(() => jest.useFakeTimers({ now: T0 }));
 afterEach(() => jest.useRealTimers());
-const order = (key: string, seconds: number, site: string | null = 'a.example'): BanOrder => ({ key, jail: 'j', action: 'block', duration: seconds, until: T0S + seconds, site });
+const order = (key: string, seconds: number, site: string | null = 'a.example'): BanOrder => ({
+  key,
+  jail: 'j',
+  action: 'block',
+  duration: seconds,
+  until: T0S + seconds,
+  site,
+});
 const advance = (ms: number) => jest.advanceTimersByTimeAsync(ms);
 
 function setup(options: { maxQueue?: number } = {}) {

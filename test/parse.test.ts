@@ -108,7 +108,10 @@ describe('parseSyslog', () => {
   test('RFC 5424 structured data with escapes, BOM, NIL fields, several spaces', () => {
     const line = '<14>1 2025-03-09T06:32:00Z  host  app - ID1 [ex@1 a="x\\"]y" b="\\\\"][meta n="1"] \uFEFFmsg';
     expect(parse(line)).toMatchObject({ ok: true, message: { tag: 'app', procId: null, text: 'msg', hostname: 'host' } });
-    expect(parse('<14>1 - - app - - -')).toMatchObject({ ok: true, message: { timestamp: null, subSecond: false, hostname: null, tag: 'app', procId: null, text: '' } });
+    expect(parse('<14>1 - - app - - -')).toMatchObject({
+      ok: true,
+      message: { timestamp: null, subSecond: false, hostname: null, tag: 'app', procId: null, text: '' },
+    });
   });
 
   test('#012 escapes and UTF-8 are kept as text', () => {
@@ -145,16 +148,28 @@ describe('parseSyslog', () => {
   });
 
   test('property: arbitrary bytes never throw', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => void parse(Buffer.from(bytes).toString('latin1'))), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => void parse(Buffer.from(bytes).toString('latin1'))),
+      { numRuns: 2000 },
+    );
   });
 
   test('property: a valid 3164 message round-trips', () => {
     const word = fc.string({ minLength: 1, maxLength: 20, unit: fc.constantFrom(...'abcxyz0189.-'.split('')) });
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 191 }), word, word, fc.string({ maxLength: 80, unit: fc.constantFrom(...'ab cd:[]()'.split('')) }), (pri, host, app, text) => {
-        const result = parse(`<${pri}>2025-03-09T06:31:00.5Z ${host} ${app}(site)[42]: ${text}`);
-        expect(result).toMatchObject({ ok: true, message: { facility: pri >> 3, severity: pri & 7, hostname: host, tag: `${app}(site)`, procId: '42', text: text.trim() } });
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 191 }),
+        word,
+        word,
+        fc.string({ maxLength: 80, unit: fc.constantFrom(...'ab cd:[]()'.split('')) }),
+        (pri, host, app, text) => {
+          const result = parse(`<${pri}>2025-03-09T06:31:00.5Z ${host} ${app}(site)[42]: ${text}`);
+          expect(result).toMatchObject({
+            ok: true,
+            message: { facility: pri >> 3, severity: pri & 7, hostname: host, tag: `${app}(site)`, procId: '42', text: text.trim() },
+          });
+        },
+      ),
     );
   });
 });
@@ -169,8 +184,9 @@ describe('RFC 3339 timestamps (as the 5424 TIMESTAMP and in 3164 headers)', () =
     expect(parse(`<37>${text} h app: m`)).toMatchObject({ ok: true, message: { timestamp, subSecond } });
   });
 
-  test.each(['2025-03-09T06:31:00', '2025-03-09T06:31:00.Z', '2025-03-09T25:31:00Z', '2025-03-09T06:31:00+0100', '2025-03-09 06:31:00Z'])('rejects %s', (text) =>
-    expect(parse(`<37>1 ${text} h app - - - m`)).toEqual({ ok: false, reason: 'bad_header' }),
+  test.each(['2025-03-09T06:31:00', '2025-03-09T06:31:00.Z', '2025-03-09T25:31:00Z', '2025-03-09T06:31:00+0100', '2025-03-09 06:31:00Z'])(
+    'rejects %s',
+    (text) => expect(parse(`<37>1 ${text} h app - - - m`)).toEqual({ ok: false, reason: 'bad_header' }),
   );
 });
 

@@ -13,7 +13,13 @@ const gc = runInNewContext('gc') as () => void;
 const T0 = Date.UTC(2025, 2, 9, 6);
 const MIN = 60_000;
 
-function event(address: string, at: number, kind: WpEvent['kind'] = 'auth_failure', cls: WpEvent['class'] = 'soft', site: string | null = 'example.com'): WpEvent {
+function event(
+  address: string,
+  at: number,
+  kind: WpEvent['kind'] = 'auth_failure',
+  cls: WpEvent['class'] = 'soft',
+  site: string | null = 'example.com',
+): WpEvent {
   return makeEvent({ kind, class: cls, address, site, at });
 }
 const hard = (address: string, at: number) => event(address, at, 'user_enumeration', 'hard');
@@ -83,7 +89,9 @@ describe('keys', () => {
 describe('jails', () => {
   test('the default hard jail bans on the first hard event, with block for 1h', () => {
     const decision = policyWith().decide(hard('203.0.113.7', T0));
-    expect(decision.orders).toEqual([{ key: '203.0.113.7/32', jail: 'wordpress-hard', action: 'block', duration: 3600, until: T0 / 1000 + 3600, site: 'example.com' }]);
+    expect(decision.orders).toEqual([
+      { key: '203.0.113.7/32', jail: 'wordpress-hard', action: 'block', duration: 3600, until: T0 / 1000 + 3600, site: 'example.com' },
+    ]);
   });
 
   test('the default soft jail orders a managed challenge on the 5th soft event within 10 minutes', () => {
@@ -104,7 +112,9 @@ describe('jails', () => {
     const policy = policyWith({
       jails: { comments: { events: ['comment_attempt', 'spam_comment'], maxretry: 1, findtime: '1h', bantime: '1d', action: 'challenge' } },
     });
-    expect(policy.decide(event('203.0.113.7', T0, 'comment_attempt', 'soft')).orders).toMatchObject([{ jail: 'comments', action: 'challenge', duration: 86400 }]);
+    expect(policy.decide(event('203.0.113.7', T0, 'comment_attempt', 'soft')).orders).toMatchObject([
+      { jail: 'comments', action: 'challenge', duration: 86400 },
+    ]);
     expect(policy.decide(event('203.0.113.8', T0, 'auth_failure', 'soft')).orders).toEqual([]);
     expect(policyWith().decide(event('203.0.113.9', T0, 'auth_success', 'info')).orders).toEqual([]);
     expect(policyWith().decide(event('203.0.113.9', T0, 'comment', 'extra')).orders).toEqual([]);

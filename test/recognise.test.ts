@@ -65,9 +65,8 @@ describe('tags', () => {
     ['wordpress()', null],
   ])('%s gives site %s', (tag, site) => expect(siteFromTag(tag)).toBe(site));
 
-  test.each(['wpa_supplicant', 'wordpress-cron', 'sshd', 'wpx(example.com)', 'WordPress(example.com)', ''])(
-    '%s is not a WP fail2ban tag',
-    (tag) => expect(siteFromTag(tag)).toBeUndefined(),
+  test.each(['wpa_supplicant', 'wordpress-cron', 'sshd', 'wpx(example.com)', 'WordPress(example.com)', ''])('%s is not a WP fail2ban tag', (tag) =>
+    expect(siteFromTag(tag)).toBeUndefined(),
   );
 
   test('the site cache keeps a copy of the tag: bytes overwritten in place are read anew', () => {
@@ -143,7 +142,19 @@ describe('template dispatch', () => {
     return rest(bytes, 0, bytes.length);
   }
 
-  const tails = ['', 'admin', '17', '17 generated', '4 on post 9 by "https://x.example/"', ' on post 3', "'DE'", "403 from country 'DE'", '2) matched request', '/wp-admin/)', 'x'];
+  const tails = [
+    '',
+    'admin',
+    '17',
+    '17 generated',
+    '4 on post 9 by "https://x.example/"',
+    ' on post 3',
+    "'DE'",
+    "403 from country 'DE'",
+    '2) matched request',
+    '/wp-admin/)',
+    'x',
+  ];
   const heads = TEMPLATES.flatMap(({ prefix }) => [
     ...tails.map((tail) => prefix + tail),
     ...Array.from({ length: prefix.length }, (_, cut) => prefix.slice(0, cut)),

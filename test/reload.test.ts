@@ -16,7 +16,9 @@ async function sender(daemon: DaemonProcess) {
   let n = 0;
   return {
     send: (address: string) =>
-      socket.write(octetCounted(`<37>2025-03-09T06:31:00.${String(++n).padStart(6, '0')}+00:00 web1 wp(x.example)[1]: Authentication failure for a from ${address}`)),
+      socket.write(
+        octetCounted(`<37>2025-03-09T06:31:00.${String(++n).padStart(6, '0')}+00:00 web1 wp(x.example)[1]: Authentication failure for a from ${address}`),
+      ),
     close: () => socket.destroy(),
   };
 }

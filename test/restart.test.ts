@@ -65,15 +65,23 @@ test('SIGTERM lets queued bans go out and does not lift bans', async () => {
   await send(daemon.port('tcp'), ['Blocked user enumeration attempt from 203.0.113.3', 'Blocked user enumeration attempt from 203.0.113.4']);
   await daemon.waitForLog((line) => line.msg === 'event' && line.kind === 'user_enumeration');
   expect(await daemon.stop('SIGTERM')).toBe(0);
-  expect(fake.allRules().map((r) => r.configuration.value).sort()).toEqual(['203.0.113.3', '203.0.113.4']);
+  expect(
+    fake
+      .allRules()
+      .map((r) => r.configuration.value)
+      .sort(),
+  ).toEqual(['203.0.113.3', '203.0.113.4']);
   expect(fake.requests.filter((r) => r.method === 'DELETE')).toHaveLength(0);
 });
 
 /** `edgeban check` asynchronously: the fake answers from this very process. */
 function check(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ status: number; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'check', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, CLOUDFLARE_API_BASE: fake.baseUrl, ...env }, timeout: 20_000 }, (error, stdout) =>
-      resolve({ status: error ? Number(error.code) : 0, stdout }),
+    execFile(
+      process.execPath,
+      [CLI, 'check', ...args],
+      { encoding: 'utf8', env: { PATH: process.env.PATH, CLOUDFLARE_API_BASE: fake.baseUrl, ...env }, timeout: 20_000 },
+      (error, stdout) => resolve({ status: error ? Number(error.code) : 0, stdout }),
     );
   });
 }

@@ -56,7 +56,9 @@ test('the check finds an import against the order', () => {
   // ingest importing decode, as it once did: a file written for the test would be caught the same way
   const file = join(SRC, 'ingest/listeners.ts');
   const text = `${readFileSync(file, 'utf8')}\nimport { Decoder } from '../decode/decoder';\n`;
-  const spy = jest.spyOn(require('node:fs'), 'readFileSync').mockImplementation((...args: unknown[]) => (args[0] === file ? text : jest.requireActual('node:fs').readFileSync(...args)));
+  const spy = jest
+    .spyOn(require('node:fs'), 'readFileSync')
+    .mockImplementation((...args: unknown[]) => (args[0] === file ? text : jest.requireActual('node:fs').readFileSync(...args)));
   try {
     expect(violations([file])).toEqual(['ingest/listeners.ts → decode/decoder']);
   } finally {

@@ -55,7 +55,10 @@ function configure(home: string, apiPort: number, metricsPort: number): string {
   cpSync(PATTERNS, join(etc, 'patterns'), { recursive: true });
   writeFileSync(join(etc, 'acquis.yaml'), '');
   writeFileSync(join(etc, 'simulation.yaml'), 'simulation: off\n');
-  writeFileSync(join(etc, 'profiles.yaml'), 'name: default\nfilters:\n - Alert.Remediation == true\ndecisions:\n - type: ban\n   duration: 4h\non_success: break\n');
+  writeFileSync(
+    join(etc, 'profiles.yaml'),
+    'name: default\nfilters:\n - Alert.Remediation == true\ndecisions:\n - type: ban\n   duration: 4h\non_success: break\n',
+  );
   const config = join(home, 'config.yaml');
   writeFileSync(
     config,
@@ -74,7 +77,9 @@ api:
 prometheus: { enabled: true, level: full, listen_addr: 127.0.0.1, listen_port: ${metricsPort} }
 `,
   );
-  const register = spawnSync('cscli', ['-c', config, 'machines', 'add', 'edgeban-bench', '--auto', '-f', join(etc, 'local_api_credentials.yaml')], { encoding: 'utf8' });
+  const register = spawnSync('cscli', ['-c', config, 'machines', 'add', 'edgeban-bench', '--auto', '-f', join(etc, 'local_api_credentials.yaml')], {
+    encoding: 'utf8',
+  });
   if (register.status !== 0) throw new Error(`cscli machines add: ${register.stderr.trim().split('\n').pop()}`);
   return config;
 }

@@ -63,7 +63,7 @@ export class CidrSet {
   has(ip: Ip): boolean {
     if (ip.family === 4) {
       if (this.v4FirstOctets[ip.v4 >>> 24] === 0) return false;
-      for (const range of this.v4) if (((ip.v4 & range.mask) >>> 0) === range.base) return true;
+      for (const range of this.v4) if ((ip.v4 & range.mask) >>> 0 === range.base) return true;
       return false;
     }
     for (const range of this.v6) if (inRange6(ip.v6, range)) return true;

@@ -2,9 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { indexIn, textOf } from '../common/bytes';
 
 /** A parsed address: IPv4 as one 32-bit number, IPv6 as eight 16-bit groups. */
-export type Ip =
-  | { readonly family: 4; readonly v4: number }
-  | { readonly family: 6; readonly v6: readonly number[] };
+export type Ip = { readonly family: 4; readonly v4: number } | { readonly family: 6; readonly v6: readonly number[] };
 
 const DIGIT_0 = 48;
 const DIGIT_9 = 57;
@@ -127,7 +125,7 @@ function parseIPv6Groups(bytes: Uint8Array, from: number, to: number): number[] 
 export function formatIPv6(groups: readonly number[]): string {
   let bestStart = -1;
   let bestLength = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

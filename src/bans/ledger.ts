@@ -17,17 +17,7 @@ export interface LedgerEvents {
 }
 
 export type LedgerOutcome =
-  | 'banned'
-  | 'extended'
-  | 'unbanned'
-  | 'adopted'
-  | 'foreign'
-  | 'coalesced'
-  | 'queue_full'
-  | 'evicted'
-  | 'no_location'
-  | 'retry'
-  | 'failed';
+  'banned' | 'extended' | 'unbanned' | 'adopted' | 'foreign' | 'coalesced' | 'queue_full' | 'evicted' | 'no_location' | 'retry' | 'failed';
 
 export interface LedgerOptions {
   backend: Backend;
@@ -71,7 +61,12 @@ export class Ledger {
   /** A ban ordered by the policy. */
   ban(order: BanOrder): void {
     const location = this.locate(order.site);
-    if (!location) return this.options.events.outcome('no_location', { location: '', key: order.key, jail: order.jail, action: order.action, until: order.until }, order.site ?? '(no site)');
+    if (!location)
+      return this.options.events.outcome(
+        'no_location',
+        { location: '', key: order.key, jail: order.jail, action: order.action, until: order.until },
+        order.site ?? '(no site)',
+      );
     const id = `${location}|${order.key}`;
     const existing = this.active.get(id);
     if (existing) {
@@ -248,7 +243,8 @@ export class Ledger {
     // if it was lifted while a ban was in flight, the unban queued meanwhile now has the id
     if (result.ruleId) entry.ruleId = result.ruleId;
     if (result.evicted) return this.options.events.outcome('evicted', entry);
-    if (op.type === 'ban') return this.options.events.outcome('banned', entry, undefined, entry.orderedAt === undefined ? undefined : this.now() - entry.orderedAt);
+    if (op.type === 'ban')
+      return this.options.events.outcome('banned', entry, undefined, entry.orderedAt === undefined ? undefined : this.now() - entry.orderedAt);
     this.options.events.outcome(op.type === 'extend' ? 'extended' : 'unbanned', entry);
   }
 

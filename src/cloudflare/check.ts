@@ -29,12 +29,27 @@ function targetsFor(config: Config): Target[] {
   const zoneIds = configuredZoneIds(config);
   if (backend === 'ip-list') {
     return [
-      { what: `account ${accountId ?? '(cloudflare.accountId is not set)'} lists`, path: accountId && `/accounts/${accountId}/rules/lists`, permission: PERMISSION.lists },
-      ...zoneIds.map((zone) => ({ what: `zone ${zone} custom rules`, path: `/zones/${zone}/rulesets/phases/http_request_firewall_custom/entrypoint`, permission: PERMISSION.waf, absentOk: true })),
+      {
+        what: `account ${accountId ?? '(cloudflare.accountId is not set)'} lists`,
+        path: accountId && `/accounts/${accountId}/rules/lists`,
+        permission: PERMISSION.lists,
+      },
+      ...zoneIds.map((zone) => ({
+        what: `zone ${zone} custom rules`,
+        path: `/zones/${zone}/rulesets/phases/http_request_firewall_custom/entrypoint`,
+        permission: PERMISSION.waf,
+        absentOk: true,
+      })),
     ];
   }
   if (scope === 'account') {
-    return [{ what: `account ${accountId ?? '(cloudflare.accountId is not set)'}`, path: accountId && `/accounts/${accountId}/firewall/access_rules/rules`, permission: PERMISSION.account }];
+    return [
+      {
+        what: `account ${accountId ?? '(cloudflare.accountId is not set)'}`,
+        path: accountId && `/accounts/${accountId}/firewall/access_rules/rules`,
+        permission: PERMISSION.account,
+      },
+    ];
   }
   return zoneIds.map((zone) => ({ what: `zone ${zone}`, path: `/zones/${zone}/firewall/access_rules/rules`, permission: PERMISSION.zone }));
 }

@@ -148,7 +148,9 @@ export class IpListBackend implements BatchBackend {
     }
     try {
       if (!ruleset) {
-        await this.client.request('POST', `/zones/${zone}/rulesets`, { body: { name: 'default', kind: 'zone', phase: 'http_request_firewall_custom', rules: wanted } });
+        await this.client.request('POST', `/zones/${zone}/rulesets`, {
+          body: { name: 'default', kind: 'zone', phase: 'http_request_firewall_custom', rules: wanted },
+        });
         return;
       }
       for (const rule of wanted) {
@@ -255,7 +257,9 @@ export class IpListBackend implements BatchBackend {
     if ([...keys].some((key) => !this.held.get(key)?.itemId)) await this.readItems(action);
     const ids = [...keys].map((key) => this.held.get(key)?.itemId).filter((id): id is string => Boolean(id));
     if (ids.length > 0) {
-      const { result } = await this.client.request<{ operation_id: string }>('DELETE', `${this.base}/${list.id}/items`, { body: { items: ids.map((id) => ({ id })) } });
+      const { result } = await this.client.request<{ operation_id: string }>('DELETE', `${this.base}/${list.id}/items`, {
+        body: { items: ids.map((id) => ({ id })) },
+      });
       await this.waitFor(result.operation_id);
     }
     for (const key of keys) if (this.held.get(key)?.action === action) this.held.delete(key);
@@ -270,7 +274,8 @@ export class IpListBackend implements BatchBackend {
       await sleep(wait);
       const { result } = await this.client.request<{ status: string; error?: string }>('GET', path);
       if (result.status === 'completed') return;
-      if (result.status === 'failed') throw new CloudflareError('GET', path, 200, [{ code: 0, message: `bulk operation failed: ${result.error ?? 'no reason given'}` }], true);
+      if (result.status === 'failed')
+        throw new CloudflareError('GET', path, 200, [{ code: 0, message: `bulk operation failed: ${result.error ?? 'no reason given'}` }], true);
       if (Date.now() > deadline) throw new CloudflareError('GET', path, 200, [{ code: 0, message: 'bulk operation did not complete in time' }], true);
     }
   }
@@ -282,7 +287,9 @@ export class IpListBackend implements BatchBackend {
     const owned: (EdgeBan & { ruleId: string })[] = [];
     let cursor: string | undefined;
     do {
-      const { result, info } = await this.client.request<Item[]>('GET', `${this.base}/${list.id}/items`, { query: { per_page: 500, ...(cursor ? { cursor } : {}) } });
+      const { result, info } = await this.client.request<Item[]>('GET', `${this.base}/${list.id}/items`, {
+        query: { per_page: 500, ...(cursor ? { cursor } : {}) },
+      });
       for (const item of result ?? []) {
         const notes = parseNotes(item.comment ?? '');
         if (!notes) continue; // not edgeban's: never touched

@@ -77,7 +77,8 @@ function checkConsistency(config: Config): void {
   const { backend, token, dryRun, accountId, zoneId, zones } = config.cloudflare;
   if (backend === 'ip-list' && token && !dryRun) {
     if (!accountId) throw new ConfigError('cloudflare.accountId', 'the ip-list backend needs the account that holds the lists (or CLOUDFLARE_ACCOUNT_ID)');
-    if (!zoneId && Object.keys(zones).length === 0) throw new ConfigError('cloudflare.zoneId', 'the ip-list backend needs the zones to put its custom rules in');
+    if (!zoneId && Object.keys(zones).length === 0)
+      throw new ConfigError('cloudflare.zoneId', 'the ip-list backend needs the zones to put its custom rules in');
   }
   for (const [name, jail] of Object.entries(config.jails)) {
     if (jail.increment && jail.increment.max < jail.bantime) {
@@ -88,6 +89,7 @@ function checkConsistency(config: Config): void {
 
 /** The YAML parser is loaded when a file is read: the embedded default needs none (and starts faster). */
 function parseYaml(text: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load
   return (require('yaml') as typeof import('yaml')).parse(text);
 }
 

@@ -53,9 +53,7 @@ const jail = z
   })
   .strict();
 
-const tlsEndpoint = z
-  .object({ address: hostPort, cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() })
-  .strict();
+const tlsEndpoint = z.object({ address: hostPort, cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).strict();
 
 export const configSchema = z
   .object({
@@ -68,7 +66,12 @@ export const configSchema = z
         maxMessageBytes: z.number().int().min(480).max(1_048_576).default(DEFAULT_MAX_MESSAGE_BYTES),
         maxConnections: z.number().int().min(1).max(100_000).default(512),
         idleTimeout: duration.default(300),
-        udpReceiveBuffer: z.number().int().min(65_536).max(1 << 30).default(4 << 20),
+        udpReceiveBuffer: z
+          .number()
+          .int()
+          .min(65_536)
+          .max(1 << 30)
+          .default(4 << 20),
       })
       .strict()
       .prefault({}),
@@ -108,7 +111,11 @@ export const configSchema = z
       .strict()
       .prefault({}),
     admin: z
-      .object({ enabled: z.boolean().default(true), listen: hostPort.default('127.0.0.1:9514'), token: z.string().min(16, 'use at least 16 characters').optional() })
+      .object({
+        enabled: z.boolean().default(true),
+        listen: hostPort.default('127.0.0.1:9514'),
+        token: z.string().min(16, 'use at least 16 characters').optional(),
+      })
       .strict()
       .prefault({}),
   })

@@ -39,7 +39,9 @@ const REASONS: Record<LineRejection, true> = {
 export const LINE_REJECTIONS = Object.freeze(Object.keys(REASONS) as LineRejection[]);
 
 /** One frozen answer a reason: rejected lines allocate nothing. */
-const REJECTIONS: ReadonlyMap<LineRejection, Decoded> = new Map(LINE_REJECTIONS.map((reason) => [reason, Object.freeze({ type: 'rejected', reason }) as Decoded]));
+const REJECTIONS: ReadonlyMap<LineRejection, Decoded> = new Map(
+  LINE_REJECTIONS.map((reason) => [reason, Object.freeze({ type: 'rejected', reason }) as Decoded]),
+);
 
 export function rejection(reason: LineRejection): Decoded {
   return REJECTIONS.get(reason)!;

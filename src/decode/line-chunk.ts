@@ -19,7 +19,7 @@ export interface LineChunk {
 export function lineBounds({ chunk, maxLineBytes }: LineChunk): number[] {
   const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   const bounds: number[] = [];
-  for (let start = 0; start < bytes.length; ) {
+  for (let start = 0; start < bytes.length;) {
     let end = bytes.indexOf(10, start);
     const next = end < 0 ? bytes.length : end + 1;
     if (end < 0) end = bytes.length;

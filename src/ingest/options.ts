@@ -12,6 +12,11 @@ export function ingestLimits(config: Config): Pick<IngestOptions, 'allowedSender
 /** Everything the listeners need, certificates read from their files. */
 export function ingestOptions(config: Config): IngestOptions {
   const { udp, tcp, tls, udpReceiveBuffer } = config.listen;
-  const endpoints = tls.map(({ address, cert, key, ca }) => ({ address, cert: readFileSync(cert), key: readFileSync(key), ca: ca ? readFileSync(ca) : undefined }));
+  const endpoints = tls.map(({ address, cert, key, ca }) => ({
+    address,
+    cert: readFileSync(cert),
+    key: readFileSync(key),
+    ca: ca ? readFileSync(ca) : undefined,
+  }));
   return { udp, tcp, tls: endpoints, udpReceiveBufferBytes: udpReceiveBuffer, ...ingestLimits(config) };
 }

@@ -66,12 +66,19 @@ export class DaemonLog {
   }
 
   apiWait(reason: 'budget' | 'rate_limited', ms: number): void {
-    this.log.warn({ reason, waitMs: ms }, reason === 'rate_limited' ? 'Cloudflare answered 429: pausing every call' : 'client-side request budget reached: waiting');
+    this.log.warn(
+      { reason, waitMs: ms },
+      reason === 'rate_limited' ? 'Cloudflare answered 429: pausing every call' : 'client-side request budget reached: waiting',
+    );
   }
 
   rangesRefreshed(result: RangesRefreshed): void {
     if (result.ok) this.log.info({ ranges: result.fetched }, 'Cloudflare ranges refreshed from GET /ips');
-    else this.log.warn({ error: result.error }, `cannot refresh Cloudflare ranges; keeping the bundled list${result.keptFetched ? ' and the ranges fetched before' : ''}`);
+    else
+      this.log.warn(
+        { error: result.error },
+        `cannot refresh Cloudflare ranges; keeping the bundled list${result.keptFetched ? ' and the ranges fetched before' : ''}`,
+      );
   }
 
   reconciled(adopted: number, expired: number): void {
@@ -88,12 +95,19 @@ export class DaemonLog {
 
   /** Lines made the decoder throw: a bug in edgeban, never the sender's fault; the stack is for a bug report. */
   decodeFailed(failures: { error: string; count: number }): void {
-    this.throttled('decode', failures.count, (lines) => this.log.error({ lines, error: failures.error }, 'lines made the decoder throw (a bug in edgeban: please report it); they were dropped and counted as decode_failed'));
+    this.throttled('decode', failures.count, (lines) =>
+      this.log.error(
+        { lines, error: failures.error },
+        'lines made the decoder throw (a bug in edgeban: please report it); they were dropped and counted as decode_failed',
+      ),
+    );
   }
 
   /** A listening socket failed while running, such as EMFILE when the process is out of descriptors. */
   listenerError(transport: string, error: Error): void {
-    this.throttled(`listen:${transport}:${error.message}`, 1, (times) => this.log.error({ transport, error: error.message, times }, 'a listener failed; it keeps listening'));
+    this.throttled(`listen:${transport}:${error.message}`, 1, (times) =>
+      this.log.error({ transport, error: error.message, times }, 'a listener failed; it keeps listening'),
+    );
   }
 
   /** Writes at once, or counts `count` as held back until THROTTLE_MS after the last line of this kind. */

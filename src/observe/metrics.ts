@@ -50,7 +50,9 @@ export class Metrics {
     tallyCounter(r, 'edgeban_lines_rejected_total', 'Lines that gave no event, by reason', ['reason'], () =>
       sources.rejected.entries().map(([reason, value]) => [{ reason }, value]),
     );
-    tallyCounter(r, 'edgeban_events_total', 'Recognised WP fail2ban events by kind', ['kind'], () => sources.kinds.entries().map(([kind, value]) => [{ kind }, value]));
+    tallyCounter(r, 'edgeban_events_total', 'Recognised WP fail2ban events by kind', ['kind'], () =>
+      sources.kinds.entries().map(([kind, value]) => [{ kind }, value]),
+    );
     tallyCounter(r, 'edgeban_events_ignored_total', 'Events never counted, by reason', ['reason'], () =>
       sources.ignored.entries().map(([reason, value]) => [{ reason }, value]),
     );

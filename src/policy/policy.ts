@@ -111,7 +111,8 @@ export class Policy {
    * the prefixes are unchanged; otherwise they start afresh. Returns whether they survived.
    */
   reconfigure(options: PolicyOptions): boolean {
-    const layout = (o: PolicyOptions) => JSON.stringify([Object.entries(o.jails).map(([name, j]) => [name, j.maxretry]), o.ipv4Prefix, o.ipv6Prefix, o.maxTracked]);
+    const layout = (o: PolicyOptions) =>
+      JSON.stringify([Object.entries(o.jails).map(([name, j]) => [name, j.maxretry]), o.ipv4Prefix, o.ipv6Prefix, o.maxTracked]);
     const keep = layout(options) === layout(this.options);
     this.options = options;
     this.setJails(options.jails);

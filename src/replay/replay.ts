@@ -46,7 +46,10 @@ export async function* wholeLines(input: Readable, maxLineBytes: number, oversiz
         carried += chunk.length;
       }
     } else {
-      if (head < cut) yield carry.length === 0 ? (chunk.subarray(head, cut) as Uint8Array<ArrayBuffer>) : new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, cut)]));
+      if (head < cut)
+        yield carry.length === 0
+          ? (chunk.subarray(head, cut) as Uint8Array<ArrayBuffer>)
+          : new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, cut)]));
       carry = cut < chunk.length ? [chunk.subarray(cut)] : [];
       carried = chunk.length - cut;
     }
@@ -115,7 +118,12 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
  * a log. Each line is parsed, recognised and counted on this one thread: a second thread would
  * only have to hand every answer back to be counted.
  */
-export async function countLines(maxLineBytes: number, input: Readable, output: Writable, options: Pick<ReplayOptions, 'json' | 'now'>): Promise<PipelineStats> {
+export async function countLines(
+  maxLineBytes: number,
+  input: Readable,
+  output: Writable,
+  options: Pick<ReplayOptions, 'json' | 'now'>,
+): Promise<PipelineStats> {
   const decoder = new Decoder('message', true);
   const counter = new LineCounter();
   const count = (decoded: Decoded) => void counter.count(decoded);
@@ -134,7 +142,13 @@ async function printSummary(out: ByteOutput, stats: PipelineStats, json: boolean
   const classes = stats.classes.toObject();
   if (json) {
     const { lines, events, bans } = stats;
-    await out.line(JSON.stringify(counted ? { type: 'summary', lines, events, ignored, classes, kinds: stats.kinds.toObject() } : { type: 'summary', lines, events, bans, ignored, classes }));
+    await out.line(
+      JSON.stringify(
+        counted
+          ? { type: 'summary', lines, events, ignored, classes, kinds: stats.kinds.toObject() }
+          : { type: 'summary', lines, events, bans, ignored, classes },
+      ),
+    );
   } else if (counted) {
     await out.line(`${stats.lines} lines, ${stats.events} events`);
     for (const [name, count] of Object.entries(classes)) await out.line(`  class ${name}: ${count}`);

@@ -40,8 +40,6 @@ function monthCode(bytes: Uint8Array, pos: number): number {
   return (bytes[pos] << 16) | (bytes[pos + 1] << 8) | bytes[pos + 2];
 }
 
-
-
 function reject(reason: ParseRejection): ParseResult {
   return { ok: false, reason };
 }
@@ -76,8 +74,6 @@ export interface ScannedLine {
   pidEnd: number;
   textStart: number;
 }
-
-
 
 /** The fields of a line scanned in `bytes`, decoded as text. */
 function messageOf(bytes: Uint8Array, fields: ScannedLine): SyslogMessage {
@@ -130,11 +126,9 @@ function tokenEnd(line: Uint8Array, pos: number, end: number): number {
 
 // ---------------------------------------------------------------- RFC 5424
 
-
-
 /** Whether line[from, to) is the NILVALUE `-`. */
 function isNil(line: Uint8Array, from: number, to: number): boolean {
-  return to === from + 1 && line[from] === 45 /* - */;
+  return to === from + 1 && line[from] === 45; /* - */
 }
 
 /** End of STRUCTURED-DATA (`-` or `[…]…`, with `\"`, `\\` and `\]` escapes in values), or -1. */
@@ -163,7 +157,6 @@ function structuredDataEnd(line: Uint8Array, pos: number, end: number): number {
 
 // ---------------------------------------------------------------- RFC 3164
 
-
 /** Host names and literal addresses: letters, digits, `.`, `-`, `_`, `:` and no trailing `:`. */
 function looksLikeHostname(line: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
@@ -173,9 +166,6 @@ function looksLikeHostname(line: Uint8Array, from: number, to: number): boolean 
   }
   return line[to - 1] !== 58;
 }
-
-
-
 
 /** A digit's value, or a negative number large enough that a two-digit value built on it stays negative. */
 function digitAt(text: Uint8Array, at: number): number {

@@ -101,7 +101,11 @@ export function itemKey(ip: string): string | null {
 
 function sortKey(key: string): string {
   const [address, bits = address.includes(':') ? '128' : '32'] = key.split('/');
-  if (net.isIPv4(address)) return `4${address.split('.').map((p) => p.padStart(3, '0')).join('.')}/${bits.padStart(3, '0')}`;
+  if (net.isIPv4(address))
+    return `4${address
+      .split('.')
+      .map((p) => p.padStart(3, '0'))
+      .join('.')}/${bits.padStart(3, '0')}`;
   return `6${address}/${bits.padStart(3, '0')}`;
 }
 
@@ -133,7 +137,9 @@ export class FakeLists {
 
   private summary(list: IpList, account: string) {
     const { items, ...rest } = list;
-    const referencing = [...this.rulesets.entries()].filter(([zone, rs]) => this.accountOfZone(zone) === account && rs.rules.some((r) => r.expression.includes(`$${list.name}`))).length;
+    const referencing = [...this.rulesets.entries()].filter(
+      ([zone, rs]) => this.accountOfZone(zone) === account && rs.rules.some((r) => r.expression.includes(`$${list.name}`)),
+    ).length;
     return { ...rest, num_items: items.size, num_referencing_filters: referencing };
   }
 
@@ -153,7 +159,15 @@ export class FakeLists {
     const lists = this.listsOf(account);
     if (lists.some((l) => l.name === name)) throw new ListsError(409, [{ code: 10017, message: 'a list with this name already exists' }]);
     if (lists.length >= this.options.maxLists) throw new ListsError(400, [{ code: 10018, message: 'the maximum number of lists has been reached' }]);
-    const list: IpList = { id: hexId(), name, description: String(input.description ?? '').slice(0, 500), kind: String(input.kind), created_on: now(), modified_on: now(), items: new Map() };
+    const list: IpList = {
+      id: hexId(),
+      name,
+      description: String(input.description ?? '').slice(0, 500),
+      kind: String(input.kind),
+      created_on: now(),
+      modified_on: now(),
+      items: new Map(),
+    };
     lists.push(list);
     return this.summary(list, account);
   }
@@ -197,11 +211,13 @@ export class FakeLists {
   /** POST (upsert), PUT (replace) and DELETE on items: validated now, applied when the operation completes. */
   writeItems(account: string, id: string, method: string, body: unknown): { result: { operation_id: string }; status: number } {
     const list = this.findList(account, id);
-    if (this.pendingOperation(account)) throw new ListsError(429, [{ code: 10066, message: 'a bulk operation is already in progress for this account; try again later' }]);
+    if (this.pendingOperation(account))
+      throw new ListsError(429, [{ code: 10066, message: 'a bulk operation is already in progress for this account; try again later' }]);
     let apply: () => void;
     if (method === 'DELETE') {
       const ids = ((body as { items?: { id?: unknown }[] } | undefined)?.items ?? []).map((i) => String(i.id ?? ''));
-      if (ids.length === 0 || ids.some((i) => !/^[0-9a-f]{32}$/.test(i))) throw new ListsError(400, [{ code: 10021, message: 'items must list at least one 32-character item id' }]);
+      if (ids.length === 0 || ids.some((i) => !/^[0-9a-f]{32}$/.test(i)))
+        throw new ListsError(400, [{ code: 10021, message: 'items must list at least one 32-character item id' }]);
       apply = () => {
         for (const [key, item] of list.items) if (ids.includes(item.id)) list.items.delete(key);
       };
@@ -268,20 +284,40 @@ export class FakeLists {
       const input = raw as { action?: unknown; expression?: unknown; description?: unknown; enabled?: unknown };
       const expression = String(input.expression ?? '');
       for (const [, name] of expression.matchAll(/\$([a-z0-9_]+)/g)) {
-        if (!this.listsOf(account).some((l) => l.name === name)) throw new ListsError(400, [{ code: 20021, message: `filter parsing error: could not find list ${name}` }]);
+        if (!this.listsOf(account).some((l) => l.name === name))
+          throw new ListsError(400, [{ code: 20021, message: `filter parsing error: could not find list ${name}` }]);
       }
       if (!['block', 'challenge', 'js_challenge', 'managed_challenge', 'skip', 'log'].includes(String(input.action))) {
         throw new ListsError(400, [{ code: 20120, message: `invalid action: ${String(input.action)}` }]);
       }
-      return { id: hexId(), version: '1', action: String(input.action), expression, description: String(input.description ?? ''), enabled: input.enabled !== false, last_updated: now(), ref: hexId() };
+      return {
+        id: hexId(),
+        version: '1',
+        action: String(input.action),
+        expression,
+        description: String(input.description ?? ''),
+        enabled: input.enabled !== false,
+        last_updated: now(),
+        ref: hexId(),
+      };
     });
   }
 
   createRuleset(zone: string, body: unknown): Ruleset {
     const input = (body ?? {}) as { name?: unknown; kind?: unknown; phase?: unknown; rules?: unknown };
-    if (input.phase !== PHASE || input.kind !== 'zone') throw new ListsError(400, [{ code: 20001, message: 'only zone entry points of http_request_firewall_custom here' }]);
+    if (input.phase !== PHASE || input.kind !== 'zone')
+      throw new ListsError(400, [{ code: 20001, message: 'only zone entry points of http_request_firewall_custom here' }]);
     if (this.rulesets.has(zone)) throw new ListsError(400, [{ code: 20217, message: 'a ruleset of this phase already exists' }]);
-    const ruleset: Ruleset = { id: hexId(), name: String(input.name ?? 'default'), description: '', kind: 'zone', phase: PHASE, version: '1', last_updated: now(), rules: this.checkRules(zone, Array.isArray(input.rules) ? input.rules : []) };
+    const ruleset: Ruleset = {
+      id: hexId(),
+      name: String(input.name ?? 'default'),
+      description: '',
+      kind: 'zone',
+      phase: PHASE,
+      version: '1',
+      last_updated: now(),
+      rules: this.checkRules(zone, Array.isArray(input.rules) ? input.rules : []),
+    };
     this.rulesets.set(zone, ruleset);
     return ruleset;
   }
@@ -289,7 +325,16 @@ export class FakeLists {
   putEntrypoint(zone: string, body: unknown): Ruleset {
     const rules = this.checkRules(zone, Array.isArray((body as { rules?: unknown })?.rules) ? (body as { rules: unknown[] }).rules : []);
     const existing = this.rulesets.get(zone);
-    const ruleset: Ruleset = existing ?? { id: hexId(), name: 'default', description: '', kind: 'zone', phase: PHASE, version: '0', last_updated: now(), rules: [] };
+    const ruleset: Ruleset = existing ?? {
+      id: hexId(),
+      name: 'default',
+      description: '',
+      kind: 'zone',
+      phase: PHASE,
+      version: '0',
+      last_updated: now(),
+      rules: [],
+    };
     ruleset.rules = rules;
     ruleset.version = String(Number(ruleset.version) + 1);
     ruleset.last_updated = now();
@@ -304,7 +349,11 @@ export class FakeLists {
     const position = (body as { position?: { index?: number; before?: string; after?: string } }).position;
     let at = ruleset.rules.length;
     if (position?.index) at = Math.min(ruleset.rules.length, position.index - 1);
-    else if (position?.before) at = Math.max(0, ruleset.rules.findIndex((r) => r.id === position.before));
+    else if (position?.before)
+      at = Math.max(
+        0,
+        ruleset.rules.findIndex((r) => r.id === position.before),
+      );
     else if (position?.after) at = ruleset.rules.findIndex((r) => r.id === position.after) + 1;
     ruleset.rules.splice(at, 0, rule);
     ruleset.version = String(Number(ruleset.version) + 1);

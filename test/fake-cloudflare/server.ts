@@ -112,7 +112,23 @@ export class FakeCloudflare {
   readonly requests: RecordedRequest[] = [];
   /** what GET /ips answers (Cloudflare's published lists by default) */
   ips = {
-    ipv4_cidrs: ['173.245.48.0/20', '103.21.244.0/22', '103.22.200.0/22', '103.31.4.0/22', '141.101.64.0/18', '108.162.192.0/18', '190.93.240.0/20', '188.114.96.0/20', '197.234.240.0/22', '198.41.128.0/17', '162.158.0.0/15', '104.16.0.0/13', '104.24.0.0/14', '172.64.0.0/13', '131.0.72.0/22'],
+    ipv4_cidrs: [
+      '173.245.48.0/20',
+      '103.21.244.0/22',
+      '103.22.200.0/22',
+      '103.31.4.0/22',
+      '141.101.64.0/18',
+      '108.162.192.0/18',
+      '190.93.240.0/20',
+      '188.114.96.0/20',
+      '197.234.240.0/22',
+      '198.41.128.0/17',
+      '162.158.0.0/15',
+      '104.16.0.0/13',
+      '104.24.0.0/14',
+      '172.64.0.0/13',
+      '131.0.72.0/22',
+    ],
     ipv6_cidrs: ['2400:cb00::/32', '2606:4700::/32', '2803:f800::/32', '2405:b500::/32', '2405:8100::/32', '2a06:98c0::/29', '2c0f:f248::/32'],
   };
   baseUrl = '';
@@ -130,7 +146,17 @@ export class FakeCloudflare {
   readonly lists: FakeLists;
 
   constructor(options: FakeOptions = {}) {
-    this.options = { rateLimit: 1200, rateWindowMs: 300_000, countGets: true, ruleQuota: 50_000, maxItems: 10_000, maxLists: 10, bulkStepMs: 20, asyncStatus: 200, ...options };
+    this.options = {
+      rateLimit: 1200,
+      rateWindowMs: 300_000,
+      countGets: true,
+      ruleQuota: 50_000,
+      maxItems: 10_000,
+      maxLists: 10,
+      bulkStepMs: 20,
+      asyncStatus: 200,
+      ...options,
+    };
     this.lists = new FakeLists(this.options, (zone) => this.zones.get(zone)?.account);
   }
 
@@ -217,7 +243,7 @@ export class FakeCloudflare {
       return;
     }
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
-    let status = 200;
+    let status: number;
     let payload: Json;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     try {
@@ -283,7 +309,12 @@ export class FakeCloudflare {
 
   // ------------------------------------------------------------------ routing
 
-  private route(method: string, url: URL, body: unknown, headers: http.IncomingHttpHeaders): { result: unknown; status?: number; info?: Json; messages?: Message[] } {
+  private route(
+    method: string,
+    url: URL,
+    body: unknown,
+    headers: http.IncomingHttpHeaders,
+  ): { result: unknown; status?: number; info?: Json; messages?: Message[] } {
     const path = url.pathname.replace(/\/+$/, '');
     if (!path.startsWith('/client/v4/')) throw new ApiError(404, [{ code: 7000, message: 'No route for that URI' }]);
     const parts = path.slice('/client/v4/'.length).split('/');
@@ -372,7 +403,9 @@ export class FakeCloudflare {
     }
     if (headers['x-auth-key'] !== undefined || headers['x-auth-email'] !== undefined) {
       if (!/^[0-9a-f]{37}$/.test(String(headers['x-auth-key'] ?? ''))) {
-        throw new ApiError(400, [{ code: 6003, message: 'Invalid request headers', error_chain: [{ code: 6103, message: 'Invalid format for X-Auth-Key header' }] }]);
+        throw new ApiError(400, [
+          { code: 6003, message: 'Invalid request headers', error_chain: [{ code: 6103, message: 'Invalid format for X-Auth-Key header' }] },
+        ]);
       }
       throw new ApiError(400, [{ code: 9103, message: 'Unknown X-Auth-Key or X-Auth-Email' }]);
     }
@@ -381,7 +414,10 @@ export class FakeCloudflare {
 
   private verify(token: ReturnType<FakeCloudflare['authenticate']>) {
     if (token === 'key') throw new ApiError(400, [{ code: 1001, message: 'Missing "Authorization" header' }]);
-    return { result: { id: token.id, status: token.status }, messages: [{ code: 10000, message: 'This API Token is valid and active', type: null } as Message] };
+    return {
+      result: { id: token.id, status: token.status },
+      messages: [{ code: 10000, message: 'This API Token is valid and active', type: null } as Message],
+    };
   }
 
   private require(token: ReturnType<FakeCloudflare['authenticate']>, permission: Permission): void {
@@ -389,18 +425,34 @@ export class FakeCloudflare {
   }
 
   private accessRuleLocation(parts: string[], path: string) {
-    const tail = (from: number) => (parts[from] === 'firewall' && parts[from + 1] === 'access_rules' && parts[from + 2] === 'rules' ? parts.slice(from + 3) : null);
+    const tail = (from: number) =>
+      parts[from] === 'firewall' && parts[from + 1] === 'access_rules' && parts[from + 2] === 'rules' ? parts.slice(from + 3) : null;
     if (parts[0] === 'zones' && tail(2)) {
       const zone = this.zones.get(parts[1]);
       if (!zone || !ZONE_ID.test(parts[1])) throw this.noRoute(path);
-      return { key: `zone:${parts[1]}`, permission: 'zone_firewall_services' as Permission, scope: { id: parts[1], name: zone.name, type: 'zone' }, rest: tail(2)! };
+      return {
+        key: `zone:${parts[1]}`,
+        permission: 'zone_firewall_services' as Permission,
+        scope: { id: parts[1], name: zone.name, type: 'zone' },
+        rest: tail(2)!,
+      };
     }
     if (parts[0] === 'accounts' && tail(2)) {
       if (!this.accounts.has(parts[1])) throw this.noRoute(path);
-      return { key: `account:${parts[1]}`, permission: 'account_firewall_access_rules' as Permission, scope: { id: parts[1], name: 'Fake account', type: 'account' }, rest: tail(2)! };
+      return {
+        key: `account:${parts[1]}`,
+        permission: 'account_firewall_access_rules' as Permission,
+        scope: { id: parts[1], name: 'Fake account', type: 'account' },
+        rest: tail(2)!,
+      };
     }
     if (parts[0] === 'user' && tail(1)) {
-      return { key: 'user', permission: 'zone_firewall_services' as Permission, scope: { id: 'fake-user', email: 'user@example.com', type: 'user' }, rest: tail(1)! };
+      return {
+        key: 'user',
+        permission: 'zone_firewall_services' as Permission,
+        scope: { id: 'fake-user', email: 'user@example.com', type: 'user' },
+        rest: tail(1)!,
+      };
     }
     return null;
   }
@@ -454,7 +506,8 @@ export class FakeCloudflare {
     const rule = this.findRule(key, id);
     const input = (body ?? {}) as { mode?: unknown; notes?: unknown };
     if (input.mode !== undefined) {
-      if (!MODES.includes(String(input.mode))) throw new ApiError(400, [{ code: 10001, message: `firewallaccessrules.api.validation_error:invalid mode received: ${input.mode}` }]);
+      if (!MODES.includes(String(input.mode)))
+        throw new ApiError(400, [{ code: 10001, message: `firewallaccessrules.api.validation_error:invalid mode received: ${input.mode}` }]);
       rule.mode = String(input.mode);
     }
     if (typeof input.notes === 'string') rule.notes = input.notes;
@@ -471,7 +524,12 @@ export class FakeCloudflare {
       for (const [other, list] of this.rules) {
         if (other === key || !other.startsWith('zone:')) continue;
         const keep = list.filter(
-          (r) => !(r.configuration.target === rule.configuration.target && r.configuration.value === rule.configuration.value && (cascade === 'aggressive' || r.mode === rule.mode)),
+          (r) =>
+            !(
+              r.configuration.target === rule.configuration.target &&
+              r.configuration.value === rule.configuration.value &&
+              (cascade === 'aggressive' || r.mode === rule.mode)
+            ),
         );
         this.rules.set(other, keep);
       }

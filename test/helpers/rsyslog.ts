@@ -74,7 +74,10 @@ export class PrivateRsyslog {
 
   /** Sends many lines through one `logger`, which reads them from its standard input. */
   logMany(tag: string, lines: string[], priority = 'auth.notice', pid = 4242): void {
-    execFileSync('logger', ['-u', this.socket, '--socket-errors=on', '-p', priority, '-t', tag, `--id=${pid}`], { input: `${lines.join('\n')}\n`, maxBuffer: 64 << 20 });
+    execFileSync('logger', ['-u', this.socket, '--socket-errors=on', '-p', priority, '-t', tag, `--id=${pid}`], {
+      input: `${lines.join('\n')}\n`,
+      maxBuffer: 64 << 20,
+    });
   }
 
   async stop(): Promise<void> {
