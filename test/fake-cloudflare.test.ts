@@ -1,4 +1,4 @@
-/** The fake must behave as shared/reference/cloudflare-api.md says the real API does. */
+/** The fake must behave as Cloudflare documents its real API (see the sources named in fake-cloudflare/server.ts). */
 import { FakeCloudflare } from './fake-cloudflare/server';
 
 let fake: FakeCloudflare;

@@ -34,6 +34,15 @@ export class ForeignRuleError extends EdgebanError {
 /** The parser or recogniser threw on a line: a bug there, never the sender's fault. */
 export class DecodeError extends EdgebanError {
   readonly code = 'EDGEBAN_DECODE';
+
+  constructor(readonly thrown: unknown) {
+    super(`a line made the decoder throw: ${describeError(thrown)}`);
+  }
+
+  /** What a bug report needs, as text that can cross to another thread: the code and the stack of what was thrown. */
+  get report(): string {
+    return `${this.code}: ${this.thrown instanceof Error ? (this.thrown.stack ?? this.thrown.message) : this.message}`;
+  }
 }
 
 /** The message of anything thrown, for a log line: an Error's message, else its text. */

@@ -27,7 +27,7 @@ export class Tally {
     return [...this.cells].map(([name, cell]) => [name, cell.n]);
   }
 
-  /** By name, in code-unit order: localeCompare's first call loads a collator, ~10 ms of a short replay. */
+  /** By name, in code-unit order: localeCompare's first call loads a collator, a visible share of a short replay. */
   toObject(): Record<string, number> {
     return Object.fromEntries(this.entries().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }

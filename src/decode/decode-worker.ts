@@ -6,9 +6,10 @@ import { Decoder } from './decoder';
 import { SiteNumbers } from './event-codec';
 
 /**
- * A fresh thread runs its code cold: the first frames took 30 ms. Decoding a few thousand sample
- * lines first (with a throw-away decoder, so replay's clock starts from nothing) takes ~20 ms at
- * start-up and keeps a ban's latency low from the first attack on.
+ * A fresh thread runs its code cold, and its first frames decode many times slower than later
+ * ones. Decoding a few thousand sample lines first (with a throw-away decoder, so replay's clock
+ * starts from nothing) costs a little at start-up and keeps a ban's latency low from the first
+ * attack on.
  */
 function warmUp(): void {
   const samples = [

@@ -1,4 +1,4 @@
-import { describeError } from '../common/errors';
+import { DecodeError } from '../common/errors';
 import { ParseRejection, SyslogScanner } from '../syslog/parse';
 import { frameFingerprint } from '../syslog/repeats';
 import { RecogniseRejection, recogniseIn, SiteCache, WpEvent } from '../wordpress/recognise';
@@ -93,7 +93,7 @@ export class Decoder {
       return this.decodeLine(bytes, start, end, receivedAt, mayRepeat);
     } catch (error) {
       if (this.failure) this.failure.count++;
-      else this.failure = { error: error instanceof Error ? (error.stack ?? error.message) : describeError(error), count: 1 };
+      else this.failure = { error: new DecodeError(error).report, count: 1 };
       return rejection('decode_failed');
     }
   }

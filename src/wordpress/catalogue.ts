@@ -1,8 +1,8 @@
 import { ascii, bytesAt, endsWithAt, indexIn, skipDigits, SP } from '../common/bytes';
 
 /**
- * Every WP fail2ban message template (1.0 to 6.3, Premium and add-ons), from
- * shared/reference/wp-fail2ban-messages.md §2. Each template tests the text before ` from <ip>`
+ * Every WP fail2ban message template (1.0 to 6.3, Premium and add-ons), as the plugin's sources
+ * write them (docs/wp-fail2ban-messages.md lists them with their kind and class). Each template tests the text before ` from <ip>`
  * with plain byte comparisons, on the line's bytes as they arrived (src/bytes.ts); the username
  * part (`rest: 'any'`) is never kept.
  */

@@ -1,7 +1,9 @@
 /**
  * The fake's Lists API (account IP lists, asynchronous bulk item operations, one pending operation
  * per account, cursor paging, item validation) and the zone custom-rules entry point, as
- * shared/reference/cloudflare-api.md §3-4 and the checklist in §10 describe them.
+ * Cloudflare's Lists API and Rulesets API documentation describe them
+ * (developers.cloudflare.com/waf/tools/lists/ and /ruleset-engine/) and its official clients
+ * (cloudflare-typescript, cloudflare-go) model them; see docs/cloudflare.md.
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';

@@ -1,6 +1,7 @@
 /**
- * A fake Cloudflare API v4 on loopback that behaves as shared/reference/cloudflare-api.md §10
- * describes the real one: envelopes, authentication errors, IP access rules at zone, account and
+ * A fake Cloudflare API v4 on loopback that behaves as Cloudflare documents its API
+ * (developers.cloudflare.com/api/, /waf/tools/ip-access-rules/, /fundamentals/api/reference/limits/)
+ * and as its official clients (cloudflare-typescript, cloudflare-go) expect it to: envelopes, authentication errors, IP access rules at zone, account and
  * user level with filters and paging, duplicates (10009), the 1200-requests-per-5-minutes limit
  * (429, code 971, Retry-After), GET /ips, and fault injection. State is in memory only.
  */
