@@ -1,8 +1,7 @@
 import { formatHost, parseHostPort } from './address/host-port';
-import type { Backend, EdgeBan } from './bans/backend';
-import { Ledger, LedgerOutcome } from './bans/ledger';
+import type { Backend } from './bans/backend';
+import { Ledger } from './bans/ledger';
 import { describeError } from './common/errors';
-import { Tally } from './common/tally';
 import { createBackend } from './cloudflare/factory';
 import { CloudflareRanges, RangesRefreshed } from './cloudflare/ranges';
 import { planReload } from './config/reload';
@@ -15,7 +14,6 @@ import { AdminServer } from './observe/admin';
 import { DaemonLog } from './observe/daemon-log';
 import { DaemonView, listening } from './observe/daemon-view';
 import { AddressMask, Logger } from './observe/log';
-import { Metrics } from './observe/metrics';
 import { Pipeline, policyOptions } from './policy/pipeline';
 import { Policy } from './policy/policy';
 
@@ -34,20 +32,15 @@ export interface DaemonOptions {
 
 /** Wires ingest → decode → policy → ledger → backend, and owns start, reload and stop. */
 export class Daemon {
-  readonly ingestOutcomes = new Tally();
-  readonly apiResponses = new Tally();
-  readonly banOutcomes = new Tally();
   readonly pipeline: Pipeline;
   readonly ledger: Ledger;
   readonly backend: Backend;
-  readonly metrics: Metrics;
   readonly view: DaemonView;
   admin: AdminServer | null = null;
   /** the reconciliation made at start (tests wait for it) */
   startupSweep: Promise<void> = Promise.resolve();
   private config: Config;
   private readonly mask: AddressMask;
-  private readonly words: DaemonLog;
   private readonly ranges: CloudflareRanges;
   private readonly router: DecodeRouter;
   private readonly ingest: Ingest;
@@ -62,45 +55,22 @@ export class Daemon {
     this.pipeline = new Pipeline(new Policy(policyOptions(config, this.ranges.current())), new Decoder('arrival'));
     this.backend =
       options.backend ??
-      createBackend(config, { onResponse: (status) => this.apiResponses.add(String(status)), onWait: (reason, ms) => this.words.apiWait(reason, ms) });
-    this.words = new DaemonLog(log, this.mask, this.backend.name);
-    this.ledger = new Ledger({ backend: this.backend, events: { outcome: (what, ban, detail, latencyMs) => this.onBanOutcome(what, ban, detail, latencyMs) } });
+      createBackend(config, { onResponse: (status) => this.view.apiResponses.add(String(status)), onWait: (why, ms) => this.words.apiWait(why, ms) });
+    const parts = { pipeline: () => this.pipeline, ledger: () => this.ledger, decodedIn: () => this.router.decodedIn, bound: () => this.ingest.bound };
+    this.view = new DaemonView(log, this.mask, this.backend.name, parts);
+    this.ledger = new Ledger({ backend: this.backend, events: { outcome: (...outcome) => this.view.banOutcome(...outcome) } });
     this.router = new DecodeRouter(this.pipeline.decoder, {
       decoded: (decoded) => this.onDecoded(decoded),
       pause: () => this.ingest.pauseStreams(),
       resume: () => this.ingest.resumeStreams(),
-      crashed: (error) => log.error({ error: error.message }, 'the decode thread stopped; decoding on the main thread from now on'),
+      crashed: (error) => this.words.decodeThreadStopped(error),
       failed: (failures) => this.words.decodeFailed(failures),
     });
     this.ingest = new Ingest(ingestOptions(config), {
       frames: (batch, _sender, transport) => this.router.route(batch, transport === 'udp'),
-      outcome: (transport, outcome, count) => this.ingestOutcomes.addPair(transport, outcome, count),
-      listenerCrashed: (error) => log.error({ error: error.message }, 'a UDP listener thread stopped; restarting it in a second'),
+      outcome: (transport, outcome, count) => this.view.ingestOutcomes.addPair(transport, outcome, count),
+      listenerCrashed: (error) => this.words.udpThreadStopped(error),
       listenerError: (transport, error) => this.words.listenerError(transport, error),
-    });
-    const { stats } = this.pipeline;
-    this.metrics = new Metrics({
-      frames: this.ingestOutcomes,
-      decodedIn: this.router.decodedIn,
-      rejected: stats.rejected,
-      kinds: stats.kinds,
-      ignored: stats.ignored,
-      banOutcomes: this.banOutcomes,
-      apiResponses: this.apiResponses,
-      backend: () => this.backend.name,
-      queueDepth: () => this.ledger.queued,
-      trackedKeys: () => this.pipeline.policy.tracked,
-      activeBans: () => this.ledger.active.size,
-    });
-    const bound = () => this.ingest.bound;
-    this.view = new DaemonView({
-      pipeline: this.pipeline,
-      ledger: this.ledger,
-      metrics: this.metrics,
-      mask: this.mask,
-      words: this.words,
-      backendName: this.backend.name,
-      bound,
     });
   }
 
@@ -108,7 +78,7 @@ export class Daemon {
     return this.ingest.bound;
   }
 
-  get decodedIn(): Tally {
+  get decodedIn() {
     return this.router.decodedIn;
   }
 
@@ -118,7 +88,7 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
-    const { log, config } = this.options;
+    const { config } = this.options;
     await this.startOrUndo(Promise.all([this.router.start(), this.ingest.start()]), () => this.router.stop());
     if (config.admin.enabled) {
       this.admin = new AdminServer(config.admin.listen, config.admin.token, this.view);
@@ -127,9 +97,8 @@ export class Daemon {
     this.every(PURGE_INTERVAL_MS, () => this.pipeline.purgeStale(Date.now()));
     this.every(this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS, () => void this.sweep());
     this.ranges.follow(config.trust.cloudflareRanges);
-    if (config.privacy.logAddresses === 'plain') log.warn('privacy.logAddresses is "plain": visitor addresses will appear in the logs');
     const admin = this.admin ? `http://${formatHost(parseHostPort(config.admin.listen).host)}:${this.admin.port}` : null;
-    log.info({ listening: listening(this.ingest.bound), admin, backend: this.backend.name, pid: process.pid }, 'edgeban listening');
+    this.words.listening(listening(this.ingest.bound), admin, config.privacy.logAddresses);
     this.startupSweep = this.sweep();
   }
 
@@ -177,6 +146,10 @@ export class Daemon {
     }
   }
 
+  private get words(): DaemonLog {
+    return this.view.words;
+  }
+
   private every(ms: number, task: () => void): void {
     const timer = setInterval(task, ms);
     timer.unref();
@@ -194,11 +167,5 @@ export class Daemon {
     this.words.event(outcome.event, outcome.ignored);
     if (outcome.warnMisconfigured) this.words.misconfiguredSite(outcome.event, outcome.ignored);
     for (const order of outcome.orders) this.ledger.ban(order);
-  }
-
-  private onBanOutcome(what: LedgerOutcome, ban: EdgeBan, detail?: string, latencyMs?: number): void {
-    this.banOutcomes.add(what);
-    if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
-    this.words.banOutcome(what, ban, detail);
   }
 }

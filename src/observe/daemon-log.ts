@@ -5,7 +5,7 @@ import type { LedgerOutcome } from '../bans/ledger';
 import type { RangesRefreshed } from '../cloudflare/ranges';
 import type { IgnoreReason } from '../policy/policy';
 import type { WpEvent } from '../wordpress/recognise';
-import type { AddressMask, Logger } from './log';
+import type { AddressMask, AddressMode, Logger } from './log';
 
 /**
  * The daemon's words: every line it logs about events, bans and Cloudflare, in one place, each
@@ -22,6 +22,19 @@ export class DaemonLog {
     private readonly mask: AddressMask,
     private readonly backendName: string,
   ) {}
+
+  listening(listening: string[], admin: string | null, addresses: AddressMode): void {
+    if (addresses === 'plain') this.log.warn('privacy.logAddresses is "plain": visitor addresses will appear in the logs');
+    this.log.info({ listening, admin, backend: this.backendName, pid: process.pid }, 'edgeban listening');
+  }
+
+  decodeThreadStopped(error: Error): void {
+    this.log.error({ error: error.message }, 'the decode thread stopped; decoding on the main thread from now on');
+  }
+
+  udpThreadStopped(error: Error): void {
+    this.log.error({ error: error.message }, 'a UDP listener thread stopped; restarting it in a second');
+  }
 
   event(event: WpEvent, ignored: IgnoreReason | null): void {
     if (!this.log.isLevelEnabled('debug')) return; // spare the hashing

@@ -1,20 +1,20 @@
 import { formatHost } from '../address/host-port';
 import { parseIp } from '../address/ip';
-import type { Ledger } from '../bans/ledger';
+import type { EdgeBan } from '../bans/backend';
+import type { Ledger, LedgerOutcome } from '../bans/ledger';
+import { Tally } from '../common/tally';
 import type { BoundAddress } from '../ingest/listeners';
 import type { Pipeline } from '../policy/pipeline';
 import type { AdminBan, AdminTarget } from './admin';
-import type { DaemonLog } from './daemon-log';
-import type { AddressMask } from './log';
-import type { Metrics } from './metrics';
+import { DaemonLog } from './daemon-log';
+import type { AddressMask, Logger } from './log';
+import { Metrics } from './metrics';
 
+/** What the view reads; read when asked, so the daemon may build them after the view. */
 export interface DaemonParts {
-  pipeline: Pipeline;
-  ledger: Ledger;
-  metrics: Metrics;
-  mask: AddressMask;
-  words: DaemonLog;
-  backendName: string;
+  pipeline: () => Pipeline;
+  ledger: () => Ledger;
+  decodedIn: () => Tally;
   bound: () => readonly BoundAddress[];
 }
 
@@ -23,23 +23,62 @@ export function listening(bound: readonly BoundAddress[]): string[] {
   return bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`);
 }
 
-/** What the admin endpoint reads of a running daemon, and the one thing it may change: an unban. */
+/**
+ * What is seen of a running daemon: its counters and metrics, its log lines (`words`), and what the
+ * admin endpoint reads, with the one thing that may change it there: an unban.
+ */
 export class DaemonView implements AdminTarget {
+  /** frames and connections, as `transport:outcome` */
+  readonly ingestOutcomes = new Tally();
+  /** Cloudflare's answers by HTTP status ('0': none) */
+  readonly apiResponses = new Tally();
+  readonly banOutcomes = new Tally();
+  readonly metrics: Metrics;
+  readonly words: DaemonLog;
   private readonly startedAt = Date.now();
 
-  constructor(private readonly parts: DaemonParts) {}
+  constructor(
+    log: Logger,
+    private readonly addresses: AddressMask,
+    private readonly backendName: string,
+    private readonly parts: DaemonParts,
+  ) {
+    this.words = new DaemonLog(log, addresses, backendName);
+    this.metrics = new Metrics({
+      frames: this.ingestOutcomes,
+      decodedIn: { entries: () => parts.decodedIn().entries() },
+      rejected: { entries: () => parts.pipeline().stats.rejected.entries() },
+      kinds: { entries: () => parts.pipeline().stats.kinds.entries() },
+      ignored: { entries: () => parts.pipeline().stats.ignored.entries() },
+      banOutcomes: this.banOutcomes,
+      apiResponses: this.apiResponses,
+      backend: () => backendName,
+      queueDepth: () => parts.ledger().queued,
+      trackedKeys: () => parts.pipeline().policy.tracked,
+      activeBans: () => parts.ledger().active.size,
+    });
+  }
+
+  /** A ledger outcome: counted, its latency observed, and logged. */
+  banOutcome(what: LedgerOutcome, ban: EdgeBan, detail?: string, latencyMs?: number): void {
+    this.banOutcomes.add(what);
+    if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
+    this.words.banOutcome(what, ban, detail);
+  }
 
   metricsText(): Promise<string> {
-    return this.parts.metrics.text();
+    return this.metrics.text();
   }
 
   status(): Record<string, unknown> {
-    const { pipeline, ledger, backendName, bound } = this.parts;
+    const { backendName } = this;
+    const pipeline = this.parts.pipeline();
+    const ledger = this.parts.ledger();
     const { stats } = pipeline;
     return {
       backend: backendName,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      listening: listening(bound()),
+      listening: listening(this.parts.bound()),
       lines: stats.lines,
       events: stats.events,
       bansOrdered: stats.bans,
@@ -50,23 +89,24 @@ export class DaemonView implements AdminTarget {
   }
 
   bans(): AdminBan[] {
-    return [...this.parts.ledger.active.values()].map(({ key, jail, action, until, location }) => ({ key, jail, action, until, location }));
+    return [...this.parts.ledger().active.values()].map(({ key, jail, action, until, location }) => ({ key, jail, action, until, location }));
   }
 
   mask(address: string): string {
-    return this.parts.mask.show(address);
+    return this.addresses.show(address);
   }
 
   /** An operator's unban: lifts the ban of this address's key everywhere, and forgets its window. */
   unban(address: string): string[] | null {
-    const { pipeline, ledger, words } = this.parts;
+    const pipeline = this.parts.pipeline();
+    const ledger = this.parts.ledger();
     const ip = parseIp(address.trim().split('/')[0]);
     if (!ip) return null;
     const key = pipeline.policy.keyOf(ip);
     const lifted = [...ledger.active.values()].filter((ban) => ban.key === key).map((ban) => ban.location);
     for (const location of lifted) ledger.unban(location, key);
     pipeline.policy.forget(ip);
-    words.operatorUnban(key, lifted.length);
+    this.words.operatorUnban(key, lifted.length);
     return lifted.length ? [key] : [];
   }
 }

@@ -1,15 +1,18 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Tally } from '../common/tally';
 
+/** Counts read at scrape time: a Tally, or anything that lists its entries the same way. */
+type Counts = Pick<Tally, 'entries'>;
+
 /** What the metrics read at scrape time; the hot path only bumps cheap Map counters. */
 export interface MetricSources {
-  frames: Tally; // `${transport}:${outcome}`
-  decodedIn: Tally; // frames decoded on the main thread ('main') or in the decode thread ('thread')
-  rejected: Tally; // lines that gave no event, by reason
-  kinds: Tally; // events by kind
-  ignored: Tally; // events never counted, by reason
-  banOutcomes: Tally; // ledger outcomes
-  apiResponses: Tally; // HTTP status ('0' = no response)
+  frames: Counts; // `${transport}:${outcome}`
+  decodedIn: Counts; // frames decoded on the main thread ('main') or in the decode thread ('thread')
+  rejected: Counts; // lines that gave no event, by reason
+  kinds: Counts; // events by kind
+  ignored: Counts; // events never counted, by reason
+  banOutcomes: Counts; // ledger outcomes
+  apiResponses: Counts; // HTTP status ('0' = no response)
   backend: () => string;
   queueDepth: () => number;
   trackedKeys: () => number;
