@@ -12,7 +12,7 @@ import { Ingest } from './ingest/listeners';
 import { ingestLimits, ingestOptions } from './ingest/options';
 import { AdminServer } from './observe/admin';
 import { DaemonLog } from './observe/daemon-log';
-import { DaemonView, listening } from './observe/daemon-view';
+import { DaemonView } from './observe/daemon-view';
 import { AddressMask, Logger } from './observe/log';
 import { Pipeline, policyOptions } from './policy/pipeline';
 import { Policy } from './policy/policy';
@@ -91,14 +91,14 @@ export class Daemon {
     const { config } = this.options;
     await this.startOrUndo(Promise.all([this.router.start(), this.ingest.start()]), () => this.router.stop());
     if (config.admin.enabled) {
-      this.admin = new AdminServer(config.admin.listen, config.admin.token, this.view);
+      this.admin = new AdminServer(config.admin.listen, config.admin.token, this.view, config.admin.hostNames);
       await this.startOrUndo(this.admin.start(), async () => (await this.ingest.stop(), await this.router.stop()), `admin endpoint ${config.admin.listen}`);
     }
     this.every(PURGE_INTERVAL_MS, () => this.pipeline.purgeStale(Date.now()));
     this.every(this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS, () => void this.sweep());
     this.ranges.follow(config.trust.cloudflareRanges);
     const admin = this.admin ? `http://${formatHost(parseHostPort(config.admin.listen).host)}:${this.admin.port}` : null;
-    this.words.listening(listening(this.ingest.bound), admin, config.privacy.logAddresses);
+    this.words.listening(this.ingest.bound, admin, this.admin?.exposed ?? false, config.privacy.logAddresses);
     this.startupSweep = this.sweep();
   }
 
@@ -166,6 +166,10 @@ export class Daemon {
     if (outcome.type !== 'event') return;
     this.words.event(outcome.event, outcome.ignored);
     if (outcome.warnMisconfigured) this.words.misconfiguredSite(outcome.event, outcome.ignored);
-    for (const order of outcome.orders) this.ledger.ban(order);
+    if (outcome.ignored === 'unbannable') this.words.unbannable();
+    for (const order of outcome.orders) {
+      if (order.narrowed) this.words.narrowed(order);
+      this.ledger.ban(order);
+    }
   }
 }

@@ -52,7 +52,7 @@ describe('edgeban replay', () => {
   });
 
   test('lines split across reads, and a line longer than many reads (over listen.maxMessageBytes: oversize), are each counted once', () => {
-    const attack = (i: number) => `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 192.0.${i >> 8}.${i & 255}`;
+    const attack = (i: number) => `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 45.0.${i >> 8}.${i & 255}`;
     const lines = Array.from({ length: 4000 }, (_, i) => attack(i));
     lines.splice(2000, 0, `Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: ${'x'.repeat(1_000_000)}`);
     const run = edgeban(['replay', '--json', '-'], `${lines.join('\r\n')}\r\n${attack(4000)}`);

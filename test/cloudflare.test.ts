@@ -113,7 +113,7 @@ test('a 10009 while the ledger does not know the rule: adopted with PATCH, one r
   await fetch(`${fake.baseUrl}/zones/${zone}/firewall/access_rules/rules`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ mode: 'block', configuration: { target: 'ip', value: '203.0.113.60' }, notes: 'edgeban until=100 jail=hard' }),
+    body: JSON.stringify({ mode: 'block', configuration: { target: 'ip', value: '203.0.113.60' }, notes: 'edgeban until=1750000000 jail=hard' }),
   });
   d.send('Blocked user enumeration attempt from 203.0.113.60');
   await waitFor(() => d.messages().includes('banned'));

@@ -31,18 +31,25 @@ async function edgeban(document: Record<string, unknown> = {}, tokenOverride = t
 const list = (name: string) => fake.lists.listsOf(account).find((l) => l.name === name);
 const items = (name: string) => [...(list(name)?.items.values() ?? [])].map((i) => i.ip).sort();
 
-test('at start: one list per action, one custom rule per list, other rules untouched', async () => {
-  // the zone already has a rule of its own, and a stale edgeban rule with the wrong action
-  fake.lists.listsOf(account); // the account exists
-  await fetch(`${fake.baseUrl}/accounts/${account}/rules/lists`, {
+/** Makes a list as a person (or an earlier edgeban, with its description) would. */
+const makeList = (name: string, description?: string) =>
+  fetch(`${fake.baseUrl}/accounts/${account}/rules/lists`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ kind: 'ip', name: 'edgeban_block' }),
+    body: JSON.stringify({ kind: 'ip', name, description }),
   });
+const EDGEBAN_DESCRIPTION = 'Managed by edgeban: its bans, with their expiry in each comment. Do not edit.';
+
+test('at start: one list per action, one custom rule per list, other rules untouched', async () => {
+  // an earlier edgeban's list; the zone has a rule of its own, a stale edgeban rule with the wrong
+  // action, and someone's rule on edgeban's list under a description of their own
+  fake.lists.listsOf(account); // the account exists
+  await makeList('edgeban_block', EDGEBAN_DESCRIPTION);
   fake.lists.putEntrypoint(zone, {
     rules: [
       { action: 'log', expression: 'http.host eq "example.com"', description: 'mine' },
-      { action: 'challenge', expression: 'ip.src in $edgeban_block', enabled: false },
+      { action: 'challenge', expression: 'ip.src in $edgeban_block', description: 'edgeban block', enabled: false },
+      { action: 'log', expression: 'ip.src in $edgeban_block', description: 'watching edgeban' },
     ],
   });
   await edgeban();
@@ -57,8 +64,18 @@ test('at start: one list per action, one custom rule per list, other rules untou
   expect(rules).toEqual([
     ['log', 'http.host eq "example.com"', true],
     ['block', 'ip.src in $edgeban_block', true],
+    ['log', 'ip.src in $edgeban_block', true],
     ['managed_challenge', 'ip.src in $edgeban_managed_challenge', true],
   ]);
+});
+
+test("a list of edgeban's name that edgeban did not make is never used: no ban goes out, and the log says what to do", async () => {
+  await makeList('edgeban_block', 'the office allow-list, keep');
+  const d = await edgeban();
+  d.send('Blocked user enumeration attempt from 203.0.113.7');
+  await waitFor(() => d.logs.some((line) => String(line.error ?? line.detail ?? '').includes('a list named edgeban_block exists that edgeban did not make')));
+  expect([...list('edgeban_block')!.items.values()]).toEqual([]);
+  expect(list('edgeban_block')!.description).toBe('the office allow-list, keep');
 });
 
 test('a zone with no entry point yet gets one; a second start changes nothing', async () => {

@@ -6,6 +6,11 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host: match[1] ?? match[2], port };
 }
 
+/** Whether a listen host is reachable from this machine only: loopback or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 /** A host as it stands before `:port`: IPv6 in brackets. */
 export function formatHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;

@@ -1,7 +1,7 @@
 import type { AccessRulesConfig } from './settings';
 import type { EdgeBan, PerCallBackend } from '../bans/backend';
 import { ForeignRuleError } from '../common/errors';
-import { formatNotes, isOwnedNotes, parseNotes, zoneForSite } from './notes';
+import { formatNotes, ownedRule, zoneForSite } from './notes';
 import { CloudflareClient, CloudflareError } from './client';
 
 interface AccessRule {
@@ -83,9 +83,9 @@ export class AccessRulesBackend implements PerCallBackend {
     });
     const existing = result.find((rule) => rule.configuration.value.toLowerCase() === configuration.value.toLowerCase());
     if (!existing) throw new CloudflareError('GET', this.rulesPath(ban.location), 200, [{ code: 0, message: 'duplicate reported but no rule found' }], true);
-    if (!isOwnedNotes(existing.notes)) throw new ForeignRuleError(`a rule edgeban did not make already covers ${ban.key}`);
-    const current = parseNotes(existing.notes);
-    if (!current || current.until < ban.until || existing.mode !== ban.action) await this.update({ ...ban, ruleId: existing.id });
+    const current = ownedRule(existing);
+    if (!current) throw new ForeignRuleError('a rule edgeban did not make already covers this address');
+    if (current.until < ban.until || current.action !== ban.action) await this.update({ ...ban, ruleId: existing.id });
     return existing.id;
   }
 
@@ -112,10 +112,10 @@ export class AccessRulesBackend implements PerCallBackend {
         });
         if (!Array.isArray(result) || result.length === 0) break;
         for (const rule of result) {
-          const notes = parseNotes(rule.notes);
+          const owner = ownedRule(rule);
           const key = keyFor(rule.configuration);
-          if (!notes || !key) continue;
-          owned.push({ location, key, jail: notes.jail, action: rule.mode as EdgeBan['action'], until: notes.until, ruleId: rule.id });
+          if (!owner || !key) continue; // someone else's: never adopted, changed or deleted
+          owned.push({ location, key, jail: owner.jail, action: owner.action, until: owner.until, ruleId: rule.id });
         }
         if (result.length < PER_PAGE) break;
       }

@@ -1,4 +1,4 @@
-import { asError } from '../common/errors';
+import { asError, ForeignRuleError } from '../common/errors';
 import type { BanAction } from '../config/schema';
 import type { BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
 import { formatNotes, parseNotes } from './notes';
@@ -30,7 +30,7 @@ interface Item {
 
 interface Ruleset {
   id: string;
-  rules: { id: string; action: string; expression: string; enabled: boolean }[];
+  rules: { id: string; action: string; expression: string; enabled: boolean; description?: string }[];
 }
 
 /** What edgeban believes each of its lists holds, by ban key. */
@@ -124,6 +124,10 @@ export class IpListBackend implements BatchBackend {
     for (const action of this.config.actions) {
       if (this.lists.has(action)) continue;
       const found = existing.find((list) => list.name === listName(action));
+      if (found && found.description !== DESCRIPTION) {
+        // list names are unique in an account: edgeban can neither use this one nor make its own
+        throw new ForeignRuleError(`a list named ${found.name} exists that edgeban did not make (its description is not edgeban's): rename or delete it`);
+      }
       if (found) {
         this.lists.set(action, { id: found.id, name: found.name });
       } else if (create) {
@@ -154,7 +158,8 @@ export class IpListBackend implements BatchBackend {
         return;
       }
       for (const rule of wanted) {
-        const current = ruleset.rules.find((r) => r.expression === rule.expression);
+        // edgeban's rule: its expression and its description; a rule of the same expression that someone else wrote stays as it is
+        const current = ruleset.rules.find((r) => r.expression === rule.expression && r.description === rule.description);
         if (!current) await this.client.request('POST', `/zones/${zone}/rulesets/${ruleset.id}/rules`, { body: rule });
         else if (current.action !== rule.action || !current.enabled) {
           await this.client.request('PATCH', `/zones/${zone}/rulesets/${ruleset.id}/rules/${current.id}`, { body: rule });

@@ -1,4 +1,5 @@
 import type { EdgeBan } from '../bans/backend';
+import { ACTIONS, BanAction } from '../config/schema';
 
 const NOTES_PREFIX = 'edgeban ';
 
@@ -7,14 +8,28 @@ export function formatNotes(ban: Pick<EdgeBan, 'until' | 'jail'>): string {
   return `${NOTES_PREFIX}until=${ban.until} jail=${ban.jail}`;
 }
 
-export function parseNotes(notes: string): { until: number; jail: string } | null {
-  if (!notes.startsWith(NOTES_PREFIX)) return null;
-  const match = /^edgeban until=(\d{1,12}) jail=([A-Za-z0-9_.-]{1,64})$/.exec(notes);
-  return match ? { until: Number(match[1]), jail: match[2] } : null;
+/** No ban edgeban made can end before its first release: a smaller `until` was written by someone else. */
+const EARLIEST_UNTIL = Date.UTC(2025, 0, 1) / 1000;
+
+/**
+ * The notes of a rule or the comment of a list item, if edgeban wrote them: exactly its grammar,
+ * nothing before or after, an `until` edgeban could have written. Anything else is someone else's.
+ */
+export function parseNotes(notes: unknown): { until: number; jail: string } | null {
+  if (typeof notes !== 'string' || !notes.startsWith(NOTES_PREFIX)) return null;
+  const match = /^edgeban until=([1-9]\d{9}) jail=([A-Za-z0-9_.-]{1,64})$/.exec(notes);
+  if (!match || Number(match[1]) < EARLIEST_UNTIL) return null;
+  return { until: Number(match[1]), jail: match[2] };
 }
 
-export function isOwnedNotes(notes: unknown): boolean {
-  return typeof notes === 'string' && notes.startsWith(NOTES_PREFIX);
+/** The modes edgeban bans with: a rule in any other mode (`whitelist`) is never edgeban's. */
+const OWNED_MODES: ReadonlySet<string> = new Set<BanAction>(ACTIONS);
+
+/** Whether a rule is edgeban's: its notes in edgeban's grammar and its mode one edgeban uses. */
+export function ownedRule(rule: { notes?: unknown; mode?: unknown }): { until: number; jail: string; action: BanAction } | null {
+  const notes = parseNotes(rule.notes);
+  if (!notes || typeof rule.mode !== 'string' || !OWNED_MODES.has(rule.mode)) return null;
+  return { ...notes, action: rule.mode as BanAction };
 }
 
 /**

@@ -115,6 +115,8 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         listen: hostPort.default('127.0.0.1:9514'),
         token: z.string().min(16, 'use at least 16 characters').optional(),
+        /** names the endpoint is reached by, besides its listen address and localhost (a request with another Host is refused: DNS rebinding) */
+        hostNames: z.array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be a host name')).default([]),
       })
       .strict()
       .prefault({}),

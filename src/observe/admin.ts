@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseHostPort } from '../address/host-port';
+import { formatHost, isLoopbackHost, parseHostPort } from '../address/host-port';
 
 export interface AdminBan {
   key: string;
@@ -24,6 +24,11 @@ export interface AdminTarget {
 
 const MAX_BODY = 4096;
 
+class BodyTooLarge extends Error {}
+
+/** Host names every admin endpoint answers to, besides its listen address and the configured names. */
+const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+
 /**
  * /healthz, /metrics and /status read no addresses and need no token. /bans shows addresses
  * pseudonymised, or plain with the admin token; POST /unban changes state and needs the token.
@@ -33,16 +38,29 @@ export class AdminServer {
   private server: http.Server | null = null;
   port = 0;
 
+  private readonly hostNames: Set<string>;
+
   constructor(
     private readonly listen: string,
     private readonly token: string | undefined,
     private readonly target: AdminTarget,
-  ) {}
+    hostNames: readonly string[] = [],
+  ) {
+    const { host } = parseHostPort(listen);
+    this.hostNames = new Set([...LOOPBACK_NAMES, formatHost(host), ...hostNames].map((name) => name.toLowerCase()));
+  }
+
+  /** Whether the endpoint listens on an address other machines may reach. */
+  get exposed(): boolean {
+    return !isLoopbackHost(parseHostPort(this.listen).host);
+  }
 
   async start(): Promise<void> {
     const { host, port } = parseHostPort(this.listen);
     this.server = http.createServer((req, res) => {
-      this.handle(req, res).catch(() => reply(res, 500, { error: 'internal error' }));
+      this.handle(req, res).catch((error) =>
+        error instanceof BodyTooLarge ? reply(res, 413, { error: `body over ${MAX_BODY} bytes` }) : reply(res, 500, { error: 'internal error' }),
+      );
     });
     this.server.requestTimeout = 10_000;
     this.server.headersTimeout = 5_000;
@@ -67,7 +85,19 @@ export class AdminServer {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
+  /**
+   * A browser on a page of any site can reach a loopback port under a name that resolves there (DNS
+   * rebinding); its requests carry that name in Host. Only the names this endpoint is known by pass.
+   */
+  private hostAllowed(req: http.IncomingMessage): boolean {
+    const host = req.headers.host?.toLowerCase();
+    if (!host) return false;
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+    return this.hostNames.has(name);
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!this.hostAllowed(req)) return reply(res, 421, { error: 'unknown Host: add the name this endpoint is reached by to admin.hostNames' });
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const route = `${req.method} ${path}`;
     switch (route) {
@@ -115,7 +145,7 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error('body too large');
+    if (size > MAX_BODY) throw new BodyTooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

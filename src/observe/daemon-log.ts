@@ -3,14 +3,21 @@ import { formatIp } from '../address/ip';
 import type { EdgeBan } from '../bans/backend';
 import type { LedgerOutcome } from '../bans/ledger';
 import type { RangesRefreshed } from '../cloudflare/ranges';
-import type { IgnoreReason } from '../policy/policy';
+import type { BanOrder, IgnoreReason } from '../policy/policy';
 import type { WpEvent } from '../wordpress/recognise';
+import { formatHost, isLoopbackHost } from '../address/host-port';
+import type { BoundAddress } from '../ingest/listeners';
 import type { AddressMask, AddressMode, Logger } from './log';
 
 /**
  * The daemon's words: every line it logs about events, bans and Cloudflare, in one place, each
  * address through the mask.
  */
+/** `transport://host:port` of every listener, as the start-up log and /status show them. */
+export function listening(bound: readonly BoundAddress[]): string[] {
+  return bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`);
+}
+
 /** A line that a flood could repeat is written at most this often; the next one says how many were held back. */
 const THROTTLE_MS = 60_000;
 
@@ -23,9 +30,19 @@ export class DaemonLog {
     private readonly backendName: string,
   ) {}
 
-  listening(listening: string[], admin: string | null, addresses: AddressMode): void {
+  listening(bound: readonly BoundAddress[], admin: string | null, adminExposed: boolean, addresses: AddressMode): void {
     if (addresses === 'plain') this.log.warn('privacy.logAddresses is "plain": visitor addresses will appear in the logs');
-    this.log.info({ listening, admin, backend: this.backendName, pid: process.pid }, 'edgeban listening');
+    const udpExposed = bound.filter((b) => b.transport === 'udp' && !isLoopbackHost(b.host));
+    if (udpExposed.length) {
+      this.log.warn(
+        { udp: listening(udpExposed) },
+        "UDP listens beyond loopback: a datagram's source address can be forged, so anyone who can reach the port can have any address banned; use UDP on loopback or a trusted segment only, TCP or mutual TLS across hosts",
+      );
+    }
+    if (adminExposed) {
+      this.log.warn({ admin }, 'the admin endpoint listens beyond loopback: keep it behind a firewall, and set admin.token');
+    }
+    this.log.info({ listening: listening(bound), admin, backend: this.backendName, pid: process.pid }, 'edgeban listening');
   }
 
   decodeThreadStopped(error: Error): void {
@@ -53,8 +70,28 @@ export class DaemonLog {
     );
   }
 
-  banOutcome(what: LedgerOutcome, ban: EdgeBan, detail?: string): void {
+  /** A ban whose configured prefix would have covered a never-banned address: said once a ban. */
+  narrowed(order: BanOrder): void {
+    this.log.info(
+      { key: this.mask.show(order.key), jail: order.jail },
+      'ban narrowed: the configured prefix would also cover a Cloudflare, proxy, allow-listed or reserved address',
+    );
+  }
+
+  /** An address no prefix the backend takes can hold without a never-banned one. */
+  unbannable(): void {
+    this.throttled('unbannable', 1, (events) =>
+      this.log.warn(
+        { events },
+        'not banned: the /64 of this IPv6 address holds a Cloudflare, proxy, allow-listed or reserved address, and IP lists take no single IPv6 address (use backend: access-rules, or narrow trust.allow and trust.proxies)',
+      ),
+    );
+  }
+
+  banOutcome(what: LedgerOutcome, ban: EdgeBan, unscrubbed?: string): void {
     if (!this.log.isLevelEnabled(what === 'coalesced' ? 'debug' : 'info')) return; // spare the hashing
+    // Cloudflare's error texts may name the address: they go through the mask like any address
+    const detail = unscrubbed === undefined ? undefined : this.mask.scrub(unscrubbed);
     const dry = this.backendName === 'dry-run' ? ' (dry run: not sent to Cloudflare)' : '';
     const fields = { key: this.mask.show(ban.key), jail: ban.jail, action: ban.action, until: ban.until, location: ban.location, backend: this.backendName };
     switch (what) {
@@ -89,7 +126,7 @@ export class DaemonLog {
     if (result.ok) this.log.info({ ranges: result.fetched }, 'Cloudflare ranges refreshed from GET /ips');
     else
       this.log.warn(
-        { error: result.error },
+        { error: this.mask.scrub(result.error) },
         `cannot refresh Cloudflare ranges; keeping the bundled list${result.keptFetched ? ' and the ranges fetched before' : ''}`,
       );
   }
@@ -99,7 +136,7 @@ export class DaemonLog {
   }
 
   sweepFailed(error: string): void {
-    this.log.error({ error }, 'cannot list the rules at Cloudflare; will try again at the next sweep');
+    this.log.error({ error: this.mask.scrub(error) }, 'cannot list the rules at Cloudflare; will try again at the next sweep');
   }
 
   operatorUnban(key: string, locations: number): void {
@@ -110,7 +147,7 @@ export class DaemonLog {
   decodeFailed(failures: { error: string; count: number }): void {
     this.throttled('decode', failures.count, (lines) =>
       this.log.error(
-        { lines, error: failures.error },
+        { lines, error: this.mask.scrub(failures.error) },
         'lines made the decoder throw (a bug in edgeban: please report it); they were dropped and counted as decode_failed',
       ),
     );
@@ -119,7 +156,7 @@ export class DaemonLog {
   /** A listening socket failed while running, such as EMFILE when the process is out of descriptors. */
   listenerError(transport: string, error: Error): void {
     this.throttled(`listen:${transport}:${error.message}`, 1, (times) =>
-      this.log.error({ transport, error: error.message, times }, 'a listener failed; it keeps listening'),
+      this.log.error({ transport, error: this.mask.scrub(error.message), times }, 'a listener failed; it keeps listening'),
     );
   }
 

@@ -1,4 +1,3 @@
-import { formatHost } from '../address/host-port';
 import { parseIp } from '../address/ip';
 import type { EdgeBan } from '../bans/backend';
 import type { Ledger, LedgerOutcome } from '../bans/ledger';
@@ -6,7 +5,7 @@ import { Tally } from '../common/tally';
 import type { BoundAddress } from '../ingest/listeners';
 import type { Pipeline } from '../policy/pipeline';
 import type { AdminBan, AdminTarget } from './admin';
-import { DaemonLog } from './daemon-log';
+import { DaemonLog, listening } from './daemon-log';
 import type { AddressMask, Logger } from './log';
 import { Metrics } from './metrics';
 
@@ -16,11 +15,6 @@ export interface DaemonParts {
   ledger: () => Ledger;
   decodedIn: () => Tally;
   bound: () => readonly BoundAddress[];
-}
-
-/** `transport://host:port` of every listener, as the start-up log and /status show them. */
-export function listening(bound: readonly BoundAddress[]): string[] {
-  return bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`);
 }
 
 /**
@@ -92,8 +86,9 @@ export class DaemonView implements AdminTarget {
     return [...this.parts.ledger().active.values()].map(({ key, jail, action, until, location }) => ({ key, jail, action, until, location }));
   }
 
+  /** Without the admin token, an address is always a pseudonym, whatever the log shows. */
   mask(address: string): string {
-    return this.addresses.show(address);
+    return this.addresses.pseudonym(address);
   }
 
   /** An operator's unban: lifts the ban of this address's key everywhere, and forgets its window. */
@@ -103,6 +98,7 @@ export class DaemonView implements AdminTarget {
     const ip = parseIp(address.trim().split('/')[0]);
     if (!ip) return null;
     const key = pipeline.policy.keyOf(ip);
+    if (key === null) return []; // never bannable, so never banned
     const lifted = [...ledger.active.values()].filter((ban) => ban.key === key).map((ban) => ban.location);
     for (const location of lifted) ledger.unban(location, key);
     pipeline.policy.forget(ip);

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import pino from 'pino';
+import { parseIp } from '../address/ip';
 
 export type AddressMode = 'pseudonymize' | 'omit' | 'plain';
 
@@ -12,6 +13,10 @@ export class AddressMask {
 
   constructor(public mode: AddressMode) {}
 
+  /**
+   * An address or a ban key as the log may show it. A key of one address (`/32`, `/128`) is that
+   * address: one client has one pseudonym a run, in its event lines and its ban lines alike.
+   */
   show(address: string): string {
     switch (this.mode) {
       case 'plain':
@@ -19,9 +24,33 @@ export class AddressMask {
       case 'omit':
         return '-';
       default:
-        return `~${createHmac('sha256', this.key).update(address).digest('hex').slice(0, 12)}`;
+        return this.pseudonym(address);
     }
   }
+
+  /** The address's pseudonym whatever the mode: the same one the log shows in `pseudonymize`. */
+  pseudonym(address: string): string {
+    return `~${createHmac('sha256', this.key).update(singleAddress(address)).digest('hex').slice(0, 12)}`;
+  }
+
+  /**
+   * Free text that may hold addresses (an API error, an exception's message) with each address,
+   * or prefix, shown as `show` shows it. Not for the hot path: a regular expression finds them.
+   */
+  scrub(text: string): string {
+    if (this.mode === 'plain') return text;
+    return text.replace(ADDRESS_LIKE, (match) => (parseIp(match.split('/')[0]) ? this.show(match) : match));
+  }
+}
+
+/** IPv4 dotted quads and IPv6 hex-and-colon runs (two colons at least), with an optional prefix length. */
+const ADDRESS_LIKE =
+  /(?:\b\d{1,3}(?:\.\d{1,3}){3}\b|(?<![\w:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\d{1,3}(?:\.\d{1,3}){3})?(?![\w:.]))(?:\/\d{1,3})?/g;
+
+function singleAddress(key: string): string {
+  if (key.endsWith('/32') && !key.includes(':')) return key.slice(0, -3);
+  if (key.endsWith('/128')) return key.slice(0, -4);
+  return key;
 }
 
 export type Logger = pino.Logger;

@@ -16,6 +16,8 @@ export function policyOptions(config: Config, cloudflareRanges: Iterable<string>
     trust: new Trust({ cloudflare: cloudflareRanges, proxies: config.trust.proxies, allow: config.trust.allow }),
     ipv4Prefix: config.trust.ipv4Prefix,
     ipv6Prefix: config.trust.ipv6Prefix,
+    // Cloudflare's IP lists take IPv6 prefixes up to /64, never a single IPv6 address
+    singleIpv6: config.cloudflare.backend !== 'ip-list',
     maxTracked: config.trust.maxTracked,
   };
 }

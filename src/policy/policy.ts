@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import { Ip, maskV4, prefixKey } from '../address/ip';
 import type { BanAction, JailConfig } from '../config/schema';
 import type { WpEvent } from '../wordpress/recognise';
+import { BanKeys } from './ban-keys';
 import { TrackStore } from './track-store';
 import { Trust, TRUST_REASONS, TrustReason } from './trust';
 
@@ -15,9 +16,15 @@ export interface BanOrder {
   /** unix seconds */
   until: number;
   site: string | null;
+  /** the key is narrower than the configured prefix, which would have covered a never-banned address */
+  narrowed?: boolean;
 }
 
-export type IgnoreReason = TrustReason;
+/**
+ * `unbannable`: no prefix the backend takes holds the address without a never-banned one (an IPv6
+ * address whose /64 holds one, with IP lists, which take no single IPv6 address).
+ */
+export type IgnoreReason = TrustReason | 'unbannable';
 
 export interface Decision {
   /** set when the event is never counted */
@@ -32,6 +39,8 @@ export interface PolicyOptions {
   trust: Trust;
   ipv4Prefix: number;
   ipv6Prefix: number;
+  /** whether the backend bans a single IPv6 address (IP lists take IPv6 only up to /64); default true */
+  singleIpv6?: boolean;
   /** bound on tracked (jail, key) windows; the oldest is evicted first */
   maxTracked: number;
 }
@@ -48,7 +57,7 @@ const NO_ORDERS: readonly BanOrder[] = Object.freeze([]);
 /** The decisions that order nothing and warn of nothing, shared: most events allocate no decision. */
 const COUNTED: Decision = Object.freeze({ ignored: null, orders: NO_ORDERS, warnMisconfigured: false });
 const IGNORED: ReadonlyMap<IgnoreReason, Decision> = new Map(
-  TRUST_REASONS.map((reason) => [reason, Object.freeze({ ignored: reason, orders: NO_ORDERS, warnMisconfigured: false })]),
+  [...TRUST_REASONS, 'unbannable' as const].map((reason) => [reason, Object.freeze({ ignored: reason, orders: NO_ORDERS, warnMisconfigured: false })]),
 );
 
 function ignoredFor(reason: IgnoreReason, warn: boolean): Decision {
@@ -67,6 +76,22 @@ function zero(cells: Float64Array, from: number, to: number): void {
  * only for a ban.
  */
 const IPV4_HI = 0xffffffff;
+/**
+ * A single IPv6 address (a key narrowed to /128) does not fit in 64 bits: its key is a 56-bit hash
+ * of the address in ff00::/8, multicast space that no visitor's prefix key can take.
+ */
+const SINGLE_V6_HI = 0xff000000;
+
+function groupsHash(groups: readonly number[], seed: number): number {
+  let hash = seed;
+  for (const group of groups) hash = Math.imul(hash ^ group, 0x01000193) ^ (hash >>> 15);
+  return hash >>> 0;
+}
+
+function banKeys(options: PolicyOptions): BanKeys {
+  const { ipv4Prefix, ipv6Prefix, singleIpv6 = true } = options;
+  return new BanKeys({ ipv4Prefix, ipv6Prefix, singleIpv6 }, options.trust.neverBanned());
+}
 
 function v6Half(groups: readonly number[], first: number, bits: number): number {
   const value = ((groups[first] << 16) | groups[first + 1]) >>> 0;
@@ -92,9 +117,11 @@ export class Policy {
    * Bounded by maxTracked keys; past it, a key not seen again lately gives way (see TrackStore).
    */
   private tracks: TrackStore;
-  /** trackKey's answer, in two fields rather than a new array per event */
+  /** trackKey's answer, in fields rather than a new array per event; keyPrefix null: no key can be banned */
   private keyHi = 0;
   private keyLo = 0;
+  private keyPrefix: number | null = 0;
+  private keys: BanKeys;
   /** bans so far per jail and key, for the increment; forgotten increment.max after the last ban ends */
   private offences: LRUCache<string, { count: number; forgetAt: number }> | null = null;
   private readonly warnedSites: LRUCache<string, number>;
@@ -104,6 +131,7 @@ export class Policy {
     this.setJails(options.jails);
     this.tracks = new TrackStore(this.trackWidth, options.maxTracked);
     this.warnedSites = new LRUCache({ max: 10_000 });
+    this.keys = banKeys(options);
   }
 
   /**
@@ -115,6 +143,7 @@ export class Policy {
       JSON.stringify([Object.entries(o.jails).map(([name, j]) => [name, j.maxretry]), o.ipv4Prefix, o.ipv6Prefix, o.maxTracked]);
     const keep = layout(options) === layout(this.options);
     this.options = options;
+    this.keys = banKeys(options);
     this.setJails(options.jails);
     if (!keep) this.tracks = new TrackStore(this.trackWidth, options.maxTracked);
     return keep;
@@ -138,6 +167,7 @@ export class Policy {
   /** Replaces Cloudflare's ranges (after GET /ips). */
   setCloudflareRanges(cidrs: Iterable<string>): void {
     this.options.trust.setCloudflareRanges(cidrs);
+    this.keys = banKeys(this.options);
   }
 
   /** Keys with live state (for metrics and the memory benchmark). */
@@ -158,22 +188,28 @@ export class Policy {
   /** Forgets the window of this address's key, bans included (an operator's unban), so it can be ordered again. */
   forget(ip: Ip): void {
     this.trackKey(ip);
-    this.tracks.delete(this.keyHi, this.keyLo);
+    if (this.keyPrefix !== null) this.tracks.delete(this.keyHi, this.keyLo);
   }
 
   private trackKey(ip: Ip): void {
+    const prefix = (this.keyPrefix = this.keys.prefixFor(ip));
+    if (prefix === null) return;
     if (ip.family === 4) {
       this.keyHi = IPV4_HI;
-      this.keyLo = maskV4(ip.v4, this.options.ipv4Prefix);
+      this.keyLo = maskV4(ip.v4, prefix);
+    } else if (prefix === 128) {
+      this.keyHi = (SINGLE_V6_HI | (groupsHash(ip.v6, 0x811c9dc5) & 0xffffff)) >>> 0;
+      this.keyLo = groupsHash(ip.v6, 0x9747b28c);
     } else {
-      this.keyHi = v6Half(ip.v6, 0, this.options.ipv6Prefix);
-      this.keyLo = v6Half(ip.v6, 2, this.options.ipv6Prefix - 32);
+      this.keyHi = v6Half(ip.v6, 0, prefix);
+      this.keyLo = v6Half(ip.v6, 2, prefix - 32);
     }
   }
 
-  /** The prefix a ban of this address covers, in CIDR form (the window's key as text). */
-  keyOf(ip: Ip): string {
-    return prefixKey(ip, ip.family === 4 ? this.options.ipv4Prefix : this.options.ipv6Prefix);
+  /** The prefix a ban of this address covers, in CIDR form (the window's key as text); null when none may be banned. */
+  keyOf(ip: Ip): string | null {
+    const prefix = this.keys.prefixFor(ip);
+    return prefix === null ? null : prefixKey(ip, prefix);
   }
 
   decide(event: WpEvent): Decision {
@@ -187,6 +223,7 @@ export class Policy {
     let orders = NO_ORDERS;
     if (jails.length > 0) {
       this.trackKey(ip);
+      if (this.keyPrefix === null) return IGNORED.get('unbannable')!;
       const row = this.tracks.row(this.keyHi, this.keyLo);
       for (const jail of jails) {
         const order = this.hit(jail, ip, row, event);
@@ -238,7 +275,9 @@ export class Policy {
         return null;
       }
     }
-    const order = this.order(jail, this.keyOf(ip), event);
+    const prefix = this.keyPrefix!;
+    const order = this.order(jail, prefixKey(ip, prefix), event);
+    if (this.keys.narrowed(ip, prefix)) order.narrowed = true;
     zero(track, base + 1, base + maxretry);
     track[base] = -order.until * 1000;
     return order;

@@ -31,24 +31,39 @@ export const CLOUDFLARE_RANGES = [
 ];
 
 /**
- * Ranges no visitor on the internet can come from. The documentation ranges (192.0.2.0/24,
- * 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) are deliberately absent: examples and tests use them.
+ * Ranges no visitor on the internet can come from: every block of IANA's IPv4 and IPv6
+ * special-purpose address registries that is not globally reachable, the deprecated transition
+ * blocks, and, for IPv6, everything outside global unicast (2000::/3), which holds the
+ * IPv4-compatible (::/96), IPv4-mapped, NAT64 (64:ff9b::/96) and discard (100::/64) blocks.
+ * The documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32,
+ * 3fff::/20) are deliberately absent: examples and tests use them. Teredo (2001::/32) is not
+ * reserved, but its /64 names a relay, not a client: see BanKeys.
  */
 export const RESERVED_RANGES = [
   '0.0.0.0/8', // "this network", unspecified
-  '10.0.0.0/8', // RFC 1918
-  '100.64.0.0/10', // carrier-grade NAT
+  '10.0.0.0/8', // private (RFC 1918)
+  '100.64.0.0/10', // shared address space, carrier-grade NAT
   '127.0.0.0/8', // loopback
   '169.254.0.0/16', // link-local
-  '172.16.0.0/12', // RFC 1918
-  '192.168.0.0/16', // RFC 1918
+  '172.16.0.0/12', // private (RFC 1918)
+  '192.0.0.0/24', // IETF protocol assignments
+  '192.88.99.0/24', // 6to4 relay anycast, deprecated
+  '192.168.0.0/16', // private (RFC 1918)
+  '198.18.0.0/15', // benchmarking
   '224.0.0.0/4', // multicast
   '240.0.0.0/4', // reserved, includes broadcast 255.255.255.255
-  '::/128', // unspecified
-  '::1/128', // loopback
-  'fc00::/7', // unique-local
-  'fe80::/10', // link-local
-  'ff00::/8', // multicast
+  '::/3', // not global unicast: unspecified, loopback, IPv4-compatible and -mapped, NAT64, discard
+  '2001:1::/32', // IETF protocol assignments (anycast services, never a visitor)
+  '2001:2::/32', // benchmarking (2001:2::/48) and unassigned
+  '2001:4::/30', // AS112 sinks and unassigned
+  '2001:8::/29', // unassigned IETF protocol space
+  '2001:10::/28', // ORCHID, deprecated
+  '2001:40::/26', // unassigned IETF protocol space
+  '2001:80::/25',
+  '2001:100::/24',
+  '2002::/16', // 6to4, deprecated
+  '4000::/2', // not global unicast: unique-local fc00::/7, link-local fe80::/10, multicast ff00::/8 …
+  '8000::/1',
 ];
 
 export const TRUST_REASONS = ['cloudflare', 'proxy', 'allow', 'reserved'] as const;
@@ -76,6 +91,11 @@ export class Trust {
   /** Replaces the Cloudflare ranges (after a refresh from GET /ips). */
   setCloudflareRanges(cidrs: Iterable<string>): void {
     this.cloudflare = new CidrSet(cidrs);
+  }
+
+  /** Every range whose addresses are never counted, and so never covered by a ban. */
+  neverBanned(): string[] {
+    return [this.cloudflare, this.proxies, this.allow, this.reserved].flatMap((set) => set.texts);
   }
 
   reason(ip: Ip): TrustReason | null {
