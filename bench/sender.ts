@@ -18,7 +18,7 @@ const rate = Number(rateText);
 
 function message(i: number): string {
   const stamp = `2025-03-09T06:31:${String(Math.floor(i / 1e6) % 60).padStart(2, '0')}.${String(i % 1e6).padStart(6, '0')}+00:00`;
-  return `<37>${stamp} web1 wordpress(www.example.com)[4242] Authentication failure for admin from 198.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}`;
+  return `<37>${stamp} web1 wordpress(www.example.com)[4242] Authentication failure for admin from 45.${18 + ((i >> 16) & 1)}.${(i >> 8) & 255}.${i & 255}`;
 }
 
 /** Frames from..to as octet-counted blocks of a thousand, built ahead. */

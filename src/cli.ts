@@ -133,9 +133,9 @@ async function main(argv: string[]): Promise<number> {
     case 'check': {
       const config = loadOrExplain(values.config);
       process.stdout.write(`ok: config ${values.config ?? '(embedded default)'} is valid\n`);
-      const { checkCloudflare } = await import('./cloudflare/check');
-      const lines = await checkCloudflare(config);
-      for (const line of lines) process.stdout.write(`${line.ok ? 'ok' : 'FAIL'}: ${line.text}\n`);
+      const { checkCloudflare, configAdvice } = await import('./cloudflare/check');
+      const lines = [...configAdvice(config), ...(await checkCloudflare(config))];
+      for (const line of lines) process.stdout.write(`${line.ok ? (line.warn ? 'WARN' : 'ok') : 'FAIL'}: ${line.text}\n`);
       return lines.every((line) => line.ok) ? EXIT_OK : EXIT_FAILURE;
     }
     case 'replay': {

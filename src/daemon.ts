@@ -58,7 +58,10 @@ export class Daemon {
       createBackend(config, { onResponse: (status) => this.view.apiResponses.add(String(status)), onWait: (why, ms) => this.words.apiWait(why, ms) });
     const parts = { pipeline: () => this.pipeline, ledger: () => this.ledger, decodedIn: () => this.router.decodedIn, bound: () => this.ingest.bound };
     this.view = new DaemonView(log, this.mask, this.backend.name, parts);
-    this.ledger = new Ledger({ backend: this.backend, events: { outcome: (...outcome) => this.view.banOutcome(...outcome) } });
+    this.ledger = new Ledger({
+      backend: this.backend,
+      events: { outcome: (...outcome) => this.view.banOutcome(...outcome), gaveUp: (ban) => this.pipeline.policy.release(ban.key, ban.jail) },
+    });
     this.router = new DecodeRouter(this.pipeline.decoder, {
       decoded: (decoded) => this.onDecoded(decoded),
       pause: () => this.ingest.pauseStreams(),

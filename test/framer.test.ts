@@ -42,13 +42,15 @@ describe('StreamFramer', () => {
     expect(frames).toEqual(['<37>x\n', '<37>y', '<37>z']);
   });
 
-  test('an oversized octet-counted frame is skipped by its length and the stream resynchronises', () => {
+  test('an octet count over the limit ends the stream: what it announces could hide the frames after it', () => {
     const { framer, frames, problems } = collect(480);
     const big = `<37>${'A'.repeat(5000)}`;
     pushSplit(framer, Buffer.concat([octetCounted(big), octetCounted('<37>after')]), [100, 2000, 4000]);
-    expect(problems).toEqual(['oversize']);
-    expect(frames).toEqual(['<37>after']);
+    expect(problems).toEqual(['length_over_limit']);
+    expect(frames).toEqual([]);
     expect(framer.buffered).toBe(0);
+    framer.push(octetCounted('<37>later'));
+    expect(frames).toEqual([]); // nothing more is read from this stream
   });
 
   test('an oversized LF frame is dropped without buffering it and the next one is kept', () => {

@@ -232,13 +232,22 @@ describe('TCP', () => {
     socket.destroy();
   });
 
-  test('an oversized frame is dropped and the connection goes on', async () => {
+  test('an oversized LF frame is dropped and the connection goes on', async () => {
     const h = await start({ tcp: ['127.0.0.1:0'], maxMessageBytes: 1024 });
     const socket = await connectTcp(h.port('tcp'));
-    socket.write(Buffer.concat([octetCounted('y'.repeat(50_000)), Buffer.from(`${'z'.repeat(5000)}\n`), octetCounted(LINE)]));
+    socket.write(Buffer.concat([Buffer.from(`${'z'.repeat(5000)}\n`), octetCounted(LINE)]));
     await waitFor(() => h.frames.length === 1);
-    expect(h.outcomes.get('tcp:oversize')).toBe(2);
+    expect(h.outcomes.get('tcp:oversize')).toBe(1);
     socket.destroy();
+  });
+
+  test('an octet count over maxMessageBytes closes the connection, counted', async () => {
+    const h = await start({ tcp: ['127.0.0.1:0'], maxMessageBytes: 1024 });
+    const socket = await connectTcp(h.port('tcp'));
+    socket.write(Buffer.concat([octetCounted('y'.repeat(50_000)), octetCounted(LINE)]));
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(h.outcomes.get('tcp:length_over_limit')).toBe(1);
+    expect(h.frames).toEqual([]);
   });
 
   test('a sender outside allowedSenders is refused at connect', async () => {

@@ -14,6 +14,11 @@ interface Entry extends EdgeBan {
 export interface LedgerEvents {
   /** every outcome worth a log line or a counter */
   outcome(what: LedgerOutcome, entry: EdgeBan, detail?: string, latencyMs?: number): void;
+  /**
+   * A ban the policy ordered that will not reach Cloudflare (refused for good, or no room in the
+   * queue): the policy must forget it is banned, so that the next attack orders it again.
+   */
+  gaveUp?(ban: EdgeBan): void;
 }
 
 export type LedgerOutcome =
@@ -81,7 +86,10 @@ export class Ledger {
       return;
     }
     const entry: Entry = { location, key: order.key, jail: order.jail, action: order.action, until: order.until, id, orderedAt: this.now() };
-    if (this.queue.size >= this.maxQueue && !this.queue.has(id)) return this.options.events.outcome('queue_full', entry);
+    if (this.queue.size >= this.maxQueue && !this.queue.has(id)) {
+      this.options.events.outcome('queue_full', entry);
+      return this.options.events.gaveUp?.(entry);
+    }
     this.active.set(id, entry);
     this.timers.push(entry.until * 1000, entry);
     const pending = this.queue.get(id);
@@ -265,8 +273,10 @@ export class Ledger {
   private failed(id: string, op: { type: OpType; entry: Entry }, error: Error): void {
     const retryable = isRetryable(error);
     if (!retryable) {
-      if (op.type === 'ban' && this.active.get(id) === op.entry) this.active.delete(id);
+      const givenUp = op.type === 'ban' && this.active.get(id) === op.entry;
+      if (givenUp) this.active.delete(id);
       this.options.events.outcome('failed', op.entry, error.message);
+      if (givenUp) this.options.events.gaveUp?.(op.entry);
       return;
     }
     if (this.stopping) {

@@ -1,3 +1,4 @@
+import { isLoopbackHost } from '../address/host-port';
 import { describeError } from '../common/errors';
 import type { Config } from '../config/schema';
 import { CloudflareClient, CloudflareError } from './client';
@@ -6,6 +7,28 @@ import { configuredZoneIds } from './settings';
 export interface CheckLine {
   ok: boolean;
   text: string;
+  /** all right, but worth a word: printed as WARN, does not fail the check */
+  warn?: boolean;
+}
+
+/** What a valid config may still mean in practice: no jails, no token, a token sent in clear text. */
+export function configAdvice(config: Config): CheckLine[] {
+  const lines: CheckLine[] = [];
+  if (Object.keys(config.jails).length === 0) lines.push({ ok: false, text: 'jails is empty: no event is ever counted, nothing is ever banned' });
+  const { token, dryRun, apiBase } = config.cloudflare;
+  if (!token)
+    lines.push({ ok: true, warn: true, text: 'no Cloudflare token (cloudflare.token or CLOUDFLARE_API_TOKEN): a dry run, bans are logged and never sent' });
+  else if (dryRun) lines.push({ ok: true, warn: true, text: 'cloudflare.dryRun is set: bans are logged and never sent' });
+  const url = new URL(apiBase);
+  if (url.protocol === 'http:') {
+    const local = isLoopbackHost(url.hostname.replace(/^\[|\]$/g, ''));
+    lines.push(
+      local
+        ? { ok: true, warn: true, text: `cloudflare.apiBase ${apiBase} is plain HTTP on loopback: fine for a test API, never for Cloudflare` }
+        : { ok: false, text: `cloudflare.apiBase ${apiBase} is plain HTTP: the token would cross the network in clear text (use https://)` },
+    );
+  }
+  return lines;
 }
 
 const PERMISSION = {
@@ -67,7 +90,7 @@ export function explain(error: unknown, what: string, permission: string): strin
 /** `edgeban check`: the token verifies, and every configured zone or the account answers. */
 export async function checkCloudflare(config: Config): Promise<CheckLine[]> {
   const { token, apiBase, accountId, requestsPer5Min, dryRun } = config.cloudflare;
-  if (!token) return [{ ok: true, text: 'no Cloudflare token: edgeban will run as a dry run' }];
+  if (!token) return []; // configAdvice says what that means
   const client = new CloudflareClient({ baseUrl: apiBase, token, requestsPer5Min, maxAttempts: 2, backoffBaseMs: 200 });
   const lines: CheckLine[] = [];
   try {

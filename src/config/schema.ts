@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseCidr } from '../address/cidr';
 import { parseHostPort } from '../address/host-port';
-import { EVENT_KINDS } from '../wordpress/catalogue';
+import { EVENT_KINDS, NEVER_COUNTED } from '../wordpress/catalogue';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './defaults';
 import { parseDuration } from './duration';
 
@@ -23,21 +23,38 @@ const cidr = z.string().refine((value) => {
   }
 }, 'must be an IP address or CIDR');
 
-/** A duration in seconds, written `30s`, `10m`, `1h`, `7d`, `1w` or as a number of seconds. */
+/** The longest duration any setting takes: a ban's `until` must stay a time a restart can read and act on. */
+export const MAX_DURATION_SECONDS = 366 * 86_400;
+
+/** A duration in seconds, written `30s`, `10m`, `1h`, `7d`, `1w` or as a number of seconds, up to a year. */
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const seconds = parseDuration(value);
   if (seconds === null || seconds <= 0) {
     ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (use s, m, h, d, w)` });
     return z.NEVER;
   }
+  if (seconds > MAX_DURATION_SECONDS) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is longer than a year (366d), the most edgeban takes` });
+    return z.NEVER;
+  }
   return seconds;
 });
+
+/** One of a few numbers, with an error that names them (zod's union says only "Invalid input"). */
+function oneOf<T extends number>(values: readonly T[], fallback: T) {
+  return z
+    .number()
+    .refine((value) => (values as readonly number[]).includes(value), `must be one of ${values.join(', ')}`)
+    .default(fallback) as unknown as z.ZodDefault<z.ZodType<T>>;
+}
 
 export const ACTIONS = ['block', 'managed_challenge', 'challenge', 'js_challenge'] as const;
 export type BanAction = (typeof ACTIONS)[number];
 
 const CLASSES = ['hard', 'soft', 'extra', 'info'] as const;
-const eventSelector = z.enum([...CLASSES, ...EVENT_KINDS] as [string, ...string[]]);
+const eventSelector = z.enum([...CLASSES, ...EVENT_KINDS] as [string, ...string[]]).refine((value) => !(NEVER_COUNTED as readonly string[]).includes(value), {
+  message: `${NEVER_COUNTED.join(', ')}: lines that are not WP fail2ban's attack messages are never counted by a jail`,
+});
 
 const jail = z
   .object({
@@ -81,8 +98,8 @@ export const configSchema = z
         proxies: z.array(cidr).default([]),
         allow: z.array(cidr).default([]),
         // the widths Cloudflare accepts: ip (/32), ip_range IPv4 /16 and /24, IPv6 /32, /48, /64
-        ipv4Prefix: z.union([z.literal(16), z.literal(24), z.literal(32)]).default(32),
-        ipv6Prefix: z.union([z.literal(32), z.literal(48), z.literal(64)]).default(64),
+        ipv4Prefix: oneOf([16, 24, 32] as const, 32),
+        ipv6Prefix: oneOf([32, 48, 64] as const, 64),
         maxTracked: z.number().int().min(1000).max(50_000_000).default(1_000_000),
       })
       .strict()

@@ -15,6 +15,26 @@ export function transferables(batch: FrameBatch): ArrayBuffer[] {
   return [batch.bytes.buffer, batch.bounds.buffer, batch.times.buffer];
 }
 
+const LF = 10;
+
+/**
+ * The lines of a frame or datagram. A raw LF before its end means two messages glued together
+ * (rsyslog escapes an LF inside a message as #012), and reading them as one would take the second
+ * one's address for the first one's event: each line becomes a frame of its own, decoded alone.
+ * A trailing LF, as RFC 5424 templates end, is part of the frame.
+ */
+export function eachLine(frame: Buffer, each: (line: Buffer) => void): void {
+  let lf = frame.indexOf(LF);
+  if (lf < 0 || lf === frame.length - 1) return each(frame);
+  let start = 0;
+  while (lf >= 0) {
+    if (lf > start) each(frame.subarray(start, lf));
+    start = lf + 1;
+    lf = frame.indexOf(LF, start);
+  }
+  if (start < frame.length) each(frame.subarray(start));
+}
+
 export class FramePacker {
   private bytes: Uint8Array<ArrayBuffer>;
   private length = 0;

@@ -2,11 +2,12 @@
  * RFC 6587 stream framing, decided per frame as rsyslog's own receiver does: a frame that starts
  * with a digit is octet-counted (`LEN SP MSG`), anything else runs to LF or NUL. Frames may be
  * split across reads or packed within one. Memory per connection is bounded by maxMessageBytes:
- * an oversized frame is skipped (its declared length, or up to the next terminator) and counted,
- * never buffered.
+ * an oversized delimited frame is skipped up to the next terminator and counted, never buffered.
+ * An octet count over maxMessageBytes ends the stream (`length_over_limit`): skipping the bytes it
+ * announces would let one lying count hide up to a gigabyte of the frames after it.
  */
 
-export type FramerEvent = 'oversize' | 'framing_error';
+export type FramerEvent = 'oversize' | 'framing_error' | 'length_over_limit';
 
 export interface FramerSink {
   /** A complete frame; `frame` is only valid during the call (it may share the read buffer). */
@@ -32,17 +33,16 @@ const enum Mode {
   Counted,
   /** reading a frame up to LF or NUL */
   Delimited,
-  /** discarding `skip` more bytes of an oversized counted frame */
-  SkipCounted,
   /** discarding up to the next LF or NUL */
   SkipDelimited,
+  /** the stream cannot be trusted any more: everything is discarded until it closes */
+  Closed,
 }
 
 export class StreamFramer {
   private mode = Mode.Start;
   private length = 0;
   private lengthDigits = 0;
-  private skip = 0;
   /** Part of a frame that a read cut off; never longer than maxMessageBytes. */
   private carry: Buffer | null = null;
 
@@ -68,13 +68,8 @@ export class StreamFramer {
         case Mode.Delimited:
           pos = this.readDelimited(chunk, pos);
           break;
-        case Mode.SkipCounted: {
-          const take = Math.min(this.skip, end - pos);
-          this.skip -= take;
-          pos += take;
-          if (this.skip === 0) this.mode = Mode.Start;
-          break;
-        }
+        case Mode.Closed:
+          return;
         case Mode.SkipDelimited: {
           const stop = findTerminator(chunk, pos);
           if (stop < 0) return;
@@ -118,9 +113,9 @@ export class StreamFramer {
       if (c !== SPACE) return this.framingError(pos);
       pos++;
       if (this.length > this.maxMessageBytes) {
-        this.sink.problem('oversize');
-        this.skip = this.length;
-        this.mode = Mode.SkipCounted;
+        this.mode = Mode.Closed;
+        this.carry = null;
+        this.sink.problem('length_over_limit');
       } else {
         this.mode = Mode.Counted;
       }

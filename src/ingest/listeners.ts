@@ -3,7 +3,7 @@ import tls from 'node:tls';
 import { CidrSet } from '../address/cidr';
 import { parseHostPort } from '../address/host-port';
 import { FramerEvent, StreamFramer } from './framer';
-import { FrameBatch, FramePacker } from './frame-batch';
+import { eachLine, FrameBatch, FramePacker } from './frame-batch';
 import { normalizeSender } from './sender';
 import { UdpThread } from './udp-thread';
 
@@ -16,6 +16,8 @@ export type IngestOutcome =
   | 'sender_refused'
   | 'oversize'
   | 'framing_error'
+  /** an octet count over maxMessageBytes: the connection is closed, as what follows cannot be trusted */
+  | 'length_over_limit'
   | 'connection_refused'
   | 'connection_limit'
   | 'tls_refused'
@@ -211,11 +213,15 @@ export class Ingest {
       this.handlers.frames(packer.take(), sender, transport);
     };
     const framer = new StreamFramer(this.options.maxMessageBytes, {
-      frame: (bytes) => {
-        if (!packer.fits(bytes.length)) emit();
-        packer.add(bytes, receivedAt);
+      frame: (frame) =>
+        eachLine(frame, (bytes) => {
+          if (!packer.fits(bytes.length)) emit();
+          packer.add(bytes, receivedAt);
+        }),
+      problem: (kind: FramerEvent) => {
+        this.handlers.outcome(transport, kind);
+        if (kind === 'length_over_limit') socket.destroy(); // the sender reconnects and starts on a frame boundary
       },
-      problem: (kind: FramerEvent) => this.handlers.outcome(transport, kind),
     });
     socket.on('data', (chunk: Buffer) => {
       // the frames of a read arrived together: one clock reading for them all

@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
 import type { UdpBatch, UdpWorkerData, UdpWorkerCommand } from './udp-thread';
-import { FramePacker, transferables } from './frame-batch';
+import { eachLine, FramePacker, transferables } from './frame-batch';
 import { normalizeSender } from './sender';
 
 /**
@@ -101,9 +101,13 @@ class UdpReader {
       this.oversize++;
       return;
     }
-    if (this.packer.size > 0 && (sender !== this.batchSender || !this.packer.fits(message.length))) this.flush();
+    if (this.packer.size > 0 && sender !== this.batchSender) this.flush();
     this.batchSender = sender;
-    this.packer.add(message, Date.now());
+    const receivedAt = Date.now();
+    eachLine(message, (line) => {
+      if (!this.packer.fits(line.length)) this.flush();
+      this.packer.add(line, receivedAt);
+    });
   }
 }
 

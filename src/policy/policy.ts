@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
-import { Ip, maskV4, prefixKey } from '../address/ip';
+import { Ip, maskV4, parseIp, prefixKey } from '../address/ip';
 import type { BanAction, JailConfig } from '../config/schema';
+import { NEVER_COUNTED } from '../wordpress/catalogue';
 import type { WpEvent } from '../wordpress/recognise';
 import { BanKeys } from './ban-keys';
 import { TrackStore } from './track-store';
@@ -24,7 +25,7 @@ export interface BanOrder {
  * `unbannable`: no prefix the backend takes holds the address without a never-banned one (an IPv6
  * address whose /64 holds one, with IP lists, which take no single IPv6 address).
  */
-export type IgnoreReason = TrustReason | 'unbannable';
+export type IgnoreReason = TrustReason | 'unbannable' | 'never_counted';
 
 export interface Decision {
   /** set when the event is never counted */
@@ -54,10 +55,14 @@ interface Jail {
 }
 
 const NO_ORDERS: readonly BanOrder[] = Object.freeze([]);
+const NEVER_COUNTED_KINDS: ReadonlySet<string> = new Set(NEVER_COUNTED);
 /** The decisions that order nothing and warn of nothing, shared: most events allocate no decision. */
 const COUNTED: Decision = Object.freeze({ ignored: null, orders: NO_ORDERS, warnMisconfigured: false });
 const IGNORED: ReadonlyMap<IgnoreReason, Decision> = new Map(
-  [...TRUST_REASONS, 'unbannable' as const].map((reason) => [reason, Object.freeze({ ignored: reason, orders: NO_ORDERS, warnMisconfigured: false })]),
+  [...TRUST_REASONS, 'unbannable' as const, 'never_counted' as const].map((reason) => [
+    reason,
+    Object.freeze({ ignored: reason, orders: NO_ORDERS, warnMisconfigured: false }),
+  ]),
 );
 
 function ignoredFor(reason: IgnoreReason, warn: boolean): Decision {
@@ -191,6 +196,20 @@ export class Policy {
     if (this.keyPrefix !== null) this.tracks.delete(this.keyHi, this.keyLo);
   }
 
+  /**
+   * Forgets that a jail banned this key, when the ban never reached Cloudflare: the next event
+   * counts afresh and may order it again. Its other jails' windows stay.
+   */
+  release(key: string, jailName: string): void {
+    const jail = this.jails.find((each) => each.name === jailName);
+    const ip = parseIp(key.split('/')[0]);
+    if (!jail || !ip) return;
+    this.trackKey(ip);
+    if (this.keyPrefix === null) return;
+    const row = this.tracks.find(this.keyHi, this.keyLo);
+    if (row >= 0 && this.tracks.cells[row + jail.offset] < 0) zero(this.tracks.cells, row + jail.offset, row + jail.offset + jail.config.maxretry);
+  }
+
   private trackKey(ip: Ip): void {
     const prefix = (this.keyPrefix = this.keys.prefixFor(ip));
     if (prefix === null) return;
@@ -219,6 +238,7 @@ export class Policy {
     if (reason) {
       return ignoredFor(reason, (reason === 'cloudflare' || reason === 'proxy') && this.shouldWarn(event.site ?? ''));
     }
+    if (NEVER_COUNTED_KINDS.has(event.kind)) return IGNORED.get('never_counted')!;
     const jails = this.route(event);
     let orders = NO_ORDERS;
     if (jails.length > 0) {

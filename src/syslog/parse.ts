@@ -221,7 +221,7 @@ export class SyslogScanner implements ScannedLine {
   scan(bytes: Uint8Array, start: number, end: number, now: number, allowMissingPri: boolean): ParseRejection | null {
     end = trimmedEnd(bytes, start, end);
     if (end === start) return 'empty';
-    let facility = 1; // user.notice when no PRI, as RFC 3164 §4.3.3 suggests
+    let facility = 1; // user.notice when no PRI, as RFC 3164 section 4.3.3 suggests
     let severity = 5;
     let pos = start;
     if (bytes[start] === 60 /* < */) {

@@ -52,6 +52,13 @@ export const EVENT_KINDS = [
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /**
+ * Kinds no jail ever counts: a successful login, another plugin's message through WP fail2ban's
+ * API, and text under a WordPress tag that is none of the plugin's messages. They end in
+ * ` from <ip>` too, so counting them would let anyone who can make a site log a line ban anyone.
+ */
+export const NEVER_COUNTED: readonly EventKind[] = ['auth_success', 'plugin_message', 'unrecognized'];
+
+/**
  * What may follow the fixed prefix: nothing; any non-empty text (a username, a URL); a number;
  * a number then more text; or a custom test.
  */

@@ -82,7 +82,7 @@ function isV6(text: string): boolean {
   return net.isIPv6(text) && !text.includes('.') && !text.includes('%');
 }
 
-/** The validation §2.2 describes: ip = one IPv4, ip6 = one IPv6, ip_range = v4 /16 /24, v6 /32 /48 /64. */
+/** Cloudflare's validation of an access rule's target (its IP Access rules docs): ip = one IPv4, ip6 = one IPv6, ip_range = v4 /16 /24, v6 /32 /48 /64. */
 function validTarget(target: string, value: string): boolean {
   switch (target) {
     case 'ip':

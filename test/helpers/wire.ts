@@ -1,4 +1,4 @@
-/** Builds the wire forms rsyslog 8.2302 produces from a local auth.log line (syslog-wire.md §6). */
+/** Builds the wire forms rsyslog 8.2302 produces from a local auth.log line (its ForwardFormat, SyslogProtocol23Format and octet-counted TCP framing). */
 export interface LocalLine {
   host: string;
   /** tag as PHP wrote it, e.g. `wordpress(www.example.com)[21301]:` */
