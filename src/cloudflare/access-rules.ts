@@ -1,6 +1,8 @@
 import type { AccessRulesConfig } from './settings';
 import type { EdgeBan, PerCallBackend } from '../bans/backend';
 import { ForeignRuleError } from '../common/errors';
+import { parseCidr } from '../address/cidr';
+import { prefixKey } from '../address/ip';
 import { formatNotes, ownedRule, zoneForSite } from './notes';
 import { CloudflareClient, CloudflareError } from './client';
 
@@ -9,11 +11,15 @@ interface AccessRule {
   mode: string;
   notes: string;
   configuration: { target: string; value: string };
+  /** where the rule lives: a zone's listing also holds the rules its account and user made */
+  scope?: { type?: string };
 }
 
 const DUPLICATE = 10009;
 const NOT_FOUND = 10001;
 const PER_PAGE = 100;
+/** A bound on paging, whatever the answers say: 50,000 rules at 100 a page, Cloudflare's rule quota. */
+const MAX_PAGES = 500;
 
 /** The rule target for a ban key: one IPv4 as `ip`, a single IPv6 as `ip6`, prefixes as `ip_range`. */
 export function targetFor(key: string): { target: 'ip' | 'ip6' | 'ip_range'; value: string } {
@@ -33,6 +39,24 @@ function keyFor(configuration: AccessRule['configuration']): string | null {
     default:
       return null;
   }
+}
+
+/** The same address or range whatever way it is written (case, zero groups): the ban key's form. */
+function canonical(configuration: AccessRule['configuration']): string | null {
+  const key = keyFor(configuration);
+  if (!key) return null;
+  try {
+    const { ip, bits } = parseCidr(key);
+    return prefixKey(ip, bits);
+  } catch {
+    return null; // not an address Cloudflare would store: no match
+  }
+}
+
+/** Whether a rule found through a location's listing lives there (not inherited from the account or user). */
+function livesAt(rule: AccessRule, location: string): boolean {
+  const kind = location.split(':')[0];
+  return rule.scope?.type === undefined || rule.scope.type === kind;
 }
 
 /** IP Access Rules at zone level (zone per site) or account level. */
@@ -76,21 +100,28 @@ export class AccessRulesBackend implements PerCallBackend {
     }
   }
 
-  /** A rule for this address exists: take it over if edgeban made it, else leave it alone. */
+  /**
+   * A rule for this address exists: take it over if edgeban made it, else leave it alone. It is
+   * found with the filters Cloudflare documents for every target (the target, and the value for a
+   * single IPv4 address only), compared in canonical form: an IPv6 value may be stored as written.
+   */
   private async adopt(ban: EdgeBan, configuration: ReturnType<typeof targetFor>): Promise<string> {
-    const { result } = await this.client.request<AccessRule[]>('GET', this.rulesPath(ban.location), {
-      query: { 'configuration.target': configuration.target, 'configuration.value': configuration.value, per_page: 5 },
-    });
-    const existing = result.find((rule) => rule.configuration.value.toLowerCase() === configuration.value.toLowerCase());
+    const wanted = canonical(configuration);
+    const filters: Record<string, string> = { 'configuration.target': configuration.target };
+    if (configuration.target === 'ip') filters['configuration.value'] = configuration.value;
+    const existing = await this.findRule(ban.location, filters, (rule) => canonical(rule.configuration) === wanted);
     if (!existing) throw new CloudflareError('GET', this.rulesPath(ban.location), 200, [{ code: 0, message: 'duplicate reported but no rule found' }], true);
+    if (!livesAt(existing, ban.location)) throw new ForeignRuleError('a rule of the account or user covers this address');
     const current = ownedRule(existing);
     if (!current) throw new ForeignRuleError('a rule edgeban did not make already covers this address');
     if (current.until < ban.until || current.action !== ban.action) await this.update({ ...ban, ruleId: existing.id });
     return existing.id;
   }
 
+  /** An account rule's edit carries its configuration too, as the account endpoint's schema requires. */
   async update(ban: EdgeBan & { ruleId: string }): Promise<void> {
-    await this.client.request('PATCH', `${this.rulesPath(ban.location)}/${ban.ruleId}`, { body: { mode: ban.action, notes: formatNotes(ban) } });
+    const body = { mode: ban.action, notes: formatNotes(ban), ...(ban.location.startsWith('account:') ? { configuration: targetFor(ban.key) } : {}) };
+    await this.client.request('PATCH', `${this.rulesPath(ban.location)}/${ban.ruleId}`, { body });
   }
 
   async remove(ban: EdgeBan & { ruleId: string }): Promise<void> {
@@ -106,21 +137,35 @@ export class AccessRulesBackend implements PerCallBackend {
   async listOwned(): Promise<(EdgeBan & { ruleId: string })[]> {
     const owned: (EdgeBan & { ruleId: string })[] = [];
     for (const location of this.locations()) {
-      for (let page = 1; ; page++) {
-        const { result } = await this.client.request<AccessRule[]>('GET', this.rulesPath(location), {
-          query: { notes: 'edgeban ', per_page: PER_PAGE, page },
-        });
-        if (!Array.isArray(result) || result.length === 0) break;
-        for (const rule of result) {
-          const owner = ownedRule(rule);
-          const key = keyFor(rule.configuration);
-          if (!owner || !key) continue; // someone else's: never adopted, changed or deleted
-          owned.push({ location, key, jail: owner.jail, action: owner.action, until: owner.until, ruleId: rule.id });
-        }
-        if (result.length < PER_PAGE) break;
-      }
+      await this.eachRule(location, { notes: 'edgeban ' }, (rule) => {
+        const owner = ownedRule(rule);
+        const key = keyFor(rule.configuration);
+        // someone else's, or inherited from the account or user: never adopted, changed or deleted here
+        if (owner && key && livesAt(rule, location)) owned.push({ location, key, jail: owner.jail, action: owner.action, until: owner.until, ruleId: rule.id });
+        return false;
+      });
     }
     return owned;
+  }
+
+  private async findRule(location: string, filters: Record<string, string>, wanted: (rule: AccessRule) => boolean): Promise<AccessRule | null> {
+    const found: AccessRule[] = [];
+    await this.eachRule(location, filters, (rule) => wanted(rule) && found.push(rule) > 0);
+    return found[0] ?? null;
+  }
+
+  /**
+   * Every rule of a location's listing that the filters pass, page by page, until `each` says
+   * stop. Pages end at result_info.total_pages or an empty page, never at a short one: Cloudflare
+   * has answered fewer rules a page than asked.
+   */
+  private async eachRule(location: string, filters: Record<string, string>, each: (rule: AccessRule) => boolean): Promise<void> {
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const { result, info } = await this.client.request<AccessRule[]>('GET', this.rulesPath(location), { query: { ...filters, per_page: PER_PAGE, page } });
+      if (!Array.isArray(result) || result.length === 0) return;
+      for (const rule of result) if (each(rule)) return;
+      if (info?.total_pages !== undefined && page >= info.total_pages) return;
+    }
   }
 
   async close(): Promise<void> {

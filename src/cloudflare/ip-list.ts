@@ -30,7 +30,8 @@ interface Item {
 
 interface Ruleset {
   id: string;
-  rules: { id: string; action: string; expression: string; enabled: boolean; description?: string }[];
+  /** absent once the entry point's last rule is deleted */
+  rules?: { id: string; action: string; expression: string; enabled: boolean; description?: string }[];
 }
 
 /** What edgeban believes each of its lists holds, by ban key. */
@@ -159,7 +160,7 @@ export class IpListBackend implements BatchBackend {
       }
       for (const rule of wanted) {
         // edgeban's rule: its expression and its description; a rule of the same expression that someone else wrote stays as it is
-        const current = ruleset.rules.find((r) => r.expression === rule.expression && r.description === rule.description);
+        const current = (ruleset.rules ?? []).find((r) => r.expression === rule.expression && r.description === rule.description);
         if (!current) await this.client.request('POST', `/zones/${zone}/rulesets/${ruleset.id}/rules`, { body: rule });
         else if (current.action !== rule.action || !current.enabled) {
           await this.client.request('PATCH', `/zones/${zone}/rulesets/${ruleset.id}/rules/${current.id}`, { body: rule });

@@ -55,17 +55,18 @@ export function siteFromTag(tag: string): string | null | undefined {
  * seen there, copied, and its site; comparing with it costs less than making the tag a string.
  * Behind the slots, a bounded map from tag text to site. One cache a decoder.
  */
+const SLOTS = 256;
+const MAX_TAGS = 4096;
+
 export class SiteCache {
-  private static readonly SLOTS = 256;
-  private static readonly MAX_TAGS = 4096;
-  private readonly slotTags: Uint8Array[] = Array.from({ length: SiteCache.SLOTS }, () => new Uint8Array(0));
-  private readonly slotSites = new Array<string | null | undefined>(SiteCache.SLOTS).fill(undefined);
+  private readonly slotTags: Uint8Array[] = Array.from({ length: SLOTS }, () => new Uint8Array(0));
+  private readonly slotSites = new Array<string | null | undefined>(SLOTS).fill(undefined);
   private readonly byTag = new Map<string, string | null | undefined>();
 
   /** siteFromTag for the tag bytes[start, end). */
   siteOfTag(bytes: Uint8Array, start: number, end: number): string | null | undefined {
     const length = end - start;
-    const slot = (length * 97 + bytes[end - 2] * 31 + bytes[end - 3] * 7 + bytes[start + (length >> 1)]) & (SiteCache.SLOTS - 1);
+    const slot = (length * 97 + bytes[end - 2] * 31 + bytes[end - 3] * 7 + bytes[start + (length >> 1)]) & (SLOTS - 1);
     const kept = this.slotTags[slot];
     if (kept.length === length && bytesAt(bytes, kept, start, end)) return this.slotSites[slot];
     const site = this.siteOfText(textOf(bytes, start, end));
@@ -78,7 +79,7 @@ export class SiteCache {
     const cached = this.byTag.get(tag);
     if (cached !== undefined || this.byTag.has(tag)) return cached;
     const site = readSiteFromTag(tag);
-    if (this.byTag.size >= SiteCache.MAX_TAGS) this.byTag.clear();
+    if (this.byTag.size >= MAX_TAGS) this.byTag.clear();
     this.byTag.set(tag, site);
     return site;
   }

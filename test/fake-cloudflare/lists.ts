@@ -280,6 +280,16 @@ export class FakeLists {
     return ruleset;
   }
 
+  /**
+   * The entry point as the API answers it: once its last rule is deleted, the answer has no
+   * `rules` field at all (the Rulesets API's schema makes it optional; cloudflare-go's Ruleset
+   * has `Rules []RulesetRule \`json:"rules,omitempty"\``).
+   */
+  answerEntrypoint(zone: string): Omit<Ruleset, 'rules'> & { rules?: Ruleset['rules'] } {
+    const { rules, ...rest } = this.getEntrypoint(zone);
+    return rules.length ? { ...rest, rules } : rest;
+  }
+
   private checkRules(zone: string, rules: unknown[]): Rule[] {
     const account = this.accountOfZone(zone) ?? '';
     return rules.map((raw) => {

@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import ipaddr from 'ipaddr.js';
 import net from 'node:net';
 import { FakeLists, ListsError, ListsOptions } from './lists';
 
@@ -49,6 +50,32 @@ export interface FakeOptions extends Partial<ListsOptions> {
   rateWindowMs?: number;
   countGets?: boolean;
   ruleQuota?: number;
+  /**
+   * Cloudflare has answered with fewer rules a page than asked (25 for per_page=100) while its
+   * result_info said the truth; page by total_pages, not by a short page (seen by
+   * crowdsecurity/cs-cloudflare-bouncer, whose issue tracker reports it).
+   */
+  perPageCap?: number;
+  /**
+   * A zone's listing of access rules also returns those inherited from its account (and user),
+   * each with its own `scope.type` (the API reference's "scope" field; cloudflare-go's
+   * AccessRuleScope). They can be changed only through their own scope's endpoint.
+   */
+  inheritAccountRules?: boolean;
+}
+
+/** IPv6 values compared as addresses (`2001:DB8:0::77` is `2001:db8::77`); others as text. */
+function sameValue(a: string, b: string): boolean {
+  const canonical = (value: string) => {
+    try {
+      if (!value.includes(':')) return value;
+      const [address, bits] = value.split('/');
+      return `${ipaddr.parse(address).toString()}${bits === undefined ? '' : `/${bits}`}`;
+    } catch {
+      return value;
+    }
+  };
+  return canonical(a) === canonical(b);
 }
 
 const MODES = ['block', 'challenge', 'whitelist', 'js_challenge', 'managed_challenge'];
@@ -152,6 +179,8 @@ export class FakeCloudflare {
       rateWindowMs: 300_000,
       countGets: true,
       ruleQuota: 50_000,
+      perPageCap: 100,
+      inheritAccountRules: false,
       maxItems: 10_000,
       maxLists: 10,
       bulkStepMs: 20,
@@ -375,7 +404,7 @@ export class FakeCloudflare {
       if (!this.zones.has(zone)) throw this.noRoute(url.pathname);
       this.require(token, 'zone_waf');
       const entrypoint = parts[3] === 'phases' && parts[4] === 'http_request_firewall_custom' && parts[5] === 'entrypoint' && parts.length === 6;
-      if (entrypoint && method === 'GET') return { result: l.getEntrypoint(zone) };
+      if (entrypoint && method === 'GET') return { result: l.answerEntrypoint(zone) };
       if (entrypoint && method === 'PUT') return { result: l.putEntrypoint(zone, body) };
       if (parts.length === 3 && method === 'POST') return { result: l.createRuleset(zone, body) };
       if (parts.length === 5 && parts[4] === 'rules' && method === 'POST') return { result: l.addRule(zone, parts[3], body) };
@@ -476,7 +505,8 @@ export class FakeCloudflare {
     if (!validTarget(target, value)) throw new ApiError(400, [{ code: 10001, message: 'firewallaccessrules.api.validation_error: invalid ip provided' }]);
     const rules = this.list(key);
     const normalized = target === 'ip6' || target === 'ip_range' ? value.toLowerCase() : value;
-    if (rules.some((rule) => rule.configuration.target === target && rule.configuration.value === normalized)) {
+    // one address is one rule however it is spelt; the value is kept as it was written
+    if (rules.some((rule) => rule.configuration.target === target && sameValue(rule.configuration.value, normalized))) {
       throw new ApiError(400, [{ code: 10009, message: 'firewallaccessrules.api.duplicate_of_existing' }]);
     }
     const total = [...this.rules.entries()].filter(([k]) => k === key || !k.startsWith('zone:')).reduce((n, [, r]) => n + r.length, 0);
@@ -505,7 +535,12 @@ export class FakeCloudflare {
 
   private patchRule(key: string, id: string, body: unknown): AccessRule {
     const rule = this.findRule(key, id);
-    const input = (body ?? {}) as { mode?: unknown; notes?: unknown };
+    const input = (body ?? {}) as { mode?: unknown; notes?: unknown; configuration?: unknown };
+    // The account-level edit's schema requires the configuration (cloudflare-typescript's
+    // AccessRuleEditParams, cloudflare-go's AccessRuleEditParams); the zone-level edit does not.
+    if (key.startsWith('account:') && input.configuration === undefined) {
+      throw new ApiError(400, [{ code: 10001, message: 'firewallaccessrules.api.validation_error:configuration is required' }]);
+    }
     if (input.mode !== undefined) {
       if (!MODES.includes(String(input.mode)))
         throw new ApiError(400, [{ code: 10001, message: `firewallaccessrules.api.validation_error:invalid mode received: ${input.mode}` }]);
@@ -551,7 +586,9 @@ export class FakeCloudflare {
     if (value) filters.push((r) => r.configuration.value === value.toLowerCase() || r.configuration.value === value);
     if (notes) filters.push((r) => r.notes.toLowerCase().includes(notes.toLowerCase()));
     const any = query.get('match') === 'any';
-    let rules = this.list(key).filter((rule) => filters.length === 0 || (any ? filters.some((f) => f(rule)) : filters.every((f) => f(rule))));
+    const owner = key.startsWith('zone:') && this.options.inheritAccountRules ? this.zones.get(key.slice(5))?.account : undefined;
+    const visible = owner ? [...this.list(`account:${owner}`), ...this.list(key)] : this.list(key);
+    let rules = visible.filter((rule) => filters.length === 0 || (any ? filters.some((f) => f(rule)) : filters.every((f) => f(rule))));
     const order = query.get('order');
     if (order) {
       const field = (r: AccessRule) => (order === 'mode' ? r.mode : order === 'configuration.target' ? r.configuration.target : r.configuration.value);
@@ -560,7 +597,7 @@ export class FakeCloudflare {
     } else {
       rules = [...rules].reverse(); // newest first
     }
-    const perPage = Math.min(100, Math.max(1, Number(query.get('per_page') ?? 20) || 20));
+    const perPage = Math.min(this.options.perPageCap, Math.max(1, Number(query.get('per_page') ?? 20) || 20));
     const page = Math.max(1, Number(query.get('page') ?? 1) || 1);
     const slice = rules.slice((page - 1) * perPage, page * perPage);
     return {
