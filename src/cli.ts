@@ -12,7 +12,8 @@ const USAGE = `usage:
   edgeban check [-c FILE]                                validate the config
   edgeban replay [-c FILE] [--json] [--events] [FILE|-]  what these log lines would ban
   edgeban replay [-c FILE] [--json] --count [FILE|-]     what they are, counted, deciding nothing
-  edgeban status | edgeban unban ADDRESS                 ask the running daemon
+  edgeban run [-c FILE] --log-format json|pretty         JSON (default when not on a terminal) or lines for a person
+  edgeban status [JAIL] [--json] | edgeban unban ADDRESS ask the running daemon
 `;
 
 export const EXIT_OK = 0;
@@ -33,7 +34,7 @@ function loadOrExplain(file: string | undefined): Config {
   }
 }
 
-async function run(configFile: string | undefined): Promise<number> {
+async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'): Promise<number> {
   // Signals are caught from the start, as their default actions end the process at once (a SIGHUP
   // right after start-up used to): a reload or a stop asked for before the daemon is up is done
   // once it is.
@@ -46,7 +47,7 @@ async function run(configFile: string | undefined): Promise<number> {
   process.once('SIGINT', () => stop('SIGINT'));
   const config = loadOrExplain(configFile);
   const [{ createLogger }, { Daemon }] = await Promise.all([import('./observe/log'), import('./daemon')]);
-  const log = createLogger();
+  const log = createLogger(undefined, undefined, logFormat);
   const daemon = new Daemon({ config, log });
   try {
     await daemon.start();
@@ -88,8 +89,11 @@ async function run(configFile: string | undefined): Promise<number> {
   });
 }
 
-/** `status` and `unban` ask the running daemon's admin endpoint (admin.listen, admin token). */
-async function adminCall(config: Config, method: 'GET' | 'POST', path: string, body?: unknown): Promise<number> {
+/**
+ * `status` and `unban` ask the running daemon's admin endpoint (admin.listen, admin token).
+ * `show` turns a successful answer into what is printed; by default, the answer as it came.
+ */
+async function adminCall(config: Config, method: 'GET' | 'POST', path: string, body?: unknown, show?: (answer: unknown) => string): Promise<number> {
   const { listen, token } = config.admin;
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
@@ -106,7 +110,8 @@ async function adminCall(config: Config, method: 'GET' | 'POST', path: string, b
     return EXIT_FAILURE;
   }
   const text = await response.text();
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  const shown = response.ok && show ? show(JSON.parse(text)) : text;
+  process.stdout.write(shown.endsWith('\n') ? shown : `${shown}\n`);
   return response.ok ? EXIT_OK : EXIT_FAILURE;
 }
 
@@ -120,6 +125,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       events: { type: 'boolean', default: false },
       count: { type: 'boolean', default: false },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -128,8 +134,11 @@ async function main(argv: string[]): Promise<number> {
     return command ? EXIT_OK : EXIT_USAGE;
   }
   switch (command) {
-    case 'run':
-      return run(values.config);
+    case 'run': {
+      const format = values['log-format'];
+      if (format !== undefined && format !== 'json' && format !== 'pretty') throw new UsageError('--log-format takes json or pretty');
+      return run(values.config, format);
+    }
     case 'check': {
       const config = loadOrExplain(values.config);
       process.stdout.write(`ok: config ${values.config ?? '(embedded default)'} is valid\n`);
@@ -149,8 +158,11 @@ async function main(argv: string[]): Promise<number> {
       } else await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events });
       return EXIT_OK;
     }
-    case 'status':
-      return adminCall(loadOrExplain(values.config), 'GET', '/status');
+    case 'status': {
+      if (values.json) return adminCall(loadOrExplain(values.config), 'GET', '/status');
+      const { statusText } = await import('./observe/status-text');
+      return adminCall(loadOrExplain(values.config), 'GET', '/status', undefined, (answer) => statusText(answer as Record<string, unknown>, positionals[0]));
+    }
     case 'unban': {
       if (!positionals[0]) throw new UsageError('usage: edgeban unban ADDRESS');
       return adminCall(loadOrExplain(values.config), 'POST', '/unban', { address: positionals[0] });

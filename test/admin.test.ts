@@ -110,9 +110,17 @@ describe('edgeban status and edgeban unban', () => {
     const env = { EDGEBAN_ADMIN_TOKEN: ADMIN_TOKEN };
     const running = await DaemonProcess.start({ listen: { tcp: ['127.0.0.1:0'], udp: [] }, admin: { listen: `127.0.0.1:${port}` } }, env);
     try {
-      const status = await cli(['status', '-c', file], env);
+      const status = await cli(['status', '--json', '-c', file], env);
       expect(status.status).toBe(0);
       expect(JSON.parse(status.stdout)).toMatchObject({ backend: 'dry-run', activeBans: 0 });
+      // for a person by default, as fail2ban-client status: aligned lines, each jail with its bans
+      const human = await cli(['status', '-c', file], env);
+      expect(human.stdout).toMatch(/^uptime: +\d/m);
+      expect(human.stdout).toMatch(/^backend: +dry-run$/m);
+      expect(human.stdout).toMatch(/^jails: +wordpress-hard: 0 active, wordpress-soft: 0 active$/m);
+      const jail = await cli(['status', 'wordpress-soft', '-c', file], env);
+      expect(jail.stdout).toMatch(/^bans after: +5 within 10m, for 1h, action managed_challenge$/m);
+      expect((await cli(['status', 'nope', '-c', file], env)).stdout).toContain('no jail named nope');
       const unbanned = await cli(['unban', '-c', file, '192.0.2.1'], env);
       expect(JSON.parse(unbanned.stdout)).toEqual({ lifted: [] });
       const refused = await cli(['unban', '-c', file, '192.0.2.1'], {});

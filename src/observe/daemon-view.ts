@@ -79,7 +79,19 @@ export class DaemonView implements AdminTarget {
       activeBans: ledger.active.size,
       queued: ledger.queued,
       trackedKeys: pipeline.policy.tracked,
+      classes: stats.classes.toObject(),
+      ignored: stats.ignored.toObject(),
+      apiResponses: this.apiResponses.toObject(),
+      jails: this.jails(),
     };
+  }
+
+  /** Each jail as configured, with the bans it holds now. */
+  private jails(): Record<string, Record<string, unknown>> {
+    const active = new Tally();
+    for (const ban of this.parts.ledger().active.values()) active.add(ban.jail);
+    const configs = this.parts.pipeline().policy.jailConfigs;
+    return Object.fromEntries(Object.entries(configs).map(([name, jail]) => [name, { ...jail, activeBans: active.get(name) }]));
   }
 
   bans(): AdminBan[] {

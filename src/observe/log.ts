@@ -55,10 +55,40 @@ function singleAddress(key: string): string {
 
 export type Logger = pino.Logger;
 
-/** pino to stdout (systemd's journal takes it from there); nothing is written to a file. */
-export function createLogger(level = process.env.EDGEBAN_LOG_LEVEL ?? 'info', destination?: pino.DestinationStream): Logger {
-  return pino(
-    { level, base: { name: 'edgeban' }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
-    destination ?? pino.destination({ fd: 1, sync: false }),
-  );
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * pino to stdout (systemd's journal takes it from there); nothing is written to a file. `json` is
+ * for machines (the journal, a collector), `pretty` for a person at a terminal: the default picks
+ * by whether stdout is one.
+ */
+export function createLogger(
+  level = process.env.EDGEBAN_LOG_LEVEL ?? 'info',
+  destination?: pino.DestinationStream,
+  format: LogFormat = process.stdout.isTTY ? 'pretty' : 'json',
+): Logger {
+  const out =
+    destination ?? (format === 'pretty' ? { write: (line: string) => process.stdout.write(prettyLine(line)) } : pino.destination({ fd: 1, sync: false }));
+  return pino({ level, base: { name: 'edgeban' }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } }, out);
+}
+
+/** One of pino's JSON lines as a person reads it: `12:03:04.567 WARN  message  key=value …`. */
+export function prettyLine(json: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json; // not a line pino wrote: as it came
+  }
+  const { time, level, msg, name: _name, ...fields } = entry;
+  const clock = typeof time === 'string' ? time.slice(11, 23) : '';
+  const rest = Object.entries(fields).map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  return `${[
+    clock,
+    String(level ?? '')
+      .toUpperCase()
+      .padEnd(5),
+    String(msg ?? ''),
+    ...rest,
+  ].join('  ')}\n`;
 }

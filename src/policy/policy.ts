@@ -76,8 +76,8 @@ function zero(cells: Float64Array, from: number, to: number): void {
 
 /**
  * The window's key for an address, as the two 32-bit halves TrackStore takes: an IPv4 address
- * masked to ipv4Prefix with all ones above it (ffff:ffff::/32 is multicast, never a visitor's
- * prefix), or the first 64 bits of an IPv6 address masked to ipv6Prefix. The CIDR text is built
+ * masked to its ban key's prefix with all ones above it (ffff:ffff::/32 is multicast, never a visitor's
+ * prefix), or the first 64 bits of an IPv6 address masked to its ban key's prefix (a single IPv6 address: see SINGLE_V6_HI). The CIDR text is built
  * only for a ban.
  */
 const IPV4_HI = 0xffffffff;
@@ -176,6 +176,11 @@ export class Policy {
   }
 
   /** Keys with live state (for metrics and the memory benchmark). */
+  /** The jails as configured, by name. */
+  get jailConfigs(): Readonly<Record<string, JailConfig>> {
+    return this.options.jails;
+  }
+
   get tracked(): number {
     return this.tracks.size;
   }
