@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { describeError, errnoCode } from './common/errors';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './config/defaults';
@@ -150,12 +151,17 @@ async function main(argv: string[]): Promise<number> {
     case 'replay': {
       if (values.count && values.events) throw new UsageError('--count prints counts only, not --events');
       const { countLines, openReplayInput, replay } = await import('./replay/replay');
-      const input = openReplayInput(positionals[0] ?? '-');
+      const source = positionals[0] ?? '-';
+      const input = openReplayInput(source);
+      // a person at a terminal sees how far a long replay has come; a pipe or a file sees nothing
+      const { Progress } = await import('./replay/progress');
+      const size = source === '-' ? 0 : (statSync(source, { throwIfNoEntry: false })?.size ?? 0);
+      const progress = process.stderr.isTTY ? (lines: () => number) => new Progress(process.stderr, size, lines) : undefined;
       if (values.count) {
         // the one setting counting reads; without a file it is the default, and the schema stays unloaded
         const maxLineBytes = values.config ? loadOrExplain(values.config).listen.maxMessageBytes : DEFAULT_MAX_MESSAGE_BYTES;
-        await countLines(maxLineBytes, input, process.stdout, { json: values.json });
-      } else await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events });
+        await countLines(maxLineBytes, input, process.stdout, { json: values.json, progress });
+      } else await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events, progress });
       return EXIT_OK;
     }
     case 'status': {

@@ -5,6 +5,7 @@ import { DecodeThread, decodeHere } from '../decode/decode-thread';
 import { Decoded, Decoder, rejection } from '../decode/decoder';
 import { LineCounter, PipelineStats } from '../decode/line-counter';
 import { createPolicy, Pipeline } from '../policy/pipeline';
+import { Progress } from './progress';
 import { BanJsonWriter, banText, ByteOutput, eventJson, eventText } from './output';
 
 export interface ReplayOptions {
@@ -12,6 +13,8 @@ export interface ReplayOptions {
   events: boolean;
   /** reference time for BSD timestamps without a year */
   now?: number;
+  /** a progress line for a person (stderr on a terminal), given how to count the lines so far */
+  progress?: (lines: () => number) => Progress;
 }
 
 /**
@@ -97,7 +100,9 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
   };
   try {
     const oversize = () => show(rejection('oversize'));
+    const progress = options.progress?.(() => pipeline.stats.lines);
     for await (const chunk of wholeLines(input, maxLineBytes, oversize)) {
+      progress?.advance(chunk.byteLength);
       await ready;
       decoding.submit({ chunk, receivedAt: now, maxLineBytes, mayRepeat: true }, show);
       await decoding.below(REPLAY_BACKLOG);
@@ -105,6 +110,7 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
       printing = undefined;
     }
     await decoding.below(0);
+    progress?.done();
   } finally {
     await decoding.stop();
   }
@@ -122,15 +128,18 @@ export async function countLines(
   maxLineBytes: number,
   input: Readable,
   output: Writable,
-  options: Pick<ReplayOptions, 'json' | 'now'>,
+  options: Pick<ReplayOptions, 'json' | 'now' | 'progress'>,
 ): Promise<PipelineStats> {
   const decoder = new Decoder('message', true);
   const counter = new LineCounter();
   const count = (decoded: Decoded) => void counter.count(decoded);
   const receivedAt = options.now ?? Date.now();
+  const progress = options.progress?.(() => counter.stats.lines);
   for await (const chunk of wholeLines(input, maxLineBytes, () => count(rejection('oversize')))) {
+    progress?.advance(chunk.byteLength);
     decodeHere(decoder, { chunk, receivedAt, maxLineBytes, mayRepeat: true }, count);
   }
+  progress?.done();
   await printSummary(new ByteOutput(output), counter.stats, options.json, true);
   return counter.stats;
 }
