@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatHost, isLoopbackHost, parseHostPort } from '../address/host-port';
+import { LIVE_PAGE } from './page';
 
 export interface AdminBan {
   key: string;
@@ -15,6 +16,8 @@ export interface AdminBan {
 export interface AdminTarget {
   metricsText(): Promise<string>;
   status(): Record<string, unknown>;
+  /** what the live page draws: counts, jails and sites, never an address */
+  dashboard(): Record<string, unknown>;
   bans(): AdminBan[];
   /** Lifts every ban covering this address; returns the keys lifted, or null for a bad address. */
   unban(address: string): string[] | null;
@@ -101,6 +104,16 @@ export class AdminServer {
     const path = new URL(req.url ?? '/', 'http://admin').pathname;
     const route = `${req.method} ${path}`;
     switch (route) {
+      case 'GET /':
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+          'x-frame-options': 'DENY',
+        });
+        res.end(LIVE_PAGE);
+        return;
+      case 'GET /dashboard.json':
+        return reply(res, 200, this.target.dashboard());
       case 'GET /healthz':
         return reply(res, 200, { status: 'ok' });
       case 'GET /metrics':

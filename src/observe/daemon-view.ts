@@ -6,6 +6,7 @@ import type { BoundAddress } from '../ingest/listeners';
 import type { Pipeline } from '../policy/pipeline';
 import type { AdminBan, AdminTarget } from './admin';
 import { DaemonLog, listening } from './daemon-log';
+import { History } from './history';
 import type { AddressMask, Logger } from './log';
 import { Metrics } from './metrics';
 
@@ -29,6 +30,8 @@ export class DaemonView implements AdminTarget {
   readonly banOutcomes = new Tally();
   readonly metrics: Metrics;
   readonly words: DaemonLog;
+  /** the last hour a minute at a time, for the live page */
+  readonly history = new History();
   private readonly startedAt = Date.now();
 
   constructor(
@@ -56,6 +59,7 @@ export class DaemonView implements AdminTarget {
   /** A ledger outcome: counted, its latency observed, and logged. */
   banOutcome(what: LedgerOutcome, ban: EdgeBan, detail?: string, latencyMs?: number): void {
     this.banOutcomes.add(what);
+    if (what === 'banned' || what === 'unbanned' || what === 'failed') this.history.ban(what);
     if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
     this.words.banOutcome(what, ban, detail);
   }
@@ -92,6 +96,13 @@ export class DaemonView implements AdminTarget {
     for (const ban of this.parts.ledger().active.values()) active.add(ban.jail);
     const configs = this.parts.pipeline().policy.jailConfigs;
     return Object.fromEntries(Object.entries(configs).map(([name, jail]) => [name, { ...jail, activeBans: active.get(name) }]));
+  }
+
+  dashboard(): Record<string, unknown> {
+    const bansByJail = new Tally();
+    for (const ban of this.parts.ledger().active.values()) bansByJail.addPair(ban.jail, ban.action);
+    const byJail = Object.fromEntries(bansByJail.entries().map(([pair, count]) => [pair.replace(':', ' '), count]));
+    return { status: this.status(), history: this.history.snapshot(), bansByJail: byJail };
   }
 
   bans(): AdminBan[] {
