@@ -168,7 +168,7 @@ export class Daemon {
     const outcome = this.pipeline.account(decoded);
     if (outcome.type !== 'event') return;
     this.words.event(outcome.event, outcome.ignored);
-    this.view.history.event(outcome.event.site, outcome.event.class);
+    this.view.history.event(outcome.event.site, outcome.event.class, outcome.event.at);
     if (outcome.warnMisconfigured) this.words.misconfiguredSite(outcome.event, outcome.ignored);
     if (outcome.ignored === 'unbannable') this.words.unbannable();
     for (const order of outcome.orders) {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import type { Ip } from '../src/address/ip';
 import { LINE_REJECTIONS } from '../src/decode/decoder';
-import { applySites, EVENT_CLASSES, EVENT_STRIDE, packEvent, rejectionCode, rejectionOfCode, SiteNumbers, unpackEvent } from '../src/decode/event-codec';
-import { EVENT_KINDS } from '../src/wordpress/catalogue';
+import { applySites, EVENT_STRIDE, packEvent, rejectionCode, rejectionOfCode, SiteNumbers, unpackEvent } from '../src/decode/event-codec';
+import { EVENT_CLASSES, EVENT_KINDS } from '../src/wordpress/catalogue';
 import type { WpEvent } from '../src/wordpress/recognise';
 
 const ip: fc.Arbitrary<Ip> = fc.oneof(

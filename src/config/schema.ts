@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseCidr } from '../address/cidr';
 import { parseHostPort } from '../address/host-port';
-import { EVENT_KINDS, NEVER_COUNTED } from '../wordpress/catalogue';
+import { EVENT_CLASSES, EVENT_KINDS, NEVER_COUNTED } from '../wordpress/catalogue';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './defaults';
 import { parseDuration } from './duration';
 
@@ -24,7 +24,7 @@ const cidr = z.string().refine((value) => {
 }, 'must be an IP address or CIDR');
 
 /** The longest duration any setting takes: a ban's `until` must stay a time a restart can read and act on. */
-export const MAX_DURATION_SECONDS = 366 * 86_400;
+const MAX_DURATION_SECONDS = 366 * 86_400;
 
 /** A duration in seconds, written `30s`, `10m`, `1h`, `7d`, `1w` or as a number of seconds, up to a year. */
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -51,10 +51,11 @@ function oneOf<T extends number>(values: readonly T[], fallback: T) {
 export const ACTIONS = ['block', 'managed_challenge', 'challenge', 'js_challenge'] as const;
 export type BanAction = (typeof ACTIONS)[number];
 
-const CLASSES = ['hard', 'soft', 'extra', 'info'] as const;
-const eventSelector = z.enum([...CLASSES, ...EVENT_KINDS] as [string, ...string[]]).refine((value) => !(NEVER_COUNTED as readonly string[]).includes(value), {
-  message: `${NEVER_COUNTED.join(', ')}: lines that are not WP fail2ban's attack messages are never counted by a jail`,
-});
+const eventSelector = z
+  .enum([...EVENT_CLASSES, ...EVENT_KINDS] as [string, ...string[]])
+  .refine((value) => !(NEVER_COUNTED as readonly string[]).includes(value), {
+    message: `${NEVER_COUNTED.join(', ')}: lines that are not WP fail2ban's attack messages are never counted by a jail`,
+  });
 
 const jail = z
   .object({

@@ -1,5 +1,5 @@
 import type { Ip } from '../address/ip';
-import { EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
+import { EVENT_CLASSES, EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import type { WpEvent } from '../wordpress/recognise';
 import { LINE_REJECTIONS, LineRejection } from './decoder';
 
@@ -21,7 +21,6 @@ const FIELD = { AT: 0, KIND: 1, CLASS: 2, SITE: 3, FAMILY: 4, ADDRESS: 5 } as co
 const ADDRESS_WORDS = 4;
 export const EVENT_STRIDE = FIELD.ADDRESS + ADDRESS_WORDS;
 
-export const EVENT_CLASSES: readonly EventClass[] = ['hard', 'soft', 'extra', 'info'];
 const CLASS_INDEX: ReadonlyMap<EventClass, number> = new Map(EVENT_CLASSES.map((cls, index) => [cls, index]));
 const KIND_INDEX: ReadonlyMap<EventKind, number> = new Map(EVENT_KINDS.map((kind, index) => [kind, index]));
 

@@ -9,10 +9,6 @@ import { formatHost, isLoopbackHost } from '../address/host-port';
 import type { BoundAddress } from '../ingest/listeners';
 import type { AddressMask, AddressMode, Logger } from './log';
 
-/**
- * The daemon's words: every line it logs about events, bans and Cloudflare, in one place, each
- * address through the mask.
- */
 /** `transport://host:port` of every listener, as the start-up log and /status show them. */
 export function listening(bound: readonly BoundAddress[]): string[] {
   return bound.map((b) => `${b.transport}://${formatHost(b.host)}:${b.port}`);
@@ -21,11 +17,15 @@ export function listening(bound: readonly BoundAddress[]): string[] {
 /** A line that a flood could repeat is written at most this often; the next one says how many were held back. */
 const THROTTLE_MS = 60_000;
 
+/**
+ * The daemon's words: every line it logs about events, bans and Cloudflare, in one place, each
+ * address through the mask.
+ */
 export class DaemonLog {
   private readonly throttles = new Map<string, { at: number; held: number }>();
 
   constructor(
-    readonly log: Logger,
+    private readonly log: Logger,
     private readonly mask: AddressMask,
     private readonly backendName: string,
   ) {}

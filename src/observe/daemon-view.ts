@@ -100,9 +100,8 @@ export class DaemonView implements AdminTarget {
 
   dashboard(): Record<string, unknown> {
     const bansByJail = new Tally();
-    for (const ban of this.parts.ledger().active.values()) bansByJail.addPair(ban.jail, ban.action);
-    const byJail = Object.fromEntries(bansByJail.entries().map(([pair, count]) => [pair.replace(':', ' '), count]));
-    return { status: this.status(), history: this.history.snapshot(), bansByJail: byJail };
+    for (const ban of this.parts.ledger().active.values()) bansByJail.add(`${ban.jail} ${ban.action}`);
+    return { status: this.status(), history: this.history.snapshot(), bansByJail: Object.fromEntries(bansByJail.entries()) };
   }
 
   bans(): AdminBan[] {

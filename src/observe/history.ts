@@ -23,8 +23,9 @@ export class History {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  event(site: string | null, cls: string): void {
-    const minute = this.current();
+  /** An event that arrived at `at` (unix ms): its own time, so the hot path asks no clock. */
+  event(site: string | null, cls: string, at: number): void {
+    const minute = this.current(at);
     minute.events[cls] = (minute.events[cls] ?? 0) + 1;
     const name = site ?? '(no site)';
     const key = name in minute.sites || Object.keys(minute.sites).length < MAX_SITES ? name : '(other)';
@@ -32,7 +33,7 @@ export class History {
   }
 
   ban(what: 'banned' | 'unbanned' | 'failed'): void {
-    this.current()[what]++;
+    this.current(this.now())[what]++;
   }
 
   /** The minutes of the last hour that saw anything, oldest first. */
@@ -45,10 +46,11 @@ export class History {
     return Math.floor(ms / 60_000) * 60;
   }
 
-  private current(): Minute {
-    const at = this.minuteOf(this.now());
+  private current(ms: number): Minute {
+    const at = this.minuteOf(ms);
     let last = this.minutes[this.minutes.length - 1];
-    if (!last || last.at !== at) {
+    // a clock stepped back counts in the newest minute: the buckets stay in order
+    if (!last || last.at < at) {
       last = { at, events: {}, sites: {}, banned: 0, unbanned: 0, failed: 0 };
       this.minutes.push(last);
       if (this.minutes.length > MINUTES) this.minutes.shift();

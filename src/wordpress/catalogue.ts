@@ -7,7 +7,8 @@ import { ascii, bytesAt, endsWithAt, indexIn, skipDigits, SP } from '../common/b
  * part (`rest: 'any'`) is never kept.
  */
 
-export type EventClass = 'hard' | 'soft' | 'extra' | 'info';
+export const EVENT_CLASSES = ['hard', 'soft', 'extra', 'info'] as const;
+export type EventClass = (typeof EVENT_CLASSES)[number];
 
 export const EVENT_KINDS = [
   'auth_failure',
