@@ -75,7 +75,8 @@ async function refresh() {
   const s = data.status;
   const minutes = data.history;
   const nowMinute = Math.floor(Date.now() / 60000) * 60;
-  const last = minutes.find((m) => m.at === nowMinute) || { events: {}, sites: {} };
+  // the current minute; just after a minute turns, while it is still empty, the one before
+  const last = minutes.find((m) => m.at === nowMinute) || minutes.find((m) => m.at === nowMinute - 60) || { events: {}, sites: {} };
   set('events-minute', Object.values(last.events).reduce((a, b) => a + b, 0));
   set('active-bans', s.activeBans);
   set('queue', s.queued);
