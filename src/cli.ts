@@ -10,7 +10,7 @@ import type { Config } from './config/schema';
 
 const USAGE = `usage:
   edgeban run [-c FILE]                                  run the daemon
-  edgeban check [-c FILE]                                validate the config
+  edgeban check [-c FILE] [--no-write]                   validate the config, prove Cloudflare reads and writes
   edgeban replay [-c FILE] [--json] [--events] [FILE|-]  what these log lines would ban
   edgeban replay [-c FILE] [--json] --count [FILE|-]     what they are, counted, deciding nothing
   edgeban run [-c FILE] --log-format json|pretty         JSON (default when not on a terminal) or lines for a person
@@ -49,7 +49,8 @@ async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'
   const config = loadOrExplain(configFile);
   const [{ createLogger }, { Daemon }] = await Promise.all([import('./observe/log'), import('./daemon')]);
   const log = createLogger(undefined, undefined, logFormat);
-  const daemon = new Daemon({ config, log });
+  let refused = (_error: Error) => undefined as void;
+  const daemon = new Daemon({ config, log, refused: (error) => refused(error) });
   try {
     await daemon.start();
   } catch (error) {
@@ -76,15 +77,22 @@ async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'
   };
   if (reloadAsked) reload();
   return new Promise((resolve) => {
-    stop = (signal: string) => {
-      log.info({ signal }, 'stopping');
+    const end = (code: number) =>
       daemon.stop().then(
         () => {
           log.flush();
-          resolve(EXIT_OK);
+          resolve(code);
         },
         () => resolve(EXIT_FAILURE),
       );
+    stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      void end(EXIT_OK);
+    };
+    // Cloudflare refused what only a change of config mends: stop, as an invalid config does
+    refused = (error: Error) => {
+      log.fatal({ error: describeError(error) }, 'cannot go on: Cloudflare refused the set-up this config needs');
+      void end(EXIT_USAGE);
     };
     if (stopAsked) stop(stopAsked);
   });
@@ -126,6 +134,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       events: { type: 'boolean', default: false },
       count: { type: 'boolean', default: false },
+      'no-write': { type: 'boolean', default: false },
       'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -144,7 +153,7 @@ async function main(argv: string[]): Promise<number> {
       const config = loadOrExplain(values.config);
       process.stdout.write(`ok: config ${values.config ?? '(embedded default)'} is valid\n`);
       const { checkCloudflare, configAdvice } = await import('./cloudflare/check');
-      const lines = [...configAdvice(config), ...(await checkCloudflare(config))];
+      const lines = [...configAdvice(config), ...(await checkCloudflare(config, { write: !values['no-write'] }))];
       for (const line of lines) process.stdout.write(`${line.ok ? (line.warn ? 'WARN' : 'ok') : 'FAIL'}: ${line.text}\n`);
       return lines.every((line) => line.ok) ? EXIT_OK : EXIT_FAILURE;
     }

@@ -1,7 +1,7 @@
 import { formatHost, parseHostPort } from './address/host-port';
 import type { Backend } from './bans/backend';
 import { Ledger } from './bans/ledger';
-import { describeError } from './common/errors';
+import { ConfigError, describeError } from './common/errors';
 import { createBackend } from './cloudflare/factory';
 import { CloudflareRanges, RangesRefreshed } from './cloudflare/ranges';
 import { planReload } from './config/reload';
@@ -28,6 +28,8 @@ export interface DaemonOptions {
   /** tests inject a backend; by default it follows the config (dry run without a token) */
   backend?: Backend;
   sweepIntervalMs?: number;
+  /** Cloudflare refused what only a change of config mends (a plan's list or rule limit): the daemon cannot do its job */
+  refused?: (error: ConfigError) => void;
 }
 
 /** Wires ingest → decode → policy → ledger → backend, and owns start, reload and stop. */
@@ -60,7 +62,11 @@ export class Daemon {
     this.view = new DaemonView(log, this.mask, this.backend.name, parts);
     this.ledger = new Ledger({
       backend: this.backend,
-      events: { outcome: (...outcome) => this.view.banOutcome(...outcome), gaveUp: (ban) => this.pipeline.policy.release(ban.key, ban.jail) },
+      events: {
+        outcome: (...outcome) => this.view.banOutcome(...outcome),
+        gaveUp: (ban) => this.pipeline.policy.release(ban.key, ban.jail),
+        bug: (error) => (this.view.banOutcomes.add('bug'), this.words.banBug(error)),
+      },
     });
     this.router = new DecodeRouter(this.pipeline.decoder, {
       decoded: (decoded) => this.onDecoded(decoded),
@@ -124,6 +130,7 @@ export class Daemon {
       this.words.reconciled(adopted, expired);
     } catch (error) {
       this.words.sweepFailed(describeError(error));
+      if (error instanceof ConfigError) this.options.refused?.(error);
     }
   }
 

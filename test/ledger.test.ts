@@ -11,6 +11,10 @@ class RecordingBackend implements PerCallBackend {
   rules = new Map<string, EdgeBan & { ruleId: string }>();
   gate: Promise<void> | null = null;
   failNext = 0;
+  /** keys whose every call fails (retryable) */
+  failing = new Set<string>();
+  /** the next call throws what a bug throws */
+  bugNext = false;
   private next = 1;
 
   locate(site: string | null) {
@@ -19,7 +23,11 @@ class RecordingBackend implements PerCallBackend {
   private async step(call: string) {
     this.calls.push(call);
     if (this.gate) await this.gate;
-    if (this.failNext > 0) {
+    if (this.bugNext) {
+      this.bugNext = false;
+      throw new TypeError("Cannot read properties of undefined (reading 'id')");
+    }
+    if ([...this.failing].some((key) => call.includes(key)) || this.failNext > 0) {
       this.failNext--;
       throw new CloudflareError('POST', '/x', 500, [], true);
     }
@@ -62,11 +70,19 @@ const order = (key: string, seconds: number, site: string | null = 'a.example'):
 });
 const advance = (ms: number) => jest.advanceTimersByTimeAsync(ms);
 
-function setup(options: { maxQueue?: number } = {}) {
+function setup(options: { maxQueue?: number; maxAttempts?: number } = {}) {
   const backend = new RecordingBackend();
   const outcomes: LedgerOutcome[] = [];
-  const ledger = new Ledger({ backend, events: { outcome: (what) => outcomes.push(what) }, retryDelayMs: 50, ...options });
-  return { backend, ledger, outcomes };
+  const gaveUp: string[] = [];
+  const bugs: Error[] = [];
+  const events = {
+    outcome: (what: LedgerOutcome) => outcomes.push(what),
+    gaveUp: (ban: EdgeBan) => gaveUp.push(ban.key),
+    bug: (error: Error) => bugs.push(error),
+  };
+  // jitter fixed at its middle: the n-th retry waits exactly 50 * 2^(n-1) ms
+  const ledger = new Ledger({ backend, events, retryDelayMs: 50, maxRetryDelayMs: 1000, random: () => 0.5, ...options });
+  return { backend, ledger, outcomes, gaveUp, bugs };
 }
 
 test('ban, then unban on time', async () => {
@@ -127,10 +143,78 @@ test('a retryable failure is retried, and goes out once', async () => {
   expect(outcomes).toEqual(['retry']);
   await advance(50); // retryDelayMs
   expect(outcomes).toEqual(['retry', 'retry']);
-  await advance(50);
+  await advance(99); // the wait doubles
+  expect(outcomes).toEqual(['retry', 'retry']);
+  await advance(1);
   expect(outcomes).toEqual(['retry', 'retry', 'banned']);
   expect(backend.rules.size).toBe(1);
   expect(outcomes.filter((o) => o === 'retry')).toHaveLength(2);
+  await ledger.stop(100);
+});
+
+test('a ban that keeps failing holds back no other ban, and is given up after its tries, freeing its key', async () => {
+  const { backend, ledger, outcomes, gaveUp } = setup({ maxAttempts: 4 });
+  backend.failing.add('192.0.2.1/32');
+  ledger.ban(order('192.0.2.1/32', 1000));
+  for (let i = 2; i <= 5; i++) ledger.ban(order(`192.0.2.${i}/32`, 1000));
+  await ledger.idle();
+  // the four others went out at once, behind the first failure, not after its retries
+  expect(outcomes.filter((o) => o === 'banned')).toHaveLength(4);
+  await advance(50 + 100 + 200);
+  expect(outcomes.filter((o) => o === 'retry')).toHaveLength(3);
+  expect(outcomes.at(-1)).toBe('failed');
+  expect(gaveUp).toEqual(['192.0.2.1/32']);
+  expect(ledger.active.has('zone:z|192.0.2.1/32')).toBe(false);
+  expect(ledger.queued).toBe(0);
+  await ledger.stop(100);
+});
+
+test('retries of bans failing together are spread by jitter', async () => {
+  const backend = new RecordingBackend();
+  const times: number[] = [];
+  let draw = 0;
+  const ledger = new Ledger({
+    backend,
+    events: { outcome: () => undefined },
+    retryDelayMs: 1000,
+    random: () => [0, 0.25, 0.5, 0.75][draw++ % 4],
+  });
+  backend.failNext = 4;
+  for (let i = 1; i <= 4; i++) ledger.ban(order(`192.0.2.${i}/32`, 1000));
+  await ledger.idle();
+  const before = backend.calls.length;
+  for (let t = 0; t < 1500; t += 50) {
+    await advance(50);
+    if (backend.calls.length > before + times.length) times.push(t);
+  }
+  expect(new Set(times).size).toBe(4); // four retries at four different moments, from 500 to 1250 ms
+  await ledger.stop(100);
+});
+
+test('what only a bug throws is reported once with its stack, never retried, and frees the key', async () => {
+  const { backend, ledger, outcomes, gaveUp, bugs } = setup();
+  backend.bugNext = true;
+  ledger.ban(order('192.0.2.1/32', 100));
+  await ledger.idle();
+  await advance(10_000);
+  expect(outcomes).toEqual(['failed']);
+  expect(bugs).toHaveLength(1);
+  expect(bugs[0].stack).toContain('TypeError');
+  expect(gaveUp).toEqual(['192.0.2.1/32']);
+  expect(backend.calls).toHaveLength(1);
+  await ledger.stop(100);
+});
+
+test('an unban for a ban waiting for its retry drops both', async () => {
+  const { backend, ledger, outcomes } = setup();
+  backend.failNext = 1;
+  ledger.ban(order('192.0.2.1/32', 100));
+  await ledger.idle();
+  expect(outcomes).toEqual(['retry']);
+  ledger.unban('zone:z', '192.0.2.1/32');
+  await advance(1000);
+  expect(outcomes).toEqual(['retry', 'coalesced']);
+  expect(backend.calls).toHaveLength(1);
   await ledger.stop(100);
 });
 

@@ -1,4 +1,4 @@
-import { asError, ForeignRuleError, isRetryable } from '../common/errors';
+import { asError, ForeignRuleError, isProgrammingError, isRetryable } from '../common/errors';
 import { Backend, BatchOp, EdgeBan, isBatchBackend, OpResult, OpType, PerCallBackend } from './backend';
 import type { BanOrder } from '../policy/policy';
 import { TimerHeap } from './timer-heap';
@@ -19,6 +19,8 @@ export interface LedgerEvents {
    * queue): the policy must forget it is banned, so that the next attack orders it again.
    */
   gaveUp?(ban: EdgeBan): void;
+  /** An operation threw what only a bug throws (a TypeError): never retried, and worth its stack. */
+  bug?(error: Error): void;
 }
 
 export type LedgerOutcome =
@@ -28,39 +30,58 @@ export interface LedgerOptions {
   backend: Backend;
   events: LedgerEvents;
   maxQueue?: number;
-  /** wait before an operation that failed with a retryable error is tried again */
+  /** first wait before an operation that failed with a retryable error is tried again; it doubles each time */
   retryDelayMs?: number;
+  /** the longest wait between two tries */
+  maxRetryDelayMs?: number;
+  /** tries of one operation before it is given up */
+  maxAttempts?: number;
   now?: () => number;
+  /** the jitter's source, in [0, 1) (tests make it fixed) */
+  random?: () => number;
+}
+
+interface Op {
+  type: OpType;
+  entry: Entry;
+  /** failed tries so far */
+  attempts: number;
 }
 
 /**
  * The active bans, in memory only, and the work to make Cloudflare match them. One timer heap
  * lifts every ban on time; one queue, worked in order one call at a time, carries bans, extensions
  * and unbans, coalescing those for the same key (an unban for a key banned again is dropped, a
- * ban not yet sent whose unban comes is dropped with it).
+ * ban not yet sent whose unban comes is dropped with it). An operation that fails for a while
+ * waits on its own timer, with backoff and jitter, so that it never holds back another.
  */
 export class Ledger {
   readonly active = new Map<string, Entry>();
-  private readonly queue = new Map<string, { type: OpType; entry: Entry }>();
+  private readonly queue = new Map<string, Op>();
+  /** operations waiting to be tried again, each on its own timer */
+  private readonly retrying = new Map<string, { op: Op; timer: NodeJS.Timeout }>();
   private readonly timers: TimerHeap<Entry>;
   private working = false;
   private stopping = false;
-  private retryTimer: NodeJS.Timeout | null = null;
   private readonly maxQueue: number;
-  private readonly retryDelayMs: number;
   private readonly now: () => number;
   private idleWaiters: (() => void)[] = [];
   private readonly locations = new Map<string, string | null>();
 
   constructor(private readonly options: LedgerOptions) {
     this.maxQueue = options.maxQueue ?? 10_000;
-    this.retryDelayMs = options.retryDelayMs ?? 5_000;
     this.now = options.now ?? Date.now;
     this.timers = new TimerHeap((entry) => this.expire(entry), this.now);
   }
 
+  /** operations waiting to go out, now or after a failure */
   get queued(): number {
-    return this.queue.size;
+    return this.queue.size + this.retrying.size;
+  }
+
+  /** The operation waiting for this key, in the queue or for its retry. */
+  private pending(id: string): Op | undefined {
+    return this.queue.get(id) ?? this.retrying.get(id)?.op;
   }
 
   /** A ban ordered by the policy. */
@@ -80,19 +101,18 @@ export class Ledger {
       existing.jail = order.jail;
       existing.action = order.action;
       this.timers.push(existing.until * 1000, existing);
-      const pending = this.queue.get(id);
       // a ban not sent yet carries the entry, so it goes out with the new time
-      if (pending?.type !== 'ban') this.enqueue(id, existing.ruleId ? 'extend' : 'ban', existing);
+      if (this.pending(id)?.type !== 'ban') this.enqueue(id, existing.ruleId ? 'extend' : 'ban', existing);
       return;
     }
     const entry: Entry = { location, key: order.key, jail: order.jail, action: order.action, until: order.until, id, orderedAt: this.now() };
-    if (this.queue.size >= this.maxQueue && !this.queue.has(id)) {
+    if (this.queued >= this.maxQueue && !this.pending(id)) {
       this.options.events.outcome('queue_full', entry);
       return this.options.events.gaveUp?.(entry);
     }
     this.active.set(id, entry);
     this.timers.push(entry.until * 1000, entry);
-    const pending = this.queue.get(id);
+    const pending = this.pending(id);
     if (pending?.type === 'unban' && pending.entry.ruleId) {
       // the old rule is still there: keep it and give it the new time instead
       entry.ruleId = pending.entry.ruleId;
@@ -131,14 +151,14 @@ export class Ledger {
       const known = this.active.get(id);
       if (rule.until <= nowSeconds) {
         if (known && known.until > nowSeconds) continue; // banned again meanwhile; its extension is queued
-        if (!this.queue.has(id)) {
+        if (!this.pending(id)) {
           expired++;
           this.enqueue(id, 'unban', { ...rule, id });
         }
         continue;
       }
       if (known) {
-        if (!known.ruleId && !this.queue.has(id)) known.ruleId = rule.ruleId;
+        if (!known.ruleId && !this.pending(id)) known.ruleId = rule.ruleId;
         continue;
       }
       const entry: Entry = { ...rule, id };
@@ -158,7 +178,12 @@ export class Ledger {
     if (this.stopping) return;
     this.stopping = true;
     this.timers.stop();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    // a ban waiting for its retry gets one last try with the others
+    for (const [id, { op, timer }] of this.retrying) {
+      clearTimeout(timer);
+      if (op.type !== 'unban') this.queue.set(id, op);
+    }
+    this.retrying.clear();
     for (const [id, op] of this.queue) if (op.type === 'unban') this.queue.delete(id);
     this.pump();
     await Promise.race([this.idle(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
@@ -180,19 +205,26 @@ export class Ledger {
   private lift(entry: Entry): void {
     this.active.delete(entry.id);
     if (entry.foreign) return;
-    const pending = this.queue.get(entry.id);
-    if (pending?.type === 'ban') {
-      this.queue.delete(entry.id); // never sent: nothing to lift
+    if (this.pending(entry.id)?.type === 'ban') {
+      this.forget(entry.id); // never sent: nothing to lift
       this.options.events.outcome('coalesced', entry);
       return;
     }
     this.enqueue(entry.id, 'unban', entry);
   }
 
-  private enqueue(id: string, type: OpType, entry: Entry): void {
-    this.queue.delete(id); // re-insert at the back, replacing an older operation on the same key
-    this.queue.set(id, { type, entry });
+  /** Queues an operation at the back, replacing an older one on the same key (and its retry). */
+  private enqueue(id: string, type: OpType, entry: Entry, attempts = 0): void {
+    this.forget(id);
+    this.queue.set(id, { type, entry, attempts });
     this.pump();
+  }
+
+  private forget(id: string): void {
+    this.queue.delete(id);
+    const retry = this.retrying.get(id);
+    if (retry) clearTimeout(retry.timer);
+    this.retrying.delete(id);
   }
 
   private pump(): void {
@@ -200,19 +232,19 @@ export class Ledger {
     this.working = true;
     void this.work().finally(() => {
       this.working = false;
-      if (this.queue.size === 0 || this.retryTimer) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      if (this.queue.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     });
   }
 
   private async work(): Promise<void> {
-    while (this.queue.size > 0 && !this.retryTimer) await this.workBatch();
+    while (this.queue.size > 0) await this.workBatch();
   }
 
   /** Up to batchSize operations (one for per-call backends), each settled on its own. */
   private async workBatch(): Promise<void> {
     const backend = this.options.backend;
     const size = isBatchBackend(backend) ? backend.batchSize : 1;
-    const taken: [string, { type: OpType; entry: Entry }][] = [];
+    const taken: [string, Op][] = [];
     for (const [id, op] of this.queue) {
       if (taken.length >= size) break;
       taken.push([id, op]);
@@ -239,7 +271,7 @@ export class Ledger {
     }
   }
 
-  private settle(id: string, op: { type: OpType; entry: Entry }, result: OpResult): void {
+  private settle(id: string, op: Op, result: OpResult): void {
     const { entry } = op;
     if (!result.ok) {
       if (result.error instanceof ForeignRuleError) {
@@ -257,7 +289,7 @@ export class Ledger {
   }
 
   /** One operation through a per-call backend; null when there is nothing to do (no rule was made). */
-  private async executeOne(backend: PerCallBackend, { type, entry }: { type: OpType; entry: Entry }): Promise<OpResult | null> {
+  private async executeOne(backend: PerCallBackend, { type, entry }: Op): Promise<OpResult | null> {
     try {
       if (type === 'ban') return { ok: true, ruleId: await backend.add(entry) };
       if (!entry.ruleId) return null;
@@ -269,32 +301,34 @@ export class Ledger {
     }
   }
 
-  /** A retryable failure goes back to the front of the queue after a pause; others are dropped. */
-  private failed(id: string, op: { type: OpType; entry: Entry }, error: Error): void {
-    const retryable = isRetryable(error);
-    if (!retryable) {
-      const givenUp = op.type === 'ban' && this.active.get(id) === op.entry;
-      if (givenUp) this.active.delete(id);
-      this.options.events.outcome('failed', op.entry, error.message);
-      if (givenUp) this.options.events.gaveUp?.(op.entry);
-      return;
-    }
-    if (this.stopping) {
-      // no retries while stopping: the client is closing and an immediate retry would spin
-      this.options.events.outcome('failed', op.entry, error.message);
-      return;
-    }
+  /**
+   * A retryable failure waits on its own timer (exponential backoff with jitter, so that bans
+   * failing together do not come back together) and is given up after a number of tries; anything
+   * else is given up at once. A ban given up frees its key, so the next attack orders it again.
+   */
+  private failed(id: string, op: Op, error: Error): void {
+    const bug = isProgrammingError(error);
+    if (bug) this.options.events.bug?.(error);
+    const attempts = op.attempts + 1;
+    if (bug || !isRetryable(error) || this.stopping || attempts >= (this.options.maxAttempts ?? 10)) return this.giveUp(id, op, error);
     this.options.events.outcome('retry', op.entry, error.message);
-    if (!this.queue.has(id)) {
-      const rest = [...this.queue];
-      this.queue.clear();
-      this.queue.set(id, op);
-      for (const [key, value] of rest) this.queue.set(key, value);
-    }
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
+    if (this.pending(id)) return; // a newer operation on the key replaced this one while it was out
+    const first = this.options.retryDelayMs ?? 5_000;
+    const longest = this.options.maxRetryDelayMs ?? 300_000;
+    const wait = Math.min(longest, first * 2 ** (attempts - 1)) * (0.5 + (this.options.random ?? Math.random)());
+    const timer = setTimeout(() => {
+      this.retrying.delete(id);
+      this.queue.set(id, { ...op, attempts });
       this.pump();
-    }, this.retryDelayMs);
-    this.retryTimer.unref();
+    }, wait);
+    timer.unref();
+    this.retrying.set(id, { op, timer });
+  }
+
+  private giveUp(id: string, op: Op, error: Error): void {
+    const givenUp = op.type === 'ban' && this.active.get(id) === op.entry;
+    if (givenUp) this.active.delete(id);
+    this.options.events.outcome('failed', op.entry, error.message);
+    if (givenUp) this.options.events.gaveUp?.(op.entry);
   }
 }

@@ -5,15 +5,10 @@ import { parseCidr } from '../address/cidr';
 import { prefixKey } from '../address/ip';
 import { formatNotes, ownedRule, zoneForSite } from './notes';
 import { CloudflareClient, CloudflareError } from './client';
+import { accessRule, accessRules, AccessRuleAnswer } from './answers';
 
-interface AccessRule {
-  id: string;
-  mode: string;
-  notes: string;
-  configuration: { target: string; value: string };
-  /** where the rule lives: a zone's listing also holds the rules its account and user made */
-  scope?: { type?: string };
-}
+/** `scope` says where the rule lives: a zone's listing also holds the rules its account and user made. */
+type AccessRule = AccessRuleAnswer;
 
 const DUPLICATE = 10009;
 const NOT_FOUND = 10001;
@@ -90,8 +85,9 @@ export class AccessRulesBackend implements PerCallBackend {
   async add(ban: EdgeBan): Promise<string> {
     const configuration = targetFor(ban.key);
     try {
-      const { result } = await this.client.request<AccessRule>('POST', this.rulesPath(ban.location), {
+      const { result } = await this.client.request('POST', this.rulesPath(ban.location), {
         body: { mode: ban.action, configuration, notes: formatNotes(ban) },
+        schema: accessRule,
       });
       return result.id;
     } catch (error) {
@@ -161,8 +157,11 @@ export class AccessRulesBackend implements PerCallBackend {
    */
   private async eachRule(location: string, filters: Record<string, string>, each: (rule: AccessRule) => boolean): Promise<void> {
     for (let page = 1; page <= MAX_PAGES; page++) {
-      const { result, info } = await this.client.request<AccessRule[]>('GET', this.rulesPath(location), { query: { ...filters, per_page: PER_PAGE, page } });
-      if (!Array.isArray(result) || result.length === 0) return;
+      const { result, info } = await this.client.request('GET', this.rulesPath(location), {
+        query: { ...filters, per_page: PER_PAGE, page },
+        schema: accessRules,
+      });
+      if (result.length === 0) return;
       for (const rule of result) if (each(rule)) return;
       if (info?.total_pages !== undefined && page >= info.total_pages) return;
     }

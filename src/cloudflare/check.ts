@@ -1,8 +1,11 @@
 import { isLoopbackHost } from '../address/host-port';
 import { describeError } from '../common/errors';
 import type { Config } from '../config/schema';
+import { tokenStatus } from './answers';
 import { CloudflareClient, CloudflareError } from './client';
 import { configuredZoneIds } from './settings';
+import { planLines } from './plan-check';
+import { probeLines, probesFor } from './probe';
 
 export interface CheckLine {
   ok: boolean;
@@ -87,21 +90,31 @@ export function explain(error: unknown, what: string, permission: string): strin
   return `${what}: ${error.message}`;
 }
 
-/** `edgeban check`: the token verifies, and every configured zone or the account answers. */
-export async function checkCloudflare(config: Config): Promise<CheckLine[]> {
+/**
+ * `edgeban check`: the token verifies, every configured zone or the account answers, the plan has
+ * room for what the backend needs, and (unless `write` is false) a harmless write goes through.
+ */
+export async function checkCloudflare(config: Config, options: { write?: boolean } = {}): Promise<CheckLine[]> {
   const { token, apiBase, accountId, requestsPer5Min, dryRun } = config.cloudflare;
   if (!token) return []; // configAdvice says what that means
   const client = new CloudflareClient({ baseUrl: apiBase, token, requestsPer5Min, maxAttempts: 2, backoffBaseMs: 200 });
   const lines: CheckLine[] = [];
   try {
     try {
-      const { result } = await client.request<{ status: string }>('GET', '/user/tokens/verify');
+      const { result } = await client.request('GET', '/user/tokens/verify', { schema: tokenStatus });
       lines.push({ ok: result.status === 'active', text: `token is ${result.status}` });
     } catch (error) {
       if (!accountId) throw error;
       // account-owned tokens fail on the user endpoint
-      const { result } = await client.request<{ status: string }>('GET', `/accounts/${accountId}/tokens/verify`);
+      const { result } = await client.request('GET', `/accounts/${accountId}/tokens/verify`, { schema: tokenStatus });
       lines.push({ ok: result.status === 'active', text: `account token is ${result.status}` });
+      if (config.cloudflare.backend === 'ip-list') {
+        lines.push({
+          ok: true,
+          warn: true,
+          text: "an account-owned token: Cloudflare's list of what such tokens support leaves out custom lists; if list calls fail, use a user token (My Profile → API Tokens) or backend: access-rules",
+        });
+      }
     }
   } catch (error) {
     await client.close();
@@ -124,6 +137,11 @@ export async function checkCloudflare(config: Config): Promise<CheckLine[]> {
         lines.push({ ok: false, text: explain(error, target.what, target.permission) });
       }
     }
+  }
+  if (lines.every((line) => line.ok)) {
+    if (config.cloudflare.backend === 'ip-list') lines.push(...(await planLines(client, config)));
+    if (options.write === false) lines.push({ ok: true, warn: true, text: 'write access not proven (--no-write): only reading was' });
+    else lines.push(...(await probeLines(client, probesFor(config, PERMISSION), explain)));
   }
   if (dryRun) lines.push({ ok: true, text: 'dryRun is set: bans will be logged, not sent' });
   await client.close();

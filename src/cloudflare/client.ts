@@ -1,5 +1,7 @@
 import { Pool } from 'undici';
+import type { z } from 'zod';
 import { describeError, EdgebanError } from '../common/errors';
+import { describeProblem } from './answers';
 
 export interface CloudflareMessage {
   code: number;
@@ -23,7 +25,9 @@ export class CloudflareError extends EdgebanError {
   ) {
     const first = errors[0];
     const chain = first?.error_chain?.map((e) => `${e.code} ${e.message}`).join('; ');
-    super(`${method} ${path}: ${status ? `HTTP ${status}` : 'no response'}${first ? `, ${first.code} ${first.message}` : ''}${chain ? ` (${chain})` : ''}`);
+    super(
+      `${method} ${path}: ${status ? `HTTP ${status}` : 'no response'}${first ? `, ${first.code ? `${first.code} ` : ''}${first.message}` : ''}${chain ? ` (${chain})` : ''}`,
+    );
   }
 
   /** Cloudflare's code for the first error it gave */
@@ -112,19 +116,47 @@ export class CloudflareClient {
     return this.sent.length;
   }
 
-  async request<T>(method: string, path: string, options: { query?: Record<string, string | number>; body?: unknown } = {}): Promise<ApiResponse<T>> {
+  /**
+   * One call, retried on a passing failure. With `schema`, the answer's `result` is checked against
+   * it: a body that does not fit is a retryable error naming the field (the next try may meet a
+   * healthy server), never a TypeError later.
+   */
+  async request<S extends z.ZodType>(
+    method: string,
+    path: string,
+    options: { query?: Record<string, string | number>; body?: unknown; schema: S },
+  ): Promise<ApiResponse<z.output<S>>>;
+  async request<T = unknown>(method: string, path: string, options?: { query?: Record<string, string | number>; body?: unknown }): Promise<ApiResponse<T>>;
+  async request(
+    method: string,
+    path: string,
+    options: { query?: Record<string, string | number>; body?: unknown; schema?: z.ZodType } = {},
+  ): Promise<ApiResponse<unknown>> {
     const query = options.query ? `?${new URLSearchParams(Object.entries(options.query).map(([k, v]): [string, string] => [k, String(v)]))}` : '';
     let attempt = 0;
     let limitedRetries = 0;
     for (;;) {
       await this.acquire();
-      const outcome = await this.send<T>(method, path, query, options.body);
+      const outcome = this.check(method, path, await this.send<unknown>(method, path, query, options.body), options.schema);
       if (!(outcome instanceof CloudflareError)) return outcome;
       if (outcome.status === 429 && this.pausedUntil > Date.now() && limitedRetries++ < 20) continue; // paused already
       if (!outcome.retryable || ++attempt >= this.options.maxAttempts) throw outcome;
       const backoff = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** (attempt - 1));
       await sleep(backoff * (0.75 + Math.random() * 0.5), this.closing.signal);
     }
+  }
+
+  /** The answer, or a retryable error when its `result` does not fit the schema. */
+  private check(
+    method: string,
+    path: string,
+    answer: ApiResponse<unknown> | CloudflareError,
+    schema: z.ZodType | undefined,
+  ): ApiResponse<unknown> | CloudflareError {
+    if (answer instanceof CloudflareError || !schema) return answer;
+    const checked = schema.safeParse(answer.result);
+    if (checked.success) return { ...answer, result: checked.data };
+    return new CloudflareError(method, path, 200, [{ code: 0, message: `malformed answer: ${describeProblem(checked.error)}` }], true);
   }
 
   /** Waits for the 429 pause and for room in the budget, one caller at a time. */
@@ -170,10 +202,18 @@ export class CloudflareClient {
       this.options.onResponse?.(status);
       const text = await response.body.text();
       let envelope: { success?: boolean; result?: T; errors?: CloudflareMessage[]; messages?: CloudflareMessage[]; result_info?: ApiResponse<T>['info'] } = {};
+      let notJson = false;
       try {
-        envelope = text ? JSON.parse(text) : {};
+        const parsed: unknown = text ? JSON.parse(text) : {};
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) envelope = parsed;
+        else notJson = true;
       } catch {
-        envelope = {};
+        notJson = true;
+      }
+      if (notJson && status >= 200 && status < 300) {
+        // a proxy's HTML page, a truncated body: nothing to trust, and maybe better on the next try
+        const type = String(response.headers['content-type'] ?? 'no content type');
+        return new CloudflareError(method, path, status, [{ code: 0, message: `malformed answer: not a JSON object (${type.split(';')[0]})` }], true);
       }
       // The global limit (971, or any 429 with Retry-After) pauses every call; another 429, such as
       // a Lists write while a bulk operation is pending, is retried with backoff like a 5xx.
@@ -181,7 +221,7 @@ export class CloudflareClient {
       if (status >= 200 && status < 300 && envelope.success !== false) {
         return { result: envelope.result as T, info: envelope.result_info, messages: envelope.messages ?? [] };
       }
-      const errors = Array.isArray(envelope.errors) ? envelope.errors : [];
+      const errors = Array.isArray(envelope.errors) ? envelope.errors.filter((e) => e && typeof e === 'object') : [];
       return new CloudflareError(method, path, status, errors, status === 429 || status >= 500 || status === 408);
     } catch (error) {
       this.options.onResponse?.(0);

@@ -4,6 +4,7 @@ import { AccessRulesBackend } from './access-rules';
 import { CloudflareClient } from './client';
 import { DryRunBackend } from './dry-run';
 import { IpListBackend } from './ip-list';
+import { jailActions } from './plan-check';
 import { accessRulesConfig, configuredZoneIds } from './settings';
 
 /** What the daemon hears of the client's traffic: every answer's status, and every wait. */
@@ -22,7 +23,7 @@ export function createBackend(config: Config, hooks: BackendHooks = {}): Backend
     return new IpListBackend(client, {
       accountId: config.cloudflare.accountId!,
       zoneIds: configuredZoneIds(config),
-      actions: [...new Set(Object.values(config.jails).map((jail) => jail.action))],
+      actions: jailActions(config),
       itemLimit: config.cloudflare.listItemLimit,
     });
   }

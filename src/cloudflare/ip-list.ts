@@ -1,15 +1,25 @@
-import { asError, ForeignRuleError } from '../common/errors';
+import { asError, ConfigError, ForeignRuleError } from '../common/errors';
 import type { BanAction } from '../config/schema';
 import type { BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
 import { formatNotes, parseNotes } from './notes';
 import { CloudflareClient, CloudflareError } from './client';
+import {
+  bulkOperation,
+  bulkOperationStarted,
+  ListAnswer,
+  listItems,
+  lists as listsAnswer,
+  list as listAnswer,
+  ruleset as rulesetAnswer,
+  RulesetAnswer,
+} from './answers';
 
 export interface IpListConfig {
   accountId: string;
   zoneIds: string[];
   /** the actions the jails use: one list and one custom rule each */
   actions: BanAction[];
-  /** items across edgeban's lists (Cloudflare: 10,000 below Enterprise) */
+  /** items across all the account's custom lists, edgeban's and others' (Cloudflare: 10,000 below Enterprise) */
   itemLimit: number;
   /** bulk operation polling: first wait and longest wait (ms) */
   pollMs?: [number, number];
@@ -22,17 +32,7 @@ interface List {
   name: string;
 }
 
-interface Item {
-  id: string;
-  ip: string;
-  comment: string;
-}
-
-interface Ruleset {
-  id: string;
-  /** absent once the entry point's last rule is deleted */
-  rules?: { id: string; action: string; expression: string; enabled: boolean; description?: string }[];
-}
+type Ruleset = RulesetAnswer;
 
 /** What edgeban believes each of its lists holds, by ban key. */
 interface Held {
@@ -45,7 +45,7 @@ interface Held {
 const PHASE_PATH = 'rulesets/phases/http_request_firewall_custom/entrypoint';
 const LIST_PERMISSION = 'Account → Account Filter Lists → Edit';
 const RULE_PERMISSION = 'Zone → Zone WAF → Edit';
-const DESCRIPTION = 'Managed by edgeban: its bans, with their expiry in each comment. Do not edit.';
+export const LIST_DESCRIPTION = 'Managed by edgeban: its bans, with their expiry in each comment. Do not edit.';
 
 export const listName = (action: BanAction) => `edgeban_${action}`;
 export const ruleExpression = (action: BanAction) => `ip.src in $${listName(action)}`;
@@ -85,6 +85,8 @@ export class IpListBackend implements BatchBackend {
   private readonly lists = new Map<BanAction, List>();
   private readonly held = new Map<string, Held>();
   private evictedHeld: EdgeBan[] = [];
+  /** items in the account's other lists, which count against the same limit */
+  private othersItems = 0;
   /** the set-up in progress or done; a failed one is forgotten so the next call tries again */
   private preparing: Promise<void> | null = null;
 
@@ -115,30 +117,52 @@ export class IpListBackend implements BatchBackend {
     return this.preparing;
   }
 
+  /**
+   * Reads the account's lists (one call): finds or creates edgeban's, and notes how many items the
+   * others hold, since the item limit counts every custom list of the account.
+   */
   private async findLists(create: boolean): Promise<void> {
-    let existing: (List & { description?: string })[];
+    let existing: ListAnswer[];
     try {
-      existing = (await this.client.request<(List & { description?: string })[]>('GET', this.base)).result ?? [];
+      existing = (await this.client.request('GET', this.base, { schema: listsAnswer })).result;
     } catch (error) {
       throw permissionError(error, LIST_PERMISSION);
     }
+    const ours = new Set(this.config.actions.map(listName));
+    this.othersItems = existing
+      .filter((list) => !(ours.has(list.name) && list.description === LIST_DESCRIPTION))
+      .reduce((n, list) => n + (list.num_items ?? 0), 0);
     for (const action of this.config.actions) {
       if (this.lists.has(action)) continue;
       const found = existing.find((list) => list.name === listName(action));
-      if (found && found.description !== DESCRIPTION) {
+      if (found && found.description !== LIST_DESCRIPTION) {
         // list names are unique in an account: edgeban can neither use this one nor make its own
         throw new ForeignRuleError(`a list named ${found.name} exists that edgeban did not make (its description is not edgeban's): rename or delete it`);
       }
-      if (found) {
-        this.lists.set(action, { id: found.id, name: found.name });
-      } else if (create) {
-        try {
-          const { result } = await this.client.request<List>('POST', this.base, { body: { kind: 'ip', name: listName(action), description: DESCRIPTION } });
-          this.lists.set(action, { id: result.id, name: result.name });
-        } catch (error) {
-          throw permissionError(error, LIST_PERMISSION);
-        }
+      if (found) this.lists.set(action, { id: found.id, name: found.name });
+      else if (create) this.lists.set(action, await this.createList(action, existing));
+    }
+  }
+
+  /** A refusal that no retry mends (the plan's list count) stops edgeban with what to change. */
+  private async createList(action: BanAction, existing: ListAnswer[]): Promise<List> {
+    try {
+      const { result } = await this.client.request('POST', this.base, {
+        body: { kind: 'ip', name: listName(action), description: LIST_DESCRIPTION },
+        schema: listAnswer,
+      });
+      return { id: result.id, name: result.name };
+    } catch (error) {
+      if (error instanceof CloudflareError && !error.retryable && error.status !== 403 && !error.has(10000)) {
+        const actions = this.config.actions;
+        throw new ConfigError(
+          'jails',
+          `Cloudflare refused to make the list ${listName(action)} (${error.message}). A Free plan allows one custom list, Pro and Business 10; ` +
+            `the account has ${existing.length} (${existing.map((l) => l.name).join(', ') || 'none'}) and the jails use ${actions.length} action(s) ` +
+            `(${actions.join(', ')}), one list each: give every jail the same action, delete a list the account no longer uses, or set cloudflare.backend: access-rules`,
+        );
       }
+      throw permissionError(error, LIST_PERMISSION);
     }
   }
 
@@ -147,7 +171,7 @@ export class IpListBackend implements BatchBackend {
     const wanted = this.config.actions.map((action) => ({ action, expression: ruleExpression(action), description: `edgeban ${action}`, enabled: true }));
     let ruleset: Ruleset | null = null;
     try {
-      ruleset = (await this.client.request<Ruleset>('GET', `/zones/${zone}/${PHASE_PATH}`)).result;
+      ruleset = (await this.client.request('GET', `/zones/${zone}/${PHASE_PATH}`, { schema: rulesetAnswer })).result;
     } catch (error) {
       if (!(error instanceof CloudflareError && error.status === 404)) throw permissionError(error, RULE_PERMISSION);
     }
@@ -160,15 +184,27 @@ export class IpListBackend implements BatchBackend {
       }
       for (const rule of wanted) {
         // edgeban's rule: its expression and its description; a rule of the same expression that someone else wrote stays as it is
-        const current = (ruleset.rules ?? []).find((r) => r.expression === rule.expression && r.description === rule.description);
+        const current = ruleset.rules.find((r) => r.expression === rule.expression && r.description === rule.description);
         if (!current) await this.client.request('POST', `/zones/${zone}/rulesets/${ruleset.id}/rules`, { body: rule });
         else if (current.action !== rule.action || !current.enabled) {
           await this.client.request('PATCH', `/zones/${zone}/rulesets/${ruleset.id}/rules/${current.id}`, { body: rule });
         }
       }
     } catch (error) {
-      throw permissionError(error, RULE_PERMISSION);
+      throw this.ruleRefused(error, zone, ruleset);
     }
+  }
+
+  /** A rule Cloudflare will not take however often asked (a Free zone's five custom rules) stops edgeban with what to change. */
+  private ruleRefused(error: unknown, zone: string, ruleset: Ruleset | null): unknown {
+    if (!(error instanceof CloudflareError) || error.retryable || error.status === 403 || error.has(10000)) return permissionError(error, RULE_PERMISSION);
+    const actions = this.config.actions;
+    return new ConfigError(
+      'jails',
+      `Cloudflare refused edgeban's custom rule in zone ${zone} (${error.message}). A Free plan allows five custom rules a zone, Pro 20, Business 100; ` +
+        `the zone has ${ruleset?.rules.length ?? 0} and edgeban needs one for each of the ${actions.length} action(s) the jails use (${actions.join(', ')}): ` +
+        `give every jail the same action, remove a custom rule the zone no longer needs, or set cloudflare.backend: access-rules`,
+    );
   }
 
   // ------------------------------------------------------------------ bans
@@ -230,7 +266,7 @@ export class IpListBackend implements BatchBackend {
     const incoming = [...adds.entries()].flatMap(([action, bans]) => [...bans.values()].map((ban) => ({ key: ban.key, until: ban.until, action })));
     const all = new Map<string, (typeof stay)[number]>();
     for (const entry of [...stay, ...incoming]) all.set(entry.key, entry);
-    const overflow = all.size - this.config.itemLimit;
+    const overflow = all.size - Math.max(0, this.config.itemLimit - this.othersItems);
     const evicted = new Set<string>();
     if (overflow <= 0) return evicted;
     const victims = [...all.values()].sort((a, b) => a.until - b.until).slice(0, overflow);
@@ -249,7 +285,7 @@ export class IpListBackend implements BatchBackend {
   private async addItems(action: BanAction, bans: EdgeBan[]): Promise<void> {
     const list = this.lists.get(action)!;
     const body = bans.map((ban) => ({ ip: itemIp(ban.key), comment: formatNotes(ban) }));
-    const { result } = await this.client.request<{ operation_id: string }>('POST', `${this.base}/${list.id}/items`, { body });
+    const { result } = await this.client.request('POST', `${this.base}/${list.id}/items`, { body, schema: bulkOperationStarted });
     await this.waitFor(result.operation_id);
     for (const ban of bans) {
       const before = this.held.get(ban.key);
@@ -263,8 +299,9 @@ export class IpListBackend implements BatchBackend {
     if ([...keys].some((key) => !this.held.get(key)?.itemId)) await this.readItems(action);
     const ids = [...keys].map((key) => this.held.get(key)?.itemId).filter((id): id is string => Boolean(id));
     if (ids.length > 0) {
-      const { result } = await this.client.request<{ operation_id: string }>('DELETE', `${this.base}/${list.id}/items`, {
+      const { result } = await this.client.request('DELETE', `${this.base}/${list.id}/items`, {
         body: { items: ids.map((id) => ({ id })) },
+        schema: bulkOperationStarted,
       });
       await this.waitFor(result.operation_id);
     }
@@ -278,7 +315,7 @@ export class IpListBackend implements BatchBackend {
     const path = `${this.base}/bulk_operations/${operationId}`;
     for (let wait = first; ; wait = Math.min(longest, wait * 2)) {
       await sleep(wait);
-      const { result } = await this.client.request<{ status: string; error?: string }>('GET', path);
+      const { result } = await this.client.request('GET', path, { schema: bulkOperation });
       if (result.status === 'completed') return;
       if (result.status === 'failed')
         throw new CloudflareError('GET', path, 200, [{ code: 0, message: `bulk operation failed: ${result.error ?? 'no reason given'}` }], true);
@@ -286,30 +323,38 @@ export class IpListBackend implements BatchBackend {
     }
   }
 
-  /** Every item of one list (cursor paging), refreshing what edgeban holds; returns edgeban's own. */
+  /**
+   * Every item of one list (cursor paging), refreshing what edgeban holds; returns edgeban's own.
+   * An item that is gone (deleted by hand at Cloudflare) is forgotten.
+   */
   private async readItems(action: BanAction): Promise<(EdgeBan & { ruleId: string })[]> {
     const list = this.lists.get(action);
     if (!list) return [];
     const owned: (EdgeBan & { ruleId: string })[] = [];
+    const seen = new Set<string>();
     let cursor: string | undefined;
     do {
-      const { result, info } = await this.client.request<Item[]>('GET', `${this.base}/${list.id}/items`, {
+      const { result, info } = await this.client.request('GET', `${this.base}/${list.id}/items`, {
         query: { per_page: 500, ...(cursor ? { cursor } : {}) },
+        schema: listItems,
       });
-      for (const item of result ?? []) {
-        const notes = parseNotes(item.comment ?? '');
+      for (const item of result) {
+        const notes = parseNotes(item.comment);
         if (!notes) continue; // not edgeban's: never touched
         const ban: EdgeBan = { location: this.locate(), key: keyOfItem(item.ip), jail: notes.jail, action, until: notes.until, ruleId: item.id };
         this.held.set(ban.key, { action, until: notes.until, itemId: item.id, ban });
+        seen.add(ban.key);
         owned.push({ ...ban, ruleId: item.id });
       }
       cursor = (info as { cursors?: { after?: string } } | undefined)?.cursors?.after;
     } while (cursor);
+    for (const [key, held] of this.held) if (held.action === action && held.itemId && !seen.has(key)) this.held.delete(key);
     return owned;
   }
 
   async listOwned(): Promise<(EdgeBan & { ruleId: string })[]> {
     await this.prepare();
+    await this.findLists(false); // the other lists' item counts, as they are now
     const owned: (EdgeBan & { ruleId: string })[] = [];
     for (const action of this.config.actions) owned.push(...(await this.readItems(action)));
     return owned;

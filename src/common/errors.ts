@@ -68,9 +68,18 @@ export function errnoCode(error: unknown): string | undefined {
 }
 
 /**
- * Whether a failed call may be tried again. edgeban's errors say so themselves; anything else
- * (a socket reset below the client) is taken as passing.
+ * What only a bug in edgeban throws (reading a field of undefined, calling what is not a function):
+ * trying again cannot help, and its stack is what a report needs.
+ */
+export function isProgrammingError(error: unknown): boolean {
+  return error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError;
+}
+
+/**
+ * Whether a failed call may be tried again. edgeban's errors say so themselves; a bug never;
+ * anything else (a socket reset below the client) is taken as passing.
  */
 export function isRetryable(error: unknown): boolean {
-  return error instanceof EdgebanError ? error.retryable : true;
+  if (error instanceof EdgebanError) return error.retryable;
+  return !isProgrammingError(error);
 }

@@ -153,6 +153,19 @@ export class DaemonLog {
     );
   }
 
+  /**
+   * A Cloudflare operation threw what only a bug throws: its stack once (per message, then at most
+   * once a minute with how many were held back), for a bug report. The operation is not retried.
+   */
+  banBug(error: Error): void {
+    this.throttled(`bug:${error.message}`, 1, (times) =>
+      this.log.error(
+        { times, error: this.mask.scrub(error.message), stack: this.mask.scrub(error.stack ?? '') },
+        'a Cloudflare operation failed on a bug in edgeban (please report it); the ban was given up',
+      ),
+    );
+  }
+
   /** A listening socket failed while running, such as EMFILE when the process is out of descriptors. */
   listenerError(transport: string, error: Error): void {
     this.throttled(`listen:${transport}:${error.message}`, 1, (times) =>

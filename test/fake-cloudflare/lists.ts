@@ -75,6 +75,8 @@ export interface ListsOptions {
   maxItems: number;
   /** lists per account (Free 1, Pro/Business 10) */
   maxLists: number;
+  /** custom rules per zone (Free 5, Pro 20, Business 100) */
+  maxRules: number;
   /** how long an operation stays pending, then running */
   bulkStepMs: number;
   /** HTTP status of an accepted asynchronous write: the docs say 201, the OAS 200 */
@@ -290,7 +292,16 @@ export class FakeLists {
     return rules.length ? { ...rest, rules } : rest;
   }
 
+  /** The plan's custom rules a zone; the error text is Cloudflare's dashboard wording, its code unknown (hence one edgeban does not match on). */
+  private checkRuleCount(count: number): void {
+    if (count > this.options.maxRules)
+      throw new ListsError(400, [
+        { code: 20215, message: `exceeded maximum number of rules in the phase http_request_firewall_custom: ${this.options.maxRules}` },
+      ]);
+  }
+
   private checkRules(zone: string, rules: unknown[]): Rule[] {
+    this.checkRuleCount(rules.length);
     const account = this.accountOfZone(zone) ?? '';
     return rules.map((raw) => {
       const input = raw as { action?: unknown; expression?: unknown; description?: unknown; enabled?: unknown };
@@ -357,6 +368,7 @@ export class FakeLists {
   addRule(zone: string, rulesetId: string, body: unknown): Ruleset {
     const ruleset = this.getEntrypoint(zone);
     if (ruleset.id !== rulesetId) throw new ListsError(404, [{ code: 10003, message: 'ruleset not found' }]);
+    this.checkRuleCount(ruleset.rules.length + 1);
     const [rule] = this.checkRules(zone, [body]);
     const position = (body as { position?: { index?: number; before?: string; after?: string } }).position;
     let at = ruleset.rules.length;
@@ -368,6 +380,15 @@ export class FakeLists {
       );
     else if (position?.after) at = ruleset.rules.findIndex((r) => r.id === position.after) + 1;
     ruleset.rules.splice(at, 0, rule);
+    ruleset.version = String(Number(ruleset.version) + 1);
+    return ruleset;
+  }
+
+  deleteRule(zone: string, rulesetId: string, ruleId: string): Ruleset {
+    const ruleset = this.getEntrypoint(zone);
+    const index = ruleset.id === rulesetId ? ruleset.rules.findIndex((r) => r.id === ruleId) : -1;
+    if (index < 0) throw new ListsError(404, [{ code: 10003, message: 'rule not found' }]);
+    ruleset.rules.splice(index, 1);
     ruleset.version = String(Number(ruleset.version) + 1);
     return ruleset;
   }

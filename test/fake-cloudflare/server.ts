@@ -18,7 +18,9 @@ interface Message {
   error_chain?: Message[];
 }
 
-export type Permission = 'zone_firewall_services' | 'account_firewall_access_rules' | 'zone_read' | 'account_filter_lists' | 'zone_waf';
+/** Each "Edit" permission, and its "Read" (`_read`), which lets GET through and refuses every write with 10000. */
+type Editable = 'zone_firewall_services' | 'account_firewall_access_rules' | 'account_filter_lists' | 'zone_waf';
+export type Permission = Editable | `${Editable}_read` | 'zone_read';
 export const ALL_PERMISSIONS: Permission[] = ['zone_firewall_services', 'account_firewall_access_rules', 'zone_read', 'account_filter_lists', 'zone_waf'];
 
 export interface AccessRule {
@@ -62,7 +64,29 @@ export interface FakeOptions extends Partial<ListsOptions> {
    * AccessRuleScope). They can be changed only through their own scope's endpoint.
    */
   inheritAccountRules?: boolean;
+  /**
+   * The account's plan sets the custom lists, the custom rules a zone and the list items it may
+   * have (Cloudflare's plans table: lists 1 Free, 10 Pro and Business, 1,000 Enterprise; custom
+   * rules 5, 20, 100, 1,000; items 10,000 below Enterprise, 500,000 on it), and GET /zones/{id}
+   * says it as `plan.legacy_id`. Explicit maxLists, maxRules or maxItems win over it.
+   */
+  plan?: Plan;
 }
+
+export type Plan = 'free' | 'pro' | 'business' | 'enterprise';
+const PLAN_LIMITS: Record<Plan, { maxLists: number; maxRules: number; maxItems: number }> = {
+  free: { maxLists: 1, maxRules: 5, maxItems: 10_000 },
+  pro: { maxLists: 10, maxRules: 20, maxItems: 10_000 },
+  business: { maxLists: 10, maxRules: 100, maxItems: 10_000 },
+  enterprise: { maxLists: 1000, maxRules: 1000, maxItems: 500_000 },
+};
+
+/**
+ * What a broken path between edgeban and the API answers: a proxy's HTML error page with status
+ * 200, a JSON body whose result lacks the fields its schema promises (a rule without `id`), or a
+ * body cut short.
+ */
+export type Garble = 'html' | 'missing-field' | 'truncated';
 
 /** IPv6 values compared as addresses (`2001:DB8:0::77` is `2001:db8::77`); others as text. */
 function sameValue(a: string, b: string): boolean {
@@ -132,7 +156,7 @@ function validTarget(target: string, value: string): boolean {
 }
 
 export class FakeCloudflare {
-  readonly tokens = new Map<string, { id: string; status: 'active' | 'disabled' | 'expired'; permissions: Set<Permission> }>();
+  readonly tokens = new Map<string, { id: string; status: 'active' | 'disabled' | 'expired'; permissions: Set<Permission>; accountOwned?: boolean }>();
   readonly zones = new Map<string, { name: string; account: string }>();
   readonly accounts = new Set<string>();
   /** rules per location: `zone:<id>`, `account:<id>`, `user` */
@@ -169,20 +193,22 @@ export class FakeCloudflare {
   private failing: { until: number; remaining: number; status: number } | null = null;
   private delayMs = 0;
   private dropRemaining = 0;
+  private garbling: { kind: Garble; remaining: number } | null = null;
   private readonly options: Required<FakeOptions>;
   /** account IP lists, bulk operations and zone custom rules */
   readonly lists: FakeLists;
 
   constructor(options: FakeOptions = {}) {
+    const plan = options.plan ?? 'pro';
     this.options = {
+      ...PLAN_LIMITS[plan],
+      plan,
       rateLimit: 1200,
       rateWindowMs: 300_000,
       countGets: true,
       ruleQuota: 50_000,
       perPageCap: 100,
       inheritAccountRules: false,
-      maxItems: 10_000,
-      maxLists: 10,
       bulkStepMs: 20,
       asyncStatus: 200,
       ...options,
@@ -192,9 +218,10 @@ export class FakeCloudflare {
 
   // ------------------------------------------------------------------ set-up and fault switches
 
-  addToken(permissions: Permission[] = ALL_PERMISSIONS, status: 'active' | 'disabled' | 'expired' = 'active'): string {
-    const token = randomBytes(30).toString('base64url').slice(0, 40);
-    this.tokens.set(token, { id: hexId(), status, permissions: new Set(permissions) });
+  /** `accountOwned`: a token made under an account (`cfat_` prefix), which the user verify endpoint does not know. */
+  addToken(permissions: Permission[] = ALL_PERMISSIONS, status: 'active' | 'disabled' | 'expired' = 'active', accountOwned = false): string {
+    const token = accountOwned ? `cfat_${randomBytes(30).toString('base64url').slice(0, 35)}` : randomBytes(30).toString('base64url').slice(0, 40);
+    this.tokens.set(token, { id: hexId(), status, permissions: new Set(permissions), accountOwned });
     return token;
   }
 
@@ -222,6 +249,11 @@ export class FakeCloudflare {
   /** Destroy the connection of the next `count` requests without answering. */
   dropConnections(count: number): void {
     this.dropRemaining = count;
+  }
+
+  /** Answer the next `count` requests with a broken body (see Garble). */
+  garble(kind: Garble, count = 1): void {
+    this.garbling = { kind, remaining: count };
   }
 
   /** Put the limiter in the state Cloudflare is in after 1200 calls: 429 until `ms` from now. */
@@ -273,6 +305,7 @@ export class FakeCloudflare {
       return;
     }
     if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    if (this.garbling && this.garbling.remaining-- > 0) return this.answerGarbled(res, this.garbling.kind, record);
     let status: number;
     let payload: Json;
     const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -295,7 +328,9 @@ export class FakeCloudflare {
       if (!(error instanceof ApiError)) throw error;
       status = error.status;
       payload = error.bare ? { success: false, errors: error.errors } : { result: null, success: false, errors: error.errors, messages: [] };
-      if (status === 429) {
+      // only the global limit (971) says when to come back; a list write refused while another is
+      // pending answers 429 without Retry-After (the Lists API docs say only "retry later")
+      if (status === 429 && error.errors.some((e) => e.code === 971)) {
         const seconds = Math.max(1, Math.ceil((this.limitedUntil - Date.now()) / 1000));
         headers['retry-after'] = String(seconds);
         headers['retry-after-ms'] = String(this.limitedUntil - Date.now());
@@ -308,6 +343,20 @@ export class FakeCloudflare {
     headers['ratelimit-policy'] = `"default";q=${this.options.rateLimit};w=${this.options.rateWindowMs / 1000}`;
     res.writeHead(status, headers);
     res.end(JSON.stringify(payload, null, 2));
+  }
+
+  private answerGarbled(res: http.ServerResponse, kind: Garble, record: RecordedRequest): void {
+    record.status = 200;
+    if (kind === 'html') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html><body><h1>502 Bad Gateway</h1></body></html>');
+    } else if (kind === 'truncated') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"result": [{"id": "');
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ success: true, errors: [], messages: [], result: { mode: 'block' }, result_info: {} }));
+    }
   }
 
   private injectFailure(): void {
@@ -353,6 +402,7 @@ export class FakeCloudflare {
     }
     const token = this.authenticate(headers);
     if (parts[0] === 'user' && parts[1] === 'tokens' && parts[2] === 'verify' && parts.length === 3 && method === 'GET') {
+      if (token !== 'key' && token.accountOwned) throw new ApiError(401, [{ code: 1000, message: 'Invalid API Token' }]);
       return this.verify(token);
     }
     if (parts[0] === 'accounts' && parts[2] === 'tokens' && parts[3] === 'verify' && parts.length === 4 && method === 'GET') {
@@ -363,14 +413,15 @@ export class FakeCloudflare {
       const zone = this.zones.get(parts[1]);
       if (!zone) throw this.noRoute(path);
       this.require(token, 'zone_read');
-      return { result: { id: parts[1], name: zone.name, status: 'active', account: { id: zone.account } } };
+      const plan = this.options.plan;
+      return { result: { id: parts[1], name: zone.name, status: 'active', account: { id: zone.account }, plan: { legacy_id: plan, name: `${plan} plan` } } };
     }
     const lists = this.routeLists(method, parts, url, body, token);
     if (lists) return lists;
     const location = this.accessRuleLocation(parts, path);
     if (location) {
       const { key, permission, scope, rest } = location;
-      this.require(token, permission);
+      this.require(token, permission, method);
       if (rest.length === 0 && method === 'GET') return this.listRules(key, url.searchParams);
       if (rest.length === 0 && method === 'POST') return { result: this.createRule(key, scope, body) };
       if (rest.length === 1 && method === 'GET') return { result: this.findRule(key, rest[0]) };
@@ -386,7 +437,7 @@ export class FakeCloudflare {
     if (parts[0] === 'accounts' && parts[2] === 'rules' && parts[3] === 'lists') {
       const account = parts[1];
       if (!this.accounts.has(account)) throw this.noRoute(url.pathname);
-      this.require(token, 'account_filter_lists');
+      this.require(token, 'account_filter_lists', method);
       const [id, sub] = [parts[4], parts[5]];
       if (parts.length === 4 && method === 'GET') return { result: l.getLists(account) };
       if (parts.length === 4 && method === 'POST') return { result: l.createList(account, body) };
@@ -402,13 +453,14 @@ export class FakeCloudflare {
     if (parts[0] === 'zones' && parts[2] === 'rulesets') {
       const zone = parts[1];
       if (!this.zones.has(zone)) throw this.noRoute(url.pathname);
-      this.require(token, 'zone_waf');
+      this.require(token, 'zone_waf', method);
       const entrypoint = parts[3] === 'phases' && parts[4] === 'http_request_firewall_custom' && parts[5] === 'entrypoint' && parts.length === 6;
       if (entrypoint && method === 'GET') return { result: l.answerEntrypoint(zone) };
       if (entrypoint && method === 'PUT') return { result: l.putEntrypoint(zone, body) };
       if (parts.length === 3 && method === 'POST') return { result: l.createRuleset(zone, body) };
       if (parts.length === 5 && parts[4] === 'rules' && method === 'POST') return { result: l.addRule(zone, parts[3], body) };
       if (parts.length === 6 && parts[4] === 'rules' && method === 'PATCH') return { result: l.patchRule(zone, parts[3], parts[5], body) };
+      if (parts.length === 6 && parts[4] === 'rules' && method === 'DELETE') return { result: l.deleteRule(zone, parts[3], parts[5]) };
       return null;
     }
     return null;
@@ -418,7 +470,7 @@ export class FakeCloudflare {
     return new ApiError(404, [{ code: 7003, message: `Could not route to ${path}, perhaps your object identifier is invalid?` }]);
   }
 
-  private authenticate(headers: http.IncomingHttpHeaders): { id: string; status: string; permissions: Set<Permission> } | 'key' {
+  private authenticate(headers: http.IncomingHttpHeaders): { id: string; status: string; permissions: Set<Permission>; accountOwned?: boolean } | 'key' {
     const authorization = headers.authorization;
     if (authorization !== undefined) {
       const match = /^Bearer ([A-Za-z0-9_-]{40})$/.exec(authorization);
@@ -450,8 +502,9 @@ export class FakeCloudflare {
     };
   }
 
-  private require(token: ReturnType<FakeCloudflare['authenticate']>, permission: Permission): void {
-    if (token === 'key' || !token.permissions.has(permission)) throw new ApiError(403, [{ code: 10000, message: 'Authentication error' }]);
+  private require(token: ReturnType<FakeCloudflare['authenticate']>, permission: Permission, method = 'GET'): void {
+    const readOnly = method === 'GET' && token !== 'key' && token.permissions.has(`${permission}_read` as Permission);
+    if (token === 'key' || (!token.permissions.has(permission) && !readOnly)) throw new ApiError(403, [{ code: 10000, message: 'Authentication error' }]);
   }
 
   private accessRuleLocation(parts: string[], path: string) {

@@ -51,6 +51,11 @@ export class DaemonProcess {
     return daemon;
   }
 
+  /** The exit code once the daemon ends by itself (null when it has not within `ms`). */
+  async exitWithin(ms: number): Promise<number | null> {
+    return Promise.race([this.exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), ms))]);
+  }
+
   /** `transport://host:port` strings the daemon reported. */
   listening(): string[] {
     return (this.lines.find((line) => line.msg === 'edgeban listening')?.listening as string[]) ?? [];
