@@ -161,6 +161,21 @@ describe('ip-list limits and drift', () => {
     await backend.close();
   });
 
+  test('IPv4 items read back as a.b.c.d/32 are the same bans: adopted after a restart, and lifted', async () => {
+    await start({ ipv4AsPrefix: true });
+    const settings = { accountId: account, zoneIds: [zone], actions: ['block' as const], itemLimit: 100, pollMs: [5, 20] as [number, number] };
+    const first = new IpListBackend(client(), settings);
+    await first.applyBatch([{ type: 'ban', ban: ban(1) }]);
+    await first.close();
+    expect([...fake.lists.listsOf(account)[0].items.values()].map((i) => i.ip)).toEqual(['203.0.113.1/32']);
+    const second = new IpListBackend(client(), settings);
+    const owned = await second.listOwned();
+    expect(owned.map((b) => b.key)).toEqual(['203.0.113.1/32']);
+    expect((await second.applyBatch([{ type: 'unban', ban: owned[0] }]))[0].ok).toBe(true);
+    expect(fake.lists.itemCount(account)).toBe(0);
+    await second.close();
+  });
+
   test('an item deleted by hand at Cloudflare is forgotten at the next sweep', async () => {
     await start();
     const backend = new IpListBackend(client(), { accountId: account, zoneIds: [zone], actions: ['block'], itemLimit: 100, pollMs: [5, 20] });

@@ -81,6 +81,11 @@ export interface ListsOptions {
   bulkStepMs: number;
   /** HTTP status of an accepted asynchronous write: the docs say 201, the OAS 200 */
   asyncStatus: 200 | 201;
+  /**
+   * A single IPv4 item read back as `a.b.c.d/32` (the form of the API schema's example and of
+   * cloudflare-go's tests) instead of as written; either way `a.b.c.d` and `a.b.c.d/32` are one item.
+   */
+  ipv4AsPrefix: boolean;
 }
 
 const PHASE = 'http_request_firewall_custom';
@@ -238,7 +243,8 @@ export class FakeLists {
         if (this.itemCount(account) + adding > this.options.maxItems) throw new Error('exceeded the maximum number of list items for the account');
         for (const { key, comment } of entries) {
           const existing = list.items.get(key);
-          list.items.set(key, { id: existing?.id ?? hexId(), ip: key, comment, created_on: existing?.created_on ?? now(), modified_on: now() });
+          const ip = this.options.ipv4AsPrefix && !key.includes('/') ? `${key}/32` : key;
+          list.items.set(key, { id: existing?.id ?? hexId(), ip, comment, created_on: existing?.created_on ?? now(), modified_on: now() });
         }
       };
     }

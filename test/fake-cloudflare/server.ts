@@ -211,6 +211,7 @@ export class FakeCloudflare {
       inheritAccountRules: false,
       bulkStepMs: 20,
       asyncStatus: 200,
+      ipv4AsPrefix: false,
       ...options,
     };
     this.lists = new FakeLists(this.options, (zone) => this.zones.get(zone)?.account);
