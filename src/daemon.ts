@@ -58,7 +58,13 @@ export class Daemon {
     this.backend =
       options.backend ??
       createBackend(config, { onResponse: (status) => this.view.apiResponses.add(String(status)), onWait: (why, ms) => this.words.apiWait(why, ms) });
-    const parts = { pipeline: () => this.pipeline, ledger: () => this.ledger, decodedIn: () => this.router.decodedIn, bound: () => this.ingest.bound };
+    const parts = {
+      pipeline: () => this.pipeline,
+      ledger: () => this.ledger,
+      decodedIn: () => this.router.decodedIn,
+      bound: () => this.ingest.bound,
+      budget: () => this.backend.budget?.() ?? null,
+    };
     this.view = new DaemonView(log, this.mask, this.backend.name, parts);
     this.ledger = new Ledger({
       backend: this.backend,

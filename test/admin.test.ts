@@ -117,6 +117,7 @@ describe('edgeban status and edgeban unban', () => {
       const human = await cli(['status', '-c', file], env);
       expect(human.stdout).toMatch(/^uptime: +\d/m);
       expect(human.stdout).toMatch(/^backend: +dry-run$/m);
+      expect(human.stdout).toMatch(/^API budget: +no calls \(dry run\)$/m);
       expect(human.stdout).toMatch(/^jails: +wordpress-hard: 0 active, wordpress-soft: 0 active$/m);
       const jail = await cli(['status', 'wordpress-soft', '-c', file], env);
       expect(jail.stdout).toMatch(/^bans after: +5 within 10m, for 1h, action managed_challenge$/m);
@@ -132,4 +133,18 @@ describe('edgeban status and edgeban unban', () => {
     const down = await cli(['status', '-c', file.replace('.yaml', '-missing.yaml')], env);
     expect(down.status).toBe(2);
   });
+});
+
+test('the human status names the API budget and the last Cloudflare errors, newest first', () => {
+  const { statusText } = require('../src/observe/status-text') as typeof import('../src/observe/status-text');
+  const text = statusText({
+    uptimeSeconds: 61,
+    apiBudget: { used: 12, limit: 1000, cloudflareRemaining: 1188 },
+    recentApiErrors: [
+      { at: 1_700_000_000, outcome: 'retry', jail: 'hard', error: 'POST /x: HTTP 503' },
+      { at: 1_700_000_060, outcome: 'failed', jail: 'soft', error: 'POST /x: HTTP 400, 10001 invalid' },
+    ],
+  });
+  expect(text).toMatch(/^API budget: +12 of 1000 calls in the last 5 minutes \(Cloudflare says 1188 left\)$/m);
+  expect(text).toMatch(/^recent API errors: +22:14:20 failed \(soft\): POST \/x: HTTP 400, 10001 invalid\n +22:13:20 retry \(hard\): POST \/x: HTTP 503$/m);
 });

@@ -5,7 +5,7 @@ import { TestDaemon } from './helpers/in-process';
 
 test('every metric the dashboard queries exists in /metrics', async () => {
   const dashboard = JSON.parse(readFileSync(join(__dirname, '../examples/grafana/edgeban.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
-  const queried = new Set(dashboard.panels.flatMap((panel) => panel.targets.flatMap((target) => target.expr.match(/edgeban_[a-z_]+/g) ?? [])));
+  const queried = new Set(dashboard.panels.flatMap((panel) => panel.targets.flatMap((target) => target.expr.match(/edgeban_[a-z0-9_]+/g) ?? [])));
   expect(queried.size).toBeGreaterThan(8);
   const daemon = await new TestDaemon({}).start();
   try {

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { startFakeCloudflare } from './helpers/fake';
 import { TestDaemon } from './helpers/in-process';
 import { waitFor } from './helpers/wait';
 
@@ -49,23 +50,37 @@ async function render(url: string, screenshot?: string): Promise<string> {
 (CHROMIUM ? test : test.skip)(
   'the page shows what the daemon saw: numbers and charts, and no address',
   async () => {
-    const daemon = await new TestDaemon({ jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '1h' } } }).start();
+    const { fake, zone, token } = await startFakeCloudflare();
+    const daemon = await new TestDaemon({
+      jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '1h' } },
+      cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone },
+    }).start();
     try {
       for (let i = 1; i <= 3; i++) daemon.send(`Blocked user enumeration attempt from 203.0.113.${i}`);
       daemon.send('Authentication failure for admin from 198.51.100.7', 'shop.example.org');
-      await waitFor(() => daemon.messages().filter((m) => m.startsWith('banned')).length === 3);
+      await waitFor(() => fake.allRules().length === 3);
+      // one ban Cloudflare refuses for good: an error the page lists, its address never shown
+      fake.fail({ count: 1, status: 400 });
+      daemon.send('Blocked user enumeration attempt from 203.0.113.4');
+      await waitFor(() => daemon.daemon.view.banOutcomes.get('failed') === 1);
       const dom = await render(`http://127.0.0.1:${daemon.daemon.admin!.port}/`);
       const figure = (name: string) => new RegExp(`data-figure="${name}">([^<]*)<`).exec(dom)?.[1];
-      expect([figure('events-minute'), figure('active-bans'), figure('bans-ordered'), figure('queue')]).toEqual(['4', '3', '3', '0']);
+      expect([figure('events-minute'), figure('active-bans'), figure('bans-ordered'), figure('queue')]).toEqual(['5', '3', '4', '0']);
+      expect(figure('api-budget')).toMatch(/^\d+ \/ 1000$/);
+      expect(figure('api-left')).toMatch(/^\d+ left at Cloudflare$/);
+      expect(dom).toMatch(
+        /<td>failed \(hard\)<\/td><td class="n">POST \/zones\/\w+\/firewall\/access_rules\/rules: HTTP 400, 10013 An unknown error has occurred<\/td>/,
+      );
       expect(dom).toMatch(/<rect class="hard"/);
       expect(dom).toMatch(/<rect class="soft"/);
       expect(dom).toMatch(/<rect class="banned"/);
       expect(dom).toContain('<td>shop.example.org</td>');
       expect(dom).toMatch(/<td>hard<\/td><td>block<\/td><td class="n">3<\/td>/);
-      for (const address of ['203.0.113.1', '203.0.113.2', '203.0.113.3', '198.51.100.7']) expect(dom).not.toContain(address);
+      for (const address of ['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '198.51.100.7']) expect(dom).not.toContain(address);
       if (process.env.EDGEBAN_SCREENSHOT) await render(`http://127.0.0.1:${daemon.daemon.admin!.port}/`, process.env.EDGEBAN_SCREENSHOT);
     } finally {
       await daemon.stop();
+      await fake.stop();
     }
   },
   60_000,

@@ -24,9 +24,21 @@ export interface BatchOp {
 /** Per operation: done (with the rule or item id; `evicted` when the plan's limit pushed it out), or failed. */
 export type OpResult = { ok: true; ruleId?: string; evicted?: boolean } | { ok: false; error: Error };
 
+/** The client's share of Cloudflare's 1200 calls per 5 minutes, and what Cloudflare last said is left. */
+export interface ApiBudget {
+  /** calls sent in the last 5 minutes */
+  used: number;
+  /** requestsPer5Min */
+  limit: number;
+  /** the `r` of Cloudflare's last `Ratelimit` header; null before one was seen */
+  cloudflareRemaining: number | null;
+}
+
 /** What the ledger needs from any way of banning at the edge. */
 interface BackendCommon {
   readonly name: string;
+  /** The API budget, for backends that call Cloudflare. */
+  budget?(): ApiBudget;
   /** Set-up before the first ban (ip-list: lists and custom rules); retried at every sweep until it succeeds. */
   prepare?(): Promise<void>;
   /** Where a ban for this site goes; null when no zone is configured for it. */

@@ -1,5 +1,5 @@
 import type { AccessRulesConfig } from './settings';
-import type { EdgeBan, PerCallBackend } from '../bans/backend';
+import type { ApiBudget, EdgeBan, PerCallBackend } from '../bans/backend';
 import { ForeignRuleError } from '../common/errors';
 import { parseCidr } from '../address/cidr';
 import { prefixKey } from '../address/ip';
@@ -165,6 +165,10 @@ export class AccessRulesBackend implements PerCallBackend {
       for (const rule of result) if (each(rule)) return;
       if (info?.total_pages !== undefined && page >= info.total_pages) return;
     }
+  }
+
+  budget(): ApiBudget {
+    return this.client.budget();
   }
 
   async close(): Promise<void> {

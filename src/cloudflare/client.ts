@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import type { z } from 'zod';
 import { describeError, EdgebanError } from '../common/errors';
 import { describeProblem } from './answers';
+import type { ApiBudget } from '../bans/backend';
 
 export interface CloudflareMessage {
   code: number;
@@ -85,6 +86,8 @@ export class CloudflareClient {
   /** send times within the last 5 minutes, oldest first */
   private readonly sent: number[] = [];
   private pausedUntil = 0;
+  /** what Cloudflare's last `Ratelimit` header said is left */
+  private cloudflareRemaining: number | null = null;
   private slot: Promise<void> = Promise.resolve();
   /** aborted by close(): every budget, 429 or backoff wait ends at once */
   private readonly closing = new AbortController();
@@ -114,6 +117,10 @@ export class CloudflareClient {
   get recentRequests(): number {
     this.forgetOld(Date.now());
     return this.sent.length;
+  }
+
+  budget(): ApiBudget {
+    return { used: this.recentRequests, limit: this.options.requestsPer5Min, cloudflareRemaining: this.cloudflareRemaining };
   }
 
   /**
@@ -200,6 +207,7 @@ export class CloudflareClient {
       });
       status = response.statusCode;
       this.options.onResponse?.(status);
+      this.noteRemaining(response.headers.ratelimit);
       const text = await response.body.text();
       let envelope: { success?: boolean; result?: T; errors?: CloudflareMessage[]; messages?: CloudflareMessage[]; result_info?: ApiResponse<T>['info'] } = {};
       let notJson = false;
@@ -227,6 +235,12 @@ export class CloudflareClient {
       this.options.onResponse?.(0);
       return new CloudflareError(method, path, status, [{ code: 0, message: describeError(error) }], true);
     }
+  }
+
+  /** `"default";r=1187;t=212`: the remaining calls, when Cloudflare says them. */
+  private noteRemaining(header: string | string[] | undefined): void {
+    const match = typeof header === 'string' ? /(?:^|;)\s*r=(\d+)/.exec(header) : null;
+    if (match) this.cloudflareRemaining = Number(match[1]);
   }
 
   /** Retry-After (seconds) or retry-after-ms; pauses every call, not only this one. */

@@ -1,6 +1,6 @@
 import { asError, ConfigError, ForeignRuleError } from '../common/errors';
 import type { BanAction } from '../config/schema';
-import type { BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
+import type { ApiBudget, BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
 import { formatNotes, parseNotes } from './notes';
 import { CloudflareClient, CloudflareError } from './client';
 import {
@@ -367,6 +367,10 @@ export class IpListBackend implements BatchBackend {
   /** Items edgeban holds now (for tests and metrics). */
   get size(): number {
     return this.held.size;
+  }
+
+  budget(): ApiBudget {
+    return this.client.budget();
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { parseIp } from '../address/ip';
-import type { EdgeBan } from '../bans/backend';
+import type { ApiBudget, EdgeBan } from '../bans/backend';
 import type { Ledger, LedgerOutcome } from '../bans/ledger';
 import { Tally } from '../common/tally';
 import type { BoundAddress } from '../ingest/listeners';
@@ -16,7 +16,19 @@ export interface DaemonParts {
   ledger: () => Ledger;
   decodedIn: () => Tally;
   bound: () => readonly BoundAddress[];
+  /** null without calls to Cloudflare (the dry run) */
+  budget: () => ApiBudget | null;
 }
+
+/** A failed or retried Cloudflare call, as the status shows it (the error through the address mask). */
+export interface RecentError {
+  at: number;
+  outcome: 'failed' | 'retry';
+  jail: string;
+  error: string;
+}
+
+const RECENT_ERRORS = 5;
 
 /**
  * What is seen of a running daemon: its counters and metrics, its log lines (`words`), and what the
@@ -33,6 +45,7 @@ export class DaemonView implements AdminTarget {
   /** the last hour a minute at a time, for the live page */
   readonly history = new History();
   private readonly startedAt = Date.now();
+  private readonly recentErrors: RecentError[] = [];
 
   constructor(
     log: Logger,
@@ -53,6 +66,7 @@ export class DaemonView implements AdminTarget {
       queueDepth: () => parts.ledger().queued,
       trackedKeys: () => parts.pipeline().policy.tracked,
       activeBans: () => parts.ledger().active.size,
+      apiCalls5m: () => parts.budget()?.used ?? 0,
     });
   }
 
@@ -61,6 +75,10 @@ export class DaemonView implements AdminTarget {
     this.banOutcomes.add(what);
     if (what === 'banned' || what === 'unbanned' || what === 'failed') this.history.ban(what);
     if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
+    if ((what === 'failed' || what === 'retry') && detail) {
+      this.recentErrors.push({ at: Math.floor(Date.now() / 1000), outcome: what, jail: ban.jail, error: this.addresses.scrub(detail) });
+      if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
+    }
     this.words.banOutcome(what, ban, detail);
   }
 
@@ -86,6 +104,8 @@ export class DaemonView implements AdminTarget {
       classes: stats.classes.toObject(),
       ignored: stats.ignored.toObject(),
       apiResponses: this.apiResponses.toObject(),
+      apiBudget: this.parts.budget(),
+      recentApiErrors: [...this.recentErrors],
       jails: this.jails(),
     };
   }

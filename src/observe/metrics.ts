@@ -17,6 +17,8 @@ export interface MetricSources {
   queueDepth: () => number;
   trackedKeys: () => number;
   activeBans: () => number;
+  /** calls to Cloudflare in the last 5 minutes (0 in a dry run) */
+  apiCalls5m: () => number;
 }
 
 /** A counter whose values are copied from a Tally when scraped. */
@@ -77,6 +79,7 @@ export class Metrics {
     gauge('edgeban_queue_depth', 'Ban operations waiting to be sent', sources.queueDepth);
     gauge('edgeban_tracked_keys', 'Keys in the policy window', sources.trackedKeys);
     gauge('edgeban_active_bans', 'Bans edgeban holds at Cloudflare', sources.activeBans);
+    gauge('edgeban_api_calls_5m', 'Calls to the Cloudflare API in the last 5 minutes (of cloudflare.requestsPer5Min)', sources.apiCalls5m);
     this.banLatency = new Histogram({
       name: 'edgeban_ban_latency_seconds',
       help: 'From the ban order to Cloudflare confirming the rule',

@@ -31,6 +31,7 @@ export const LIVE_PAGE = `<!doctype html>
   <div class="card">ban queue<b data-figure="queue">-</b></div>
   <div class="card">bans ordered<b data-figure="bans-ordered">-</b></div>
   <div class="card">Cloudflare errors<b data-figure="api-errors">-</b></div>
+  <div class="card">API calls, 5 min<b data-figure="api-budget">-</b><span class="muted" data-figure="api-left"></span></div>
   <div class="card">tracked keys<b data-figure="tracked">-</b></div>
 </div>
 <div class="grid">
@@ -38,7 +39,7 @@ export const LIVE_PAGE = `<!doctype html>
   <section><h2>Bans and unbans a minute</h2><svg id="bans-chart" role="img" aria-label="bans a minute"></svg><div class="muted">purple banned, green unbanned, red failed</div></section>
   <section><h2>Events in the last minute, by site</h2><table id="sites"></table></section>
   <section><h2>Active bans by jail and action</h2><table id="jails"></table></section>
-  <section><h2>Cloudflare's answers</h2><table id="api"></table></section>
+  <section><h2>Cloudflare's answers</h2><table id="api"></table><table id="api-recent"></table></section>
 </div>
 <script>
 const CLASSES = ['hard', 'soft', 'extra', 'info'];
@@ -83,12 +84,16 @@ async function refresh() {
   set('bans-ordered', s.bansOrdered);
   set('api-errors', Object.entries(s.apiResponses).filter(([code]) => code === '0' || Number(code) >= 400).reduce((a, [, n]) => a + n, 0));
   set('tracked', s.trackedKeys);
+  const budget = s.apiBudget;
+  set('api-budget', budget ? budget.used + ' / ' + budget.limit : 'dry run');
+  set('api-left', budget && budget.cloudflareRemaining !== null ? budget.cloudflareRemaining + ' left at Cloudflare' : '');
   bars('events-chart', minutes, CLASSES, (m, k) => m.events[k]);
   bars('bans-chart', minutes, ['banned', 'unbanned', 'failed'], (m, k) => m[k]);
   document.getElementById('events-legend').textContent = CLASSES.map((c) => c + ' ' + minutes.reduce((a, m) => a + (m.events[c] || 0), 0)).join(' · ') + ' in the last hour';
   rows('sites', Object.entries(last.sites).sort((a, b) => b[1] - a[1]), ['site', 'events']);
   rows('jails', Object.entries(data.bansByJail).map(([key, n]) => [...key.split(' '), n]), ['jail', 'action', 'bans']);
   rows('api', Object.entries(s.apiResponses).map(([code, n]) => [code === '0' ? 'no answer' : 'HTTP ' + code, n]), ['answer', 'count']);
+  rows('api-recent', s.recentApiErrors.slice().reverse().map((e) => [new Date(e.at * 1000).toLocaleTimeString(), e.outcome + ' (' + e.jail + ')', e.error]), ['recent error', '', '']);
   document.getElementById('updated').textContent = 'up ' + s.uptimeSeconds + ' s, backend ' + s.backend + ', updated ' + new Date().toLocaleTimeString();
 }
 refresh().catch(() => undefined);

@@ -33,13 +33,31 @@ export function statusText(status: Status, jail?: string): string {
     ['active bans', status.activeBans],
     ['ban queue', status.queued],
     ['tracked keys', status.trackedKeys],
+    ['API budget', budget(status.apiBudget)],
     ['Cloudflare answers', pairs(status.apiResponses) || 'none yet'],
+    ...recentErrors(status.recentApiErrors),
   ]);
+}
+
+function budget(value: unknown): string {
+  if (!value) return 'no calls (dry run)';
+  const { used, limit, cloudflareRemaining } = value as { used: number; limit: number; cloudflareRemaining: number | null };
+  return `${used} of ${limit} calls in the last 5 minutes${cloudflareRemaining === null ? '' : ` (Cloudflare says ${cloudflareRemaining} left)`}`;
+}
+
+/** The last errors, newest first, each on its own line. */
+function recentErrors(value: unknown): [string, unknown][] {
+  const errors = Array.isArray(value) ? (value as { at: number; outcome: string; jail: string; error: string }[]) : [];
+  return errors
+    .slice()
+    .reverse()
+    .map((e, i) => [i === 0 ? 'recent API errors' : '', `${new Date(e.at * 1000).toISOString().slice(11, 19)} ${e.outcome} (${e.jail}): ${e.error}`]);
 }
 
 function lines(rows: [string, unknown][]): string {
   const width = Math.max(...rows.map(([label]) => label.length));
-  return rows.map(([label, value]) => `${`${label}:`.padEnd(width + 2)}${String(value ?? '-')}\n`).join('');
+  // an empty label continues the line above
+  return rows.map(([label, value]) => `${(label ? `${label}:` : '').padEnd(width + 2)}${String(value ?? '-')}\n`).join('');
 }
 
 function list(value: unknown): string {
