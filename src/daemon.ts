@@ -18,7 +18,6 @@ import { Pipeline, policyOptions } from './policy/pipeline';
 import { Policy } from './policy/policy';
 
 const PURGE_INTERVAL_MS = 60_000;
-const SWEEP_INTERVAL_MS = 5 * 60_000;
 /** On SIGTERM, queued bans get this long to reach Cloudflare. */
 export const STOP_GRACE_MS = 5_000;
 
@@ -27,7 +26,6 @@ export interface DaemonOptions {
   log: Logger;
   /** tests inject a backend; by default it follows the config (dry run without a token) */
   backend?: Backend;
-  sweepIntervalMs?: number;
   /** Cloudflare refused what only a change of config mends (a plan's list or rule limit): the daemon cannot do its job */
   refused?: (error: ConfigError) => void;
 }
@@ -110,7 +108,7 @@ export class Daemon {
       await this.startOrUndo(this.admin.start(), async () => (await this.ingest.stop(), await this.router.stop()), `admin endpoint ${config.admin.listen}`);
     }
     this.every(PURGE_INTERVAL_MS, () => this.pipeline.purgeStale(Date.now()));
-    this.every(this.options.sweepIntervalMs ?? SWEEP_INTERVAL_MS, () => void this.sweep());
+    this.every(config.cloudflare.sweepInterval * 1000, () => void this.sweep());
     this.ranges.follow(config.trust.cloudflareRanges);
     const admin = this.admin ? `http://${formatHost(parseHostPort(config.admin.listen).host)}:${this.admin.port}` : null;
     this.words.listening(this.ingest.bound, admin, this.admin?.exposed ?? false, config.privacy.logAddresses);

@@ -56,7 +56,7 @@ withRsyslog('rsyslog → edgeban', () => {
   test('every rule in rsyslog/ passes rsyslogd -N1', () => {
     const pki = makePki();
     try {
-      for (const file of ['30-edgeban-tcp.conf', '30-edgeban-udp.conf', ...(hasOpenssl ? ['30-edgeban-tls.conf'] : [])]) {
+      for (const file of ['30-edgeban-tcp.conf', '30-edgeban-udp.conf', '30-edgeban-failover.conf', ...(hasOpenssl ? ['30-edgeban-tls.conf'] : [])]) {
         const rule = ruleFor(file, 5514, tlsFiles(pki));
         expect(new PrivateRsyslog(rsyslogd!, rule).validate()).toBeNull();
       }

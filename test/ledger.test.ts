@@ -44,7 +44,10 @@ class RecordingBackend implements PerCallBackend {
   }
   async remove(ban: EdgeBan & { ruleId: string }) {
     await this.step(`remove ${ban.ruleId}`);
+    const now = this.rules.get(ban.ruleId);
+    if (now && now.until > ban.until) return now.until;
     this.rules.delete(ban.ruleId);
+    return undefined;
   }
   async listOwned() {
     return [...this.rules.values()];

@@ -21,8 +21,12 @@ export interface BatchOp {
   ban: EdgeBan;
 }
 
-/** Per operation: done (with the rule or item id; `evicted` when the plan's limit pushed it out), or failed. */
-export type OpResult = { ok: true; ruleId?: string; evicted?: boolean } | { ok: false; error: Error };
+/**
+ * Per operation: done (with the rule or item id; `evicted` when the plan's limit pushed it out), or
+ * failed. An unban answers `laterUntil` instead of lifting when the rule at Cloudflare now says a
+ * later expiry: another receiver extended it, and the ban stays until then.
+ */
+export type OpResult = { ok: true; ruleId?: string; evicted?: boolean; laterUntil?: number } | { ok: false; error: Error };
 
 /** The client's share of Cloudflare's 1200 calls per 5 minutes, and what Cloudflare last said is left. */
 export interface ApiBudget {
@@ -54,8 +58,11 @@ export interface PerCallBackend extends BackendCommon {
   add(ban: EdgeBan): Promise<string>;
   /** Rewrites an existing rule's notes and mode after a ban was extended. */
   update(ban: EdgeBan & { ruleId: string }): Promise<void>;
-  /** Deletes the rule; a rule already gone counts as deleted. */
-  remove(ban: EdgeBan & { ruleId: string }): Promise<void>;
+  /**
+   * Deletes the rule unless Cloudflare now gives it a later `until` than `ban` (another receiver
+   * extended it): then returns that `until` and leaves the rule. A rule already gone counts as deleted.
+   */
+  remove(ban: EdgeBan & { ruleId: string }): Promise<number | undefined>;
 }
 
 /** Up to batchSize operations a call (IP lists, and the dry run). */

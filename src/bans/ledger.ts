@@ -283,9 +283,22 @@ export class Ledger {
     // if it was lifted while a ban was in flight, the unban queued meanwhile now has the id
     if (result.ruleId) entry.ruleId = result.ruleId;
     if (result.evicted) return this.options.events.outcome('evicted', entry);
+    if (op.type === 'unban' && result.laterUntil !== undefined) return this.keepExtended(entry, result.laterUntil);
     if (op.type === 'ban')
       return this.options.events.outcome('banned', entry, undefined, entry.orderedAt === undefined ? undefined : this.now() - entry.orderedAt);
     this.options.events.outcome(op.type === 'extend' ? 'extended' : 'unbanned', entry);
+  }
+
+  /**
+   * Another receiver extended a ban this one was lifting: it stays, adopted with its new expiry,
+   * unless this receiver has banned the key again meanwhile.
+   */
+  private keepExtended(entry: Entry, until: number): void {
+    if (this.active.has(entry.id)) return;
+    const kept: Entry = { ...entry, until, orderedAt: undefined };
+    this.active.set(kept.id, kept);
+    this.timers.push(until * 1000, kept);
+    this.options.events.outcome('adopted', kept, 'extended by another receiver');
   }
 
   /** One operation through a per-call backend; null when there is nothing to do (no rule was made). */
@@ -293,9 +306,11 @@ export class Ledger {
     try {
       if (type === 'ban') return { ok: true, ruleId: await backend.add(entry) };
       if (!entry.ruleId) return null;
-      if (type === 'extend') await backend.update({ ...entry, ruleId: entry.ruleId });
-      else await backend.remove({ ...entry, ruleId: entry.ruleId });
-      return { ok: true };
+      if (type === 'extend') {
+        await backend.update({ ...entry, ruleId: entry.ruleId });
+        return { ok: true };
+      }
+      return { ok: true, laterUntil: await backend.remove({ ...entry, ruleId: entry.ruleId }) };
     } catch (error) {
       return { ok: false, error: asError(error) };
     }

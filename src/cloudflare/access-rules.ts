@@ -120,14 +120,22 @@ export class AccessRulesBackend implements PerCallBackend {
     await this.client.request('PATCH', `${this.rulesPath(ban.location)}/${ban.ruleId}`, { body });
   }
 
-  async remove(ban: EdgeBan & { ruleId: string }): Promise<void> {
-    const zone = ban.location.startsWith('zone:');
+  /**
+   * Reads the rule first: another receiver sharing the zone (a standby, or a peer) may have extended
+   * it, and deleting it then would let the attacker in early. One GET a lift buys that promise.
+   */
+  async remove(ban: EdgeBan & { ruleId: string }): Promise<number | undefined> {
+    const path = `${this.rulesPath(ban.location)}/${ban.ruleId}`;
     try {
-      await this.client.request('DELETE', `${this.rulesPath(ban.location)}/${ban.ruleId}`, { body: zone ? { cascade: 'none' } : {} });
+      const { result } = await this.client.request('GET', path, { schema: accessRule });
+      const now = ownedRule(result);
+      if (now && now.until > ban.until) return now.until;
+      await this.client.request('DELETE', path, { body: ban.location.startsWith('zone:') ? { cascade: 'none' } : {} });
     } catch (error) {
-      if (error instanceof CloudflareError && error.status === 404 && error.has(NOT_FOUND)) return;
+      if (error instanceof CloudflareError && error.status === 404 && error.has(NOT_FOUND)) return undefined;
       throw error;
     }
+    return undefined;
   }
 
   async listOwned(): Promise<(EdgeBan & { ruleId: string })[]> {

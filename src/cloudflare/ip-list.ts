@@ -42,6 +42,8 @@ interface Held {
   ban: EdgeBan;
 }
 
+/** the most items Cloudflare answers a page */
+const ITEMS_PER_PAGE = 500;
 const PHASE_PATH = 'rulesets/phases/http_request_firewall_custom/entrypoint';
 const LIST_PERMISSION = 'Account → Account Filter Lists → Edit';
 const RULE_PERMISSION = 'Zone → Zone WAF → Edit';
@@ -211,13 +213,16 @@ export class IpListBackend implements BatchBackend {
 
   async applyBatch(ops: BatchOp[]): Promise<OpResult[]> {
     await this.prepare();
+    await this.refreshLifted(ops);
     const adds = new Map<BanAction, Map<string, EdgeBan>>();
     const removes = new Map<BanAction, Set<string>>();
     const touched: BanAction[][] = ops.map(() => []);
+    const later: (number | undefined)[] = [];
     ops.forEach((op, i) => {
       const held = this.held.get(op.ban.key);
       if (op.type === 'unban') {
-        if (held) {
+        if (held && held.until > op.ban.until) later[i] = held.until;
+        else if (held) {
           entryFor(removes, held.action, () => new Set()).add(op.ban.key);
           touched[i].push(held.action);
         }
@@ -249,11 +254,46 @@ export class IpListBackend implements BatchBackend {
       }
     }
     return ops.map((op, i): OpResult => {
+      if (later[i] !== undefined) return { ok: true, laterUntil: later[i] };
       if (evicted.has(op.ban.key) && op.type !== 'unban') return { ok: true, evicted: true };
       const error = touched[i].map((action) => failed.get(action)).find(Boolean);
       if (error) return { ok: false, error };
       return { ok: true, ruleId: this.held.get(op.ban.key)?.itemId ?? `item:${itemIp(op.ban.key)}` };
     });
+  }
+
+  /**
+   * Reads afresh the items about to be lifted: another receiver sharing the account (a standby, or a
+   * peer) may have extended one, and deleting it then would let the attacker in early. A search a
+   * key when they are few, else one read of the list, whichever costs fewer calls.
+   */
+  private async refreshLifted(ops: BatchOp[]): Promise<void> {
+    const lifted = new Map<BanAction, string[]>();
+    for (const op of ops) {
+      const held = op.type === 'unban' ? this.held.get(op.ban.key) : undefined;
+      if (held) entryFor(lifted, held.action, () => []).push(op.ban.key);
+    }
+    for (const [action, keys] of lifted) {
+      let items = 0;
+      for (const held of this.held.values()) if (held.action === action) items++;
+      if (keys.length > Math.ceil(items / ITEMS_PER_PAGE)) await this.readItems(action);
+      else for (const key of keys) await this.searchItem(action, key);
+    }
+  }
+
+  /** One item, found by Cloudflare's prefix search on its address, refreshing what edgeban holds. */
+  private async searchItem(action: BanAction, key: string): Promise<void> {
+    const list = this.lists.get(action)!;
+    const { result } = await this.client.request('GET', `${this.base}/${list.id}/items`, {
+      query: { search: itemIp(key), per_page: ITEMS_PER_PAGE },
+      schema: listItems,
+    });
+    const item = result.find((each) => keyOfItem(each.ip) === key);
+    const notes = item ? parseNotes(item.comment) : null;
+    const held = this.held.get(key)!;
+    if (!item || !notes)
+      this.held.delete(key); // gone, or no longer edgeban's: nothing to lift
+    else this.held.set(key, { action, until: notes.until, itemId: item.id, ban: { ...held.ban, until: notes.until, ruleId: item.id } });
   }
 
   /**
@@ -335,7 +375,7 @@ export class IpListBackend implements BatchBackend {
     let cursor: string | undefined;
     do {
       const { result, info } = await this.client.request('GET', `${this.base}/${list.id}/items`, {
-        query: { per_page: 500, ...(cursor ? { cursor } : {}) },
+        query: { per_page: ITEMS_PER_PAGE, ...(cursor ? { cursor } : {}) },
         schema: listItems,
       });
       for (const item of result) {

@@ -120,6 +120,8 @@ export const configSchema = z
         zones: z.record(z.string(), z.string()).default({}),
         requestsPer5Min: z.number().int().min(1).max(1200).default(1000),
         listItemLimit: z.number().int().min(1).max(1_000_000).default(10_000),
+        /** how often the rules at Cloudflare are read back: adopts what another receiver made, lifts what expired unseen */
+        sweepInterval: duration.default(300),
         dryRun: z.boolean().default(false),
       })
       .strict()
