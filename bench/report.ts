@@ -53,6 +53,14 @@ const ROWS: Row[] = [
   { figure: 'botnet of 10,000 addresses, ip-list backend: seconds until all banned', path: 'botnet.ipList.secondsUntilAllBanned', unit: 's', aim: '120 s' },
   { figure: '… API calls', path: 'botnet.ipList.apiCalls', unit: 'calls' },
   { figure: 'same botnet, access rules: banned before the client budget ran out', path: 'botnet.accessRules.banned', unit: 'bans' },
+  {
+    figure: 'with `shared` (redis-server on loopback): soft events a second, counted there',
+    path: 'highAvailability.shared.shared.eventsPerSecond',
+    unit: 'events/s',
+  },
+  { figure: '… the same daemon without `shared`, same run', path: 'highAvailability.shared.local.eventsPerSecond', unit: 'events/s' },
+  { figure: 'ban latency with `shared`, idle: p99', path: 'highAvailability.shared.shared.banLatencyMs.p99', unit: 'ms' },
+  { figure: 'active/passive: primary killed (SIGKILL) to the standby’s first ban', path: 'highAvailability.failover.failoverMs', unit: 'ms' },
 ];
 
 function at(result: Json, path: string): unknown {
@@ -88,7 +96,7 @@ export function renderBenchmarks(result: Json): string {
     '|---|---|---|',
     ...ROWS.map((row) => `| ${row.figure} | ${figure(at(result, row.path), row.unit)} | ${row.aim ?? ''} |`),
     '',
-    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes). Each runs alone too: `node dist/bench/<name>.js`.',
+    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms). Each runs alone too: `node dist/bench/<name>.js`.',
     '',
   ];
   return lines.join('\n');

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { describeError, errnoCode } from './common/errors';
+import { ConfigError, describeError, errnoCode } from './common/errors';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './config/defaults';
 import type { Config } from './config/schema';
 
@@ -56,7 +56,8 @@ async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'
   } catch (error) {
     log.fatal({ error: describeError(error) }, 'cannot start');
     log.flush();
-    return EXIT_FAILURE;
+    // a set-up only a change of config mends (a shared server that writes to disk) exits as an invalid config does
+    return error instanceof ConfigError ? EXIT_USAGE : EXIT_FAILURE;
   }
   if (!config.cloudflare.token || config.cloudflare.dryRun) {
     log.warn(
@@ -91,7 +92,7 @@ async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'
     };
     // Cloudflare refused what only a change of config mends: stop, as an invalid config does
     refused = (error: Error) => {
-      log.fatal({ error: describeError(error) }, 'cannot go on: Cloudflare refused the set-up this config needs');
+      log.fatal({ error: describeError(error) }, 'cannot go on: the set-up this config needs was refused');
       void end(EXIT_USAGE);
     };
     if (stopAsked) stop(stopAsked);

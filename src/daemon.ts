@@ -15,7 +15,9 @@ import { DaemonLog } from './observe/daemon-log';
 import { DaemonView } from './observe/daemon-view';
 import { AddressMask, Logger } from './observe/log';
 import { Pipeline, policyOptions } from './policy/pipeline';
-import { Policy } from './policy/policy';
+import { BanOrder, Policy } from './policy/policy';
+import { SharedCounting } from './cluster/shared-counting';
+import { SharedWindows } from './cluster/shared-windows';
 
 const PURGE_INTERVAL_MS = 60_000;
 /** On SIGTERM, queued bans get this long to reach Cloudflare. */
@@ -26,7 +28,7 @@ export interface DaemonOptions {
   log: Logger;
   /** tests inject a backend; by default it follows the config (dry run without a token) */
   backend?: Backend;
-  /** Cloudflare refused what only a change of config mends (a plan's list or rule limit): the daemon cannot do its job */
+  /** what only a change of config mends was refused (a plan's list or rule limit, a shared server that writes to disk): the daemon cannot do its job */
   refused?: (error: ConfigError) => void;
 }
 
@@ -36,6 +38,8 @@ export class Daemon {
   readonly ledger: Ledger;
   readonly backend: Backend;
   readonly view: DaemonView;
+  /** the windows shared with other receivers through Valkey or Redis; null without `shared` */
+  readonly shared: SharedCounting | null;
   admin: AdminServer | null = null;
   /** the reconciliation made at start (tests wait for it) */
   startupSweep: Promise<void> = Promise.resolve();
@@ -62,16 +66,18 @@ export class Daemon {
       decodedIn: () => this.router.decodedIn,
       bound: () => this.ingest.bound,
       budget: () => this.backend.budget?.() ?? null,
+      shared: () => this.shared,
     };
     this.view = new DaemonView(log, this.mask, this.backend.name, parts);
     this.ledger = new Ledger({
       backend: this.backend,
       events: {
         outcome: (...outcome) => this.view.banOutcome(...outcome),
-        gaveUp: (ban) => this.pipeline.policy.release(ban.key, ban.jail),
+        gaveUp: (ban) => (this.pipeline.policy.release(ban.key, ban.jail), this.shared?.release(ban.jail, ban.key)),
         bug: (error) => (this.view.banOutcomes.add('bug'), this.words.banBug(error)),
       },
     });
+    this.shared = config.shared ? this.sharedCounting(config.shared) : null;
     this.router = new DecodeRouter(this.pipeline.decoder, {
       decoded: (decoded) => this.onDecoded(decoded),
       pause: () => this.ingest.pauseStreams(),
@@ -102,6 +108,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config } = this.options;
+    await this.startOrUndo(this.shared?.windows.start() ?? Promise.resolve(), async () => await this.shared?.windows.stop());
     await this.startOrUndo(Promise.all([this.router.start(), this.ingest.start()]), () => this.router.stop());
     if (config.admin.enabled) {
       this.admin = new AdminServer(config.admin.listen, config.admin.token, this.view, config.admin.hostNames);
@@ -125,6 +132,7 @@ export class Daemon {
     await this.router.stop();
     await this.admin?.stop();
     await this.ledger.stop(graceMs);
+    await this.shared?.windows.stop();
   }
 
   /** Adopts live edgeban rules and deletes expired ones; at start, then every few minutes. */
@@ -182,9 +190,24 @@ export class Daemon {
     this.view.history.event(outcome.event.site, outcome.event.class, outcome.event.at);
     if (outcome.warnMisconfigured) this.words.misconfiguredSite(outcome.event, outcome.ignored);
     if (outcome.ignored === 'unbannable') this.words.unbannable();
-    for (const order of outcome.orders) {
-      if (order.narrowed) this.words.narrowed(order);
-      this.ledger.ban(order);
-    }
+    if (outcome.ignored || !this.shared?.take(outcome.event, outcome.orders)) for (const order of outcome.orders) this.order(order);
+  }
+
+  private order(order: BanOrder): void {
+    if (order.narrowed) this.words.narrowed(order);
+    this.ledger.ban(order);
+  }
+
+  private sharedCounting(config: NonNullable<Config['shared']>): SharedCounting {
+    const windows = new SharedWindows(config, {
+      lost: (error) => this.words.sharedLost(error),
+      joined: () => this.words.sharedJoined(),
+      refused: (error) => this.options.refused?.(error),
+    });
+    return new SharedCounting(
+      windows,
+      () => this.pipeline.policy,
+      (order) => this.order(order),
+    );
   }
 }

@@ -2,13 +2,30 @@
  * The stages of src/ in the order data flows, each folder a stage: a module may import from its
  * own stage and the stages before it, never from one after it. Foundations (common, address)
  * come first; the parsers (syslog, wordpress) before decode, which drives them; config before
- * the stages it configures; observe, replay, the daemon and the command line last, as they wire
+ * the stages it configures; cluster (the windows several receivers keep in Valkey or Redis) after
+ * the policy it serves; observe, replay, the daemon and the command line last, as they wire
  * the rest together.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
-const STAGES = ['common', 'address', 'syslog', 'wordpress', 'config', 'ingest', 'decode', 'policy', 'bans', 'cloudflare', 'observe', 'replay', 'daemon', 'cli'];
+const STAGES = [
+  'common',
+  'address',
+  'syslog',
+  'wordpress',
+  'config',
+  'ingest',
+  'decode',
+  'policy',
+  'cluster',
+  'bans',
+  'cloudflare',
+  'observe',
+  'replay',
+  'daemon',
+  'cli',
+];
 const SRC = resolve(__dirname, '../src');
 
 /** The stage of a file under src/: its folder, or its own name for a file at the top. */

@@ -3,7 +3,7 @@ import type { Config } from './schema';
 /**
  * What a SIGHUP does with a new config: `applied` names what changes while running (trust, jails,
  * log privacy, listener limits), `needsRestart` what only a restart applies (listen addresses,
- * Cloudflare, admin), and `running` is the config from now on: the new one, but with the old
+ * Cloudflare, admin, shared state), and `running` is the config from now on: the new one, but with the old
  * values of what needs a restart, so that what runs and what the daemon reports agree.
  */
 export interface ReloadPlan {
@@ -25,12 +25,14 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     ...changed('listen addresses', listenAddresses(current), listenAddresses(next)),
     ...changed('cloudflare', current.cloudflare, next.cloudflare),
     ...changed('admin', current.admin, next.admin),
+    ...changed('shared', current.shared, next.shared),
   ];
   const running: Config = {
     ...next,
     listen: { ...next.listen, ...listenAddresses(current) },
     cloudflare: current.cloudflare,
     admin: current.admin,
+    shared: current.shared,
   };
   return { applied, needsRestart, running, policyChanged: applied.includes('trust') || applied.includes('jails') };
 }

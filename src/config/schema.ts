@@ -130,6 +130,15 @@ export const configSchema = z
       .object({ logAddresses: z.enum(['pseudonymize', 'omit', 'plain']).default('pseudonymize') })
       .strict()
       .prefault({}),
+    shared: z
+      .object({
+        url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL'),
+        secret: z.string().min(16, 'use at least 16 characters, the same on every receiver'),
+        /** `off`: the server does not allow CONFIG GET (a managed service) and its operator vouches that it keeps nothing on disk */
+        persistence: z.enum(['check', 'off']).default('check'),
+      })
+      .strict()
+      .optional(),
     admin: z
       .object({
         enabled: z.boolean().default(true),
@@ -145,3 +154,4 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 export type JailConfig = z.output<typeof jail>;
+export type SharedConfig = NonNullable<Config['shared']>;

@@ -131,6 +131,14 @@ export class DaemonLog {
       );
   }
 
+  sharedLost(error: string): void {
+    this.log.warn({ error: this.mask.scrub(error) }, 'shared state unreachable: counting in this receiver alone until it returns');
+  }
+
+  sharedJoined(): void {
+    this.log.info('shared state reached: windows and bans are shared with the other receivers');
+  }
+
   reconciled(adopted: number, expired: number): void {
     if (adopted || expired) this.log.info({ adopted, expired, backend: this.backendName }, 'reconciled with Cloudflare');
   }

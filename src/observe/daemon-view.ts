@@ -4,6 +4,7 @@ import type { Ledger, LedgerOutcome } from '../bans/ledger';
 import { Tally } from '../common/tally';
 import type { BoundAddress } from '../ingest/listeners';
 import type { Pipeline } from '../policy/pipeline';
+import type { SharedCounting } from '../cluster/shared-counting';
 import type { AdminBan, AdminTarget } from './admin';
 import { DaemonLog, listening } from './daemon-log';
 import { History } from './history';
@@ -18,6 +19,8 @@ export interface DaemonParts {
   bound: () => readonly BoundAddress[];
   /** null without calls to Cloudflare (the dry run) */
   budget: () => ApiBudget | null;
+  /** null without `shared` */
+  shared: () => SharedCounting | null;
 }
 
 /** A failed or retried Cloudflare call, as the status shows it (the error through the address mask). */
@@ -67,6 +70,7 @@ export class DaemonView implements AdminTarget {
       trackedKeys: () => parts.pipeline().policy.tracked,
       activeBans: () => parts.ledger().active.size,
       apiCalls5m: () => parts.budget()?.used ?? 0,
+      sharedHits: { entries: () => parts.shared()?.counted.entries() ?? [] },
     });
   }
 
@@ -105,9 +109,15 @@ export class DaemonView implements AdminTarget {
       ignored: stats.ignored.toObject(),
       apiResponses: this.apiResponses.toObject(),
       apiBudget: this.parts.budget(),
+      shared: this.sharedStatus(),
       recentApiErrors: [...this.recentErrors],
       jails: this.jails(),
     };
+  }
+
+  private sharedStatus(): { up: boolean; counted: Record<string, number> } | null {
+    const shared = this.parts.shared();
+    return shared && { up: shared.up, counted: shared.counted.toObject() };
   }
 
   /** Each jail as configured, with the bans it holds now. */
@@ -144,6 +154,7 @@ export class DaemonView implements AdminTarget {
     const lifted = [...ledger.active.values()].filter((ban) => ban.key === key).map((ban) => ban.location);
     for (const location of lifted) ledger.unban(location, key);
     pipeline.policy.forget(ip);
+    this.parts.shared()?.forget(key);
     this.words.operatorUnban(key, lifted.length);
     return lifted.length ? [key] : [];
   }

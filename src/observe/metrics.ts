@@ -19,6 +19,8 @@ export interface MetricSources {
   activeBans: () => number;
   /** calls to Cloudflare in the last 5 minutes (0 in a dry run) */
   apiCalls5m: () => number;
+  /** hits of the shared windows, by where they were counted (`shared`, or `local` when the server did not answer) */
+  sharedHits: Counts;
 }
 
 /** A counter whose values are copied from a Tally when scraped. */
@@ -79,6 +81,13 @@ export class Metrics {
     gauge('edgeban_queue_depth', 'Ban operations waiting to be sent', sources.queueDepth);
     gauge('edgeban_tracked_keys', 'Keys in the policy window', sources.trackedKeys);
     gauge('edgeban_active_bans', 'Bans edgeban holds at Cloudflare', sources.activeBans);
+    tallyCounter(
+      r,
+      'edgeban_shared_hits_total',
+      'Hits of jails with shared state, by where they were counted (local: the server did not answer)',
+      ['counted'],
+      () => sources.sharedHits.entries().map(([counted, value]) => [{ counted }, value]),
+    );
     gauge('edgeban_api_calls_5m', 'Calls to the Cloudflare API in the last 5 minutes (of cloudflare.requestsPer5Min)', sources.apiCalls5m);
     this.banLatency = new Histogram({
       name: 'edgeban_ban_latency_seconds',

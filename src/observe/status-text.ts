@@ -34,9 +34,17 @@ export function statusText(status: Status, jail?: string): string {
     ['ban queue', status.queued],
     ['tracked keys', status.trackedKeys],
     ['API budget', budget(status.apiBudget)],
+    ...sharedState(status.shared),
     ['Cloudflare answers', pairs(status.apiResponses) || 'none yet'],
     ...recentErrors(status.recentApiErrors),
   ]);
+}
+
+function sharedState(value: unknown): [string, string][] {
+  if (!value) return [];
+  const { up, counted } = value as { up: boolean; counted: Record<string, number> };
+  const where = `${counted.shared ?? 0} hits counted there, ${counted.local ?? 0} here alone`;
+  return [['shared state', `${up ? 'up' : 'unreachable: counting here alone'} (${where})`]];
 }
 
 function budget(value: unknown): string {

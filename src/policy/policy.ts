@@ -175,12 +175,12 @@ export class Policy {
     this.keys = banKeys(this.options);
   }
 
-  /** Keys with live state (for metrics and the memory benchmark). */
   /** The jails as configured, by name. */
   get jailConfigs(): Readonly<Record<string, JailConfig>> {
     return this.options.jails;
   }
 
+  /** Keys with live state (for metrics and the memory benchmark). */
   get tracked(): number {
     return this.tracks.size;
   }
@@ -256,6 +256,24 @@ export class Policy {
       }
     }
     return orders === NO_ORDERS ? COUNTED : { ignored: null, orders, warnMisconfigured: false };
+  }
+
+  /** The jails that count an event the policy did not ignore, each by name and config. */
+  countingJails(event: WpEvent): readonly { name: string; config: JailConfig }[] {
+    return this.route(event);
+  }
+
+  /**
+   * The ban a jail orders for this event's key, as `decide` does at maxretry: for a window kept
+   * elsewhere (shared by several receivers) that reached it. Null when the key cannot be banned.
+   */
+  orderFor(jailName: string, event: WpEvent): BanOrder | null {
+    const jail = this.jails.find((each) => each.name === jailName);
+    const prefix = this.keys.prefixFor(event.ip);
+    if (!jail || prefix === null) return null;
+    const order = this.order(jail, prefixKey(event.ip, prefix), event);
+    if (this.keys.narrowed(event.ip, prefix)) order.narrowed = true;
+    return order;
   }
 
   private route(event: WpEvent): Jail[] {

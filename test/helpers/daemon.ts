@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 
-export const CLI = resolve(__dirname, '../../dist/src/cli.js');
+/** the built command line, from test/helpers under ts-jest or dist/test/helpers in a benchmark */
+export const CLI = __dirname.includes('/dist/') ? resolve(__dirname, '../../src/cli.js') : resolve(__dirname, '../../dist/src/cli.js');
 
 export interface LogLine {
   level: string;

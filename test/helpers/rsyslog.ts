@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const RSYSLOG_RULES = resolve(__dirname, '../../rsyslog');
+/** the repository's rsyslog/, from test/helpers under ts-jest or dist/test/helpers in a benchmark */
+export const RSYSLOG_RULES = [resolve(__dirname, '../../rsyslog'), resolve(__dirname, '../../../rsyslog')].find((dir) => existsSync(dir))!;
 
 export function findRsyslogd(): string | null {
   for (const path of ['/usr/sbin/rsyslogd', '/sbin/rsyslogd']) if (existsSync(path)) return path;
