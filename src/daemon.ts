@@ -1,6 +1,7 @@
 import { formatHost, parseHostPort } from './address/host-port';
 import type { Backend } from './bans/backend';
 import { Ledger } from './bans/ledger';
+import { ShieldKeeper } from './bans/shield-keeper';
 import { ConfigError, describeError } from './common/errors';
 import { createBackend } from './cloudflare/factory';
 import { CloudflareRanges, RangesRefreshed } from './cloudflare/ranges';
@@ -14,7 +15,7 @@ import { AdminServer } from './observe/admin';
 import { DaemonLog } from './observe/daemon-log';
 import { DaemonView } from './observe/daemon-view';
 import { AddressMask, Logger } from './observe/log';
-import { Pipeline, policyOptions } from './policy/pipeline';
+import { createEscalation, Pipeline, policyOptions } from './policy/pipeline';
 import { BanOrder, Policy } from './policy/policy';
 import { SharedCounting } from './cluster/shared-counting';
 import { SharedWindows } from './cluster/shared-windows';
@@ -40,6 +41,8 @@ export class Daemon {
   readonly view: DaemonView;
   /** the windows shared with other receivers through Valkey or Redis; null without `shared` */
   readonly shared: SharedCounting | null;
+  /** the site shields; null without `shield` */
+  readonly shields: ShieldKeeper | null;
   admin: AdminServer | null = null;
   /** the reconciliation made at start (tests wait for it) */
   startupSweep: Promise<void> = Promise.resolve();
@@ -56,7 +59,8 @@ export class Daemon {
     this.config = config;
     this.mask = new AddressMask(config.privacy.logAddresses);
     this.ranges = new CloudflareRanges(config.cloudflare.apiBase, (result) => this.onRangesRefreshed(result));
-    this.pipeline = new Pipeline(new Policy(policyOptions(config, this.ranges.current())), new Decoder('arrival'));
+    const policy = new Policy(policyOptions(config, this.ranges.current()));
+    this.pipeline = new Pipeline(policy, new Decoder('arrival'), createEscalation(config, policy));
     this.backend =
       options.backend ??
       createBackend(config, { onResponse: (status) => this.view.apiResponses.add(String(status)), onWait: (why, ms) => this.words.apiWait(why, ms) });
@@ -67,6 +71,7 @@ export class Daemon {
       bound: () => this.ingest.bound,
       budget: () => this.backend.budget?.() ?? null,
       shared: () => this.shared,
+      shields: () => this.shields,
     };
     this.view = new DaemonView(log, this.mask, this.backend.name, parts);
     this.ledger = new Ledger({
@@ -78,6 +83,11 @@ export class Daemon {
       },
     });
     this.shared = config.shared ? this.sharedCounting(config.shared) : null;
+    const shieldBackend = this.backend.shields;
+    this.shields =
+      config.shield && shieldBackend
+        ? new ShieldKeeper({ backend: shieldBackend, events: { outcome: (...outcome) => this.view.shieldOutcome(...outcome) } })
+        : null;
     this.router = new DecodeRouter(this.pipeline.decoder, {
       decoded: (decoded) => this.onDecoded(decoded),
       pause: () => this.ingest.pauseStreams(),
@@ -131,12 +141,14 @@ export class Daemon {
     await this.ingest.stop();
     await this.router.stop();
     await this.admin?.stop();
+    this.shields?.stop();
     await this.ledger.stop(graceMs);
     await this.shared?.windows.stop();
   }
 
   /** Adopts live edgeban rules and deletes expired ones; at start, then every few minutes. */
   async sweep(): Promise<void> {
+    if (this.config.shield) this.shields?.sweep(this.config.shield.action);
     try {
       const { adopted, expired } = await this.ledger.reconcile();
       this.words.reconciled(adopted, expired);
@@ -152,6 +164,7 @@ export class Daemon {
     if (policyChanged && !this.pipeline.policy.reconfigure(policyOptions(running, this.ranges.current()))) {
       applied.push('(windows restarted: jail names, maxretry or prefixes changed)');
     }
+    if (applied.includes('widen')) this.pipeline.escalation = createEscalation(running, this.pipeline.policy);
     this.mask.mode = running.privacy.logAddresses;
     this.ingest.updateLimits(ingestLimits(running));
     this.ranges.follow(running.trust.cloudflareRanges);
@@ -190,6 +203,7 @@ export class Daemon {
     this.view.history.event(outcome.event.site, outcome.event.class, outcome.event.at);
     if (outcome.warnMisconfigured) this.words.misconfiguredSite(outcome.event, outcome.ignored);
     if (outcome.ignored === 'unbannable') this.words.unbannable();
+    if (outcome.shield) this.shields?.raise(outcome.shield);
     if (outcome.ignored || !this.shared?.take(outcome.event, outcome.orders)) for (const order of outcome.orders) this.order(order);
   }
 
@@ -208,6 +222,7 @@ export class Daemon {
       windows,
       () => this.pipeline.policy,
       (order) => this.order(order),
+      (order) => this.pipeline.widen([order]),
     );
   }
 }

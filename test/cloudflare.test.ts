@@ -216,7 +216,9 @@ describe('trust.cloudflareRanges: refresh', () => {
     daemons.push(d);
     await d.start();
     const reload = (trust: Record<string, unknown>) =>
-      d.daemon.reload(buildConfig({ listen: { tcp: ['127.0.0.1:0'], udp: [] }, admin: { listen: '127.0.0.1:0' }, ...LONG, trust, cloudflare }));
+      d.daemon.reload(
+        buildConfig({ listen: { tcp: ['127.0.0.1:0'], udp: [] }, admin: { listen: '127.0.0.1:0' }, ...LONG, widen: false, shield: false, trust, cloudflare }),
+      );
     expect(reload({ cloudflareRanges: 'refresh' }).applied).toEqual(['trust']);
     await d.daemon.rangesRefresh;
     expect(fake.requests.filter((r) => r.path.endsWith('/ips'))).toHaveLength(1);

@@ -56,7 +56,13 @@ traced('no file is written while rsyslog (TCP) and datagrams (UDP, in its own th
   const traceFile = join(dir, 'trace');
   const { fake, zone, token } = await startFakeCloudflare();
   const daemon = await DaemonProcess.start(
-    { listen: { tcp: ['127.0.0.1:0'], udp: ['127.0.0.1:0'] }, jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '2s' } } },
+    {
+      listen: { tcp: ['127.0.0.1:0'], udp: ['127.0.0.1:0'] },
+      jails: { hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '2s' } },
+      // a shield goes up and down too; one rule an address, so that the count below is exact
+      shield: { distinct: 10, duration: '2s' },
+      widen: false,
+    },
     { CLOUDFLARE_API_TOKEN: token, CLOUDFLARE_API_BASE: fake.baseUrl, CLOUDFLARE_ZONE_ID: zone },
     [strace, '-f', '-qq', '-e', `trace=${FILE_CALLS}`, '-o', traceFile],
   );
@@ -71,8 +77,10 @@ traced('no file is written while rsyslog (TCP) and datagrams (UDP, in its own th
       await new Promise((sent) => udp.send(line, daemon.port('udp'), '127.0.0.1', sent));
     }
     udp.close();
+    const shield = () => fake.lists.rulesets.get(zone)?.rules.some((rule) => rule.description.startsWith('edgeban shield')) ?? false;
     await waitFor(() => fake.allRules().length === 25, 15_000, 'twenty-five bans');
-    await waitFor(() => fake.allRules().length === 0, 15_000, 'twenty-five unbans');
+    await waitFor(() => fake.requests.some((r) => r.method === 'POST' && r.path.includes('/rulesets')), 15_000, 'a shield');
+    await waitFor(() => fake.allRules().length === 0 && !shield(), 15_000, 'twenty-five unbans and the shield lifted');
   } finally {
     await rsyslog.stop();
     await daemon.stop();

@@ -1,4 +1,4 @@
-import { Ip, maskIp, maskV4, parseIp } from './ip';
+import { Ip, maskIp, maskV4, parseIp, sameBlock } from './ip';
 
 interface Range4 {
   readonly base: number;
@@ -23,6 +23,11 @@ export function parseCidr(text: string): { ip: Ip; bits: number } {
   const bits = /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN;
   if (!(bits >= 0 && bits <= max)) throw new CidrError(`"${text}" has an invalid prefix length`);
   return { ip, bits };
+}
+
+/** Whether two ranges share an address: one holds the other, as CIDR blocks never partly overlap. */
+export function cidrsOverlap(a: { ip: Ip; bits: number }, b: { ip: Ip; bits: number }): boolean {
+  return a.ip.family === b.ip.family && sameBlock(a.ip, b.ip, Math.min(a.bits, b.bits));
 }
 
 /**

@@ -178,3 +178,11 @@ export function prefixKey(ip: Ip, bits: number): string {
   if (ip.family === 4 && bits === 32) return `${formatIPv4(ip.v4)}/32`;
   return `${formatIp(maskIp(ip, bits))}/${bits}`;
 }
+
+/** Whether two addresses share their first `bits` bits. */
+export function sameBlock(a: Ip, b: Ip, bits: number): boolean {
+  const ma = maskIp(a, bits);
+  const mb = maskIp(b, bits);
+  if (ma.family === 4 || mb.family === 4) return ma.family === 4 && mb.family === 4 && ma.v4 === mb.v4;
+  return ma.v6.every((group, i) => group === mb.v6[i]);
+}

@@ -38,6 +38,39 @@ export interface ApiBudget {
   cloudflareRemaining: number | null;
 }
 
+/** A zone's shield as it stands at Cloudflare: one custom rule for every shielded site of the zone. */
+export interface ShieldRule {
+  ruleId: string;
+  /** the sites it covers, as `host` or `host/path` */
+  sites: string[];
+  /** unix seconds, from its description */
+  until: number;
+  action: BanAction;
+}
+
+/** Where a site's shield goes: its zone, and the site as the rule names it. */
+export interface ShieldPlace {
+  zone: string;
+  site: string;
+}
+
+/** Custom rules that put a site's login paths behind a challenge (the site shield). */
+export interface ShieldBackend {
+  /** null when no zone is configured for the site, or the site is no host a rule can name */
+  place(site: string): ShieldPlace | null;
+  /** every zone a shield may be in */
+  zones(): string[];
+  /** edgeban's shield rule in the zone, or null; anyone else's rules are never returned */
+  read(zone: string): Promise<ShieldRule | null>;
+  /**
+   * Makes the zone's rule cover these sites until `until` (creating it when `ruleId` is absent).
+   * Returns its id and the sites it holds: the first that fit in one expression.
+   */
+  write(zone: string, rule: { ruleId?: string; sites: string[]; until: number; action: BanAction }): Promise<{ ruleId: string; sites: string[] }>;
+  /** Deletes the zone's rule; one already gone counts as deleted. */
+  remove(zone: string, ruleId: string): Promise<void>;
+}
+
 /** What the ledger needs from any way of banning at the edge. */
 interface BackendCommon {
   readonly name: string;
@@ -47,6 +80,8 @@ interface BackendCommon {
   prepare?(): Promise<void>;
   /** Where a ban for this site goes; null when no zone is configured for it. */
   locate(site: string | null): string | null;
+  /** Site shields, where the backend can make them. */
+  readonly shields?: ShieldBackend;
   /** Every rule edgeban owns, in every location it uses. */
   listOwned(): Promise<(EdgeBan & { ruleId: string })[]>;
   close(): Promise<void>;

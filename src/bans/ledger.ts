@@ -9,6 +9,8 @@ interface Entry extends EdgeBan {
   orderedAt?: number;
   /** a rule someone else made covers it: never touched */
   foreign?: boolean;
+  /** a network's ban: the narrower keys inside it to lift once it stands */
+  folds?: string[];
 }
 
 export interface LedgerEvents {
@@ -24,7 +26,7 @@ export interface LedgerEvents {
 }
 
 export type LedgerOutcome =
-  'banned' | 'extended' | 'unbanned' | 'adopted' | 'foreign' | 'coalesced' | 'queue_full' | 'evicted' | 'no_location' | 'retry' | 'failed';
+  'banned' | 'extended' | 'unbanned' | 'adopted' | 'foreign' | 'coalesced' | 'folded' | 'queue_full' | 'evicted' | 'no_location' | 'retry' | 'failed';
 
 export interface LedgerOptions {
   backend: Backend;
@@ -100,12 +102,14 @@ export class Ledger {
       existing.until = order.until;
       existing.jail = order.jail;
       existing.action = order.action;
+      if (order.folds) existing.folds = [...(existing.folds ?? []), ...order.folds];
       this.timers.push(existing.until * 1000, existing);
       // a ban not sent yet carries the entry, so it goes out with the new time
       if (this.pending(id)?.type !== 'ban') this.enqueue(id, existing.ruleId ? 'extend' : 'ban', existing);
       return;
     }
     const entry: Entry = { location, key: order.key, jail: order.jail, action: order.action, until: order.until, id, orderedAt: this.now() };
+    if (order.folds) entry.folds = order.folds;
     if (this.queued >= this.maxQueue && !this.pending(id)) {
       this.options.events.outcome('queue_full', entry);
       return this.options.events.gaveUp?.(entry);
@@ -284,9 +288,24 @@ export class Ledger {
     if (result.ruleId) entry.ruleId = result.ruleId;
     if (result.evicted) return this.options.events.outcome('evicted', entry);
     if (op.type === 'unban' && result.laterUntil !== undefined) return this.keepExtended(entry, result.laterUntil);
+    if (entry.folds) this.fold(entry);
     if (op.type === 'ban')
       return this.options.events.outcome('banned', entry, undefined, entry.orderedAt === undefined ? undefined : this.now() - entry.orderedAt);
     this.options.events.outcome(op.type === 'extend' ? 'extended' : 'unbanned', entry);
+  }
+
+  /**
+   * A network's ban stands: the narrower bans inside it that end no later are lifted (one rule
+   * instead of many). Not before: until then they keep the attacker out.
+   */
+  private fold(network: Entry): void {
+    for (const key of network.folds!) {
+      const inner = this.active.get(`${network.location}|${key}`);
+      if (!inner || inner === network || inner.foreign || inner.until > network.until) continue;
+      this.options.events.outcome('folded', inner, network.key);
+      this.lift(inner);
+    }
+    network.folds = undefined;
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { AccessRulesConfig } from './settings';
-import type { ApiBudget, EdgeBan, PerCallBackend } from '../bans/backend';
+import type { ApiBudget, ShieldBackend, EdgeBan, PerCallBackend } from '../bans/backend';
 import { ForeignRuleError } from '../common/errors';
 import { parseCidr } from '../address/cidr';
 import { prefixKey } from '../address/ip';
@@ -61,6 +61,7 @@ export class AccessRulesBackend implements PerCallBackend {
   constructor(
     private readonly client: CloudflareClient,
     private readonly config: AccessRulesConfig,
+    readonly shields?: ShieldBackend,
   ) {}
 
   locate(site: string | null): string | null {

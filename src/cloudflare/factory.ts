@@ -4,6 +4,7 @@ import { AccessRulesBackend } from './access-rules';
 import { CloudflareClient } from './client';
 import { DryRunBackend } from './dry-run';
 import { IpListBackend } from './ip-list';
+import { ShieldRules } from './shield-rules';
 import { jailActions } from './plan-check';
 import { accessRulesConfig, configuredZoneIds } from './settings';
 
@@ -17,15 +18,18 @@ export interface BackendHooks {
 export function createBackend(config: Config, hooks: BackendHooks = {}): Backend {
   const settings = accessRulesConfig(config);
   const { token, dryRun, apiBase, requestsPer5Min } = config.cloudflare;
-  if (!token || dryRun) return new DryRunBackend(settings);
+  const paths = config.shield ? config.shield.paths : [];
+  if (!token || dryRun) return new DryRunBackend(settings, paths);
   const client = new CloudflareClient({ baseUrl: apiBase, token, requestsPer5Min, ...hooks });
+  const shields = config.shield ? new ShieldRules(client, { zoneId: settings.zoneId, zones: settings.zones, paths }) : undefined;
   if (config.cloudflare.backend === 'ip-list') {
-    return new IpListBackend(client, {
+    const ipList = {
       accountId: config.cloudflare.accountId!,
       zoneIds: configuredZoneIds(config),
       actions: jailActions(config),
       itemLimit: config.cloudflare.listItemLimit,
-    });
+    };
+    return new IpListBackend(client, ipList, shields);
   }
-  return new AccessRulesBackend(client, settings);
+  return new AccessRulesBackend(client, settings, shields);
 }

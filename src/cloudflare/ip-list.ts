@@ -1,6 +1,6 @@
 import { asError, ConfigError, ForeignRuleError } from '../common/errors';
 import type { BanAction } from '../config/schema';
-import type { ApiBudget, BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
+import type { ApiBudget, ShieldBackend, BatchBackend, BatchOp, EdgeBan, OpResult } from '../bans/backend';
 import { formatNotes, parseNotes } from './notes';
 import { CloudflareClient, CloudflareError } from './client';
 import {
@@ -95,6 +95,7 @@ export class IpListBackend implements BatchBackend {
   constructor(
     private readonly client: CloudflareClient,
     private readonly config: IpListConfig,
+    readonly shields?: ShieldBackend,
   ) {}
 
   private get base(): string {

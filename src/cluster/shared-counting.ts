@@ -17,6 +17,8 @@ export class SharedCounting {
     readonly windows: SharedWindows,
     private readonly policy: () => Policy,
     private readonly order: (order: BanOrder) => void,
+    /** what a verdict of the shared window orders for a key the local window did not ban: its network's ban, when crowded */
+    private readonly widen: (order: BanOrder) => readonly BanOrder[],
   ) {}
 
   get up(): boolean {
@@ -38,8 +40,10 @@ export class SharedCounting {
       this.windows.hit(hit).then(
         (verdict) => {
           this.counted.add('shared');
-          const order = verdict === 'ban' ? (ordered ?? policy.orderFor(name, event)) : null;
-          if (order) this.order(order);
+          if (verdict !== 'ban') return;
+          if (ordered) return this.order(ordered);
+          const fresh = policy.orderFor(name, event);
+          for (const order of fresh ? this.widen(fresh) : []) this.order(order);
         },
         () => {
           this.counted.add('local');

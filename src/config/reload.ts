@@ -3,7 +3,7 @@ import type { Config } from './schema';
 /**
  * What a SIGHUP does with a new config: `applied` names what changes while running (trust, jails,
  * log privacy, listener limits), `needsRestart` what only a restart applies (listen addresses,
- * Cloudflare, admin, shared state), and `running` is the config from now on: the new one, but with the old
+ * Cloudflare, admin, shared state, the shield), and `running` is the config from now on: the new one, but with the old
  * values of what needs a restart, so that what runs and what the daemon reports agree.
  */
 export interface ReloadPlan {
@@ -19,6 +19,7 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     ...changed('trust', current.trust, next.trust),
     ...changed('jails', current.jails, next.jails),
     ...changed('privacy', current.privacy, next.privacy),
+    ...changed('widen', current.widen, next.widen),
     ...changed('listen limits', listenLimits(current), listenLimits(next)),
   ];
   const needsRestart = [
@@ -26,6 +27,7 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     ...changed('cloudflare', current.cloudflare, next.cloudflare),
     ...changed('admin', current.admin, next.admin),
     ...changed('shared', current.shared, next.shared),
+    ...changed('shield', current.shield, next.shield),
   ];
   const running: Config = {
     ...next,
@@ -33,6 +35,7 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     cloudflare: current.cloudflare,
     admin: current.admin,
     shared: current.shared,
+    shield: current.shield,
   };
   return { applied, needsRestart, running, policyChanged: applied.includes('trust') || applied.includes('jails') };
 }

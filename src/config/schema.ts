@@ -71,6 +71,46 @@ const jail = z
   })
   .strict();
 
+/** IP lists take any IPv4 prefix /8–/32 and IPv6 /4–/64; access rules IPv4 /16 and /24, IPv6 /32, /48 and /64. */
+const widenFamily = (max: number, fallbackPrefix: number, fallbackAfter: number) =>
+  z
+    .object({ prefix: z.number().int().min(4).max(max).default(fallbackPrefix), after: z.number().int().min(2).max(10_000).default(fallbackAfter) })
+    .strict()
+    .prefault({});
+
+const widenSection = z.object({ findtime: duration.default(600), ipv4: widenFamily(31, 24, 5), ipv6: widenFamily(63, 48, 3) }).strict();
+
+/** A path as a site's login page is reached: letters, digits and `. _ ~ - /`, nothing that could change a rule's expression. */
+const shieldPath = z.string().regex(/^\/[A-Za-z0-9._~/-]{0,200}$/, 'must start with / and hold only letters, digits and . _ ~ - /');
+
+const shieldSection = z
+  .object({
+    events: z.array(eventSelector).min(1).default(['hard', 'soft']),
+    distinct: z.number().int().min(2).max(100_000).default(50),
+    findtime: duration.default(300),
+    duration: duration.default(1800),
+    action: z.enum(ACTIONS).default('managed_challenge'),
+    paths: z.array(shieldPath).min(1).max(20).default(['/wp-login.php', '/xmlrpc.php']),
+  })
+  .strict();
+
+/**
+ * A section that `false` turns off and that is otherwise filled with its defaults. Not a zod union,
+ * whose error for a bad key inside says only "Invalid input": the section's own issue is passed on.
+ */
+function orFalse<T extends z.ZodType>(section: T) {
+  return z
+    .unknown()
+    .optional()
+    .transform((value, ctx): z.output<T> | false => {
+      if (value === false) return false;
+      const parsed = section.safeParse(value ?? {});
+      if (parsed.success) return parsed.data;
+      for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+      return z.NEVER;
+    });
+}
+
 const tlsEndpoint = z.object({ address: hostPort, cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).strict();
 
 export const configSchema = z
@@ -130,6 +170,9 @@ export const configSchema = z
       .object({ logAddresses: z.enum(['pseudonymize', 'omit', 'plain']).default('pseudonymize') })
       .strict()
       .prefault({}),
+    /** `false` turns it off; `{}` takes every default */
+    shield: orFalse(shieldSection),
+    widen: orFalse(widenSection),
     shared: z
       .object({
         url: z.string().regex(/^rediss?:\/\/[^\s]+$/, 'must be a redis:// or rediss:// URL'),
@@ -150,8 +193,24 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    if (!config.widen || config.cloudflare.backend === 'ip-list') return;
+    // access rules take IPv4 ranges as /16 or /24 and IPv6 as /32, /48 or /64 only
+    const allowed = { ipv4: [16, 24], ipv6: [32, 48] } as const;
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      const prefix = config.widen[family].prefix;
+      if (!(allowed[family] as readonly number[]).includes(prefix))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['widen', family, 'prefix'],
+          message: `access rules take ${family} ranges of /${allowed[family].join(' or /')} only (IP lists take more: cloudflare.backend: ip-list)`,
+        });
+    }
+  });
 
 export type Config = z.output<typeof configSchema>;
 export type JailConfig = z.output<typeof jail>;
+export type ShieldConfig = z.output<typeof shieldSection>;
+export type WidenConfig = z.output<typeof widenSection>;
 export type SharedConfig = NonNullable<Config['shared']>;

@@ -1,6 +1,7 @@
 import type { Ip } from '../address/ip';
 import { formatIp } from '../address/ip';
 import type { EdgeBan } from '../bans/backend';
+import type { ShieldOutcome } from '../bans/shield-keeper';
 import type { LedgerOutcome } from '../bans/ledger';
 import type { RangesRefreshed } from '../cloudflare/ranges';
 import type { BanOrder, IgnoreReason } from '../policy/policy';
@@ -104,6 +105,8 @@ export class DaemonLog {
         return this.log.warn(fields, 'the IP list is full: this ban, closest to expiry, left the list (cloudflare.listItemLimit)');
       case 'coalesced':
         return this.log.debug(fields, what);
+      case 'folded':
+        return this.log.info({ ...fields, network: detail }, 'folded into the ban of its network: lifted, the network holds it');
       case 'retry':
         return this.log.warn({ ...fields, error: detail }, 'Cloudflare call failed; will retry');
       case 'foreign':
@@ -112,6 +115,31 @@ export class DaemonLog {
         return this.log.warn(fields, 'no zone configured for this site: not banned (set cloudflare.zoneId or cloudflare.zones)');
       default:
         return this.log.warn({ ...fields, detail }, `ban ${what}`);
+    }
+  }
+
+  shieldOutcome(what: ShieldOutcome, zone: string, sites: string[], until: number, unscrubbed?: string): void {
+    const detail = unscrubbed === undefined ? undefined : this.mask.scrub(unscrubbed);
+    const dry = this.backendName === 'dry-run' ? ' (dry run: not sent to Cloudflare)' : '';
+    const fields = { zone, sites, until, backend: this.backendName };
+    switch (what) {
+      case 'raised':
+      case 'extended':
+      case 'narrowed':
+      case 'lifted':
+      case 'adopted':
+        return this.log.info(fields, `shield ${what}${dry}`);
+      case 'no_zone':
+        return this.throttled(`shield-zone:${sites[0]}`, 1, (times) =>
+          this.log.warn({ ...fields, times }, 'no shield: no zone is configured for this site, or its name is no host name (cloudflare.zones)'),
+        );
+      case 'refused':
+        return this.log.error(
+          { ...fields, error: detail },
+          'Cloudflare refused the shield rule (a Free plan allows five custom rules a zone; the token needs Zone → Zone WAF → Edit); tried again at the next sweep',
+        );
+      default:
+        return this.log.warn({ ...fields, error: detail }, `shield ${what}`);
     }
   }
 

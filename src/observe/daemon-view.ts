@@ -1,6 +1,8 @@
-import { parseIp } from '../address/ip';
+import { parseCidr } from '../address/cidr';
+import { parseIp, sameBlock } from '../address/ip';
 import type { ApiBudget, EdgeBan } from '../bans/backend';
 import type { Ledger, LedgerOutcome } from '../bans/ledger';
+import type { ShieldKeeper, ShieldOutcome } from '../bans/shield-keeper';
 import { Tally } from '../common/tally';
 import type { BoundAddress } from '../ingest/listeners';
 import type { Pipeline } from '../policy/pipeline';
@@ -21,6 +23,8 @@ export interface DaemonParts {
   budget: () => ApiBudget | null;
   /** null without `shared` */
   shared: () => SharedCounting | null;
+  /** null without `shield`, or a backend that cannot make one */
+  shields: () => ShieldKeeper | null;
 }
 
 /** A failed or retried Cloudflare call, as the status shows it (the error through the address mask). */
@@ -43,6 +47,7 @@ export class DaemonView implements AdminTarget {
   /** Cloudflare's answers by HTTP status ('0': none) */
   readonly apiResponses = new Tally();
   readonly banOutcomes = new Tally();
+  readonly shieldOutcomes = new Tally();
   readonly metrics: Metrics;
   readonly words: DaemonLog;
   /** the last hour a minute at a time, for the live page */
@@ -71,6 +76,8 @@ export class DaemonView implements AdminTarget {
       activeBans: () => parts.ledger().active.size,
       apiCalls5m: () => parts.budget()?.used ?? 0,
       sharedHits: { entries: () => parts.shared()?.counted.entries() ?? [] },
+      shieldOutcomes: this.shieldOutcomes,
+      activeShields: () => parts.shields()?.active().length ?? 0,
     });
   }
 
@@ -84,6 +91,21 @@ export class DaemonView implements AdminTarget {
       if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
     }
     this.words.banOutcome(what, ban, detail);
+  }
+
+  /** A shield outcome: counted and logged; a failure joins the recent API errors. */
+  shieldOutcome(what: ShieldOutcome, zone: string, sites: string[], until: number, detail?: string): void {
+    this.shieldOutcomes.add(what);
+    if ((what === 'refused' || what === 'retry') && detail) {
+      this.recentErrors.push({
+        at: Math.floor(Date.now() / 1000),
+        outcome: what === 'refused' ? 'failed' : 'retry',
+        jail: 'shield',
+        error: this.addresses.scrub(detail),
+      });
+      if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
+    }
+    this.words.shieldOutcome(what, zone, sites, until, detail);
   }
 
   metricsText(): Promise<string> {
@@ -110,6 +132,7 @@ export class DaemonView implements AdminTarget {
       apiResponses: this.apiResponses.toObject(),
       apiBudget: this.parts.budget(),
       shared: this.sharedStatus(),
+      shields: this.parts.shields()?.active() ?? [],
       recentApiErrors: [...this.recentErrors],
       jails: this.jails(),
     };
@@ -151,11 +174,15 @@ export class DaemonView implements AdminTarget {
     if (!ip) return null;
     const key = pipeline.policy.keyOf(ip);
     if (key === null) return []; // never bannable, so never banned
-    const lifted = [...ledger.active.values()].filter((ban) => ban.key === key).map((ban) => ban.location);
-    for (const location of lifted) ledger.unban(location, key);
+    // its own key's ban, and a network's that holds it
+    const lifted = [...ledger.active.values()].filter((ban) => {
+      const range = parseCidr(ban.key);
+      return ban.key === key || (range.ip.family === ip.family && sameBlock(range.ip, ip, range.bits));
+    });
+    for (const ban of lifted) ledger.unban(ban.location, ban.key);
     pipeline.policy.forget(ip);
     this.parts.shared()?.forget(key);
     this.words.operatorUnban(key, lifted.length);
-    return lifted.length ? [key] : [];
+    return [...new Set(lifted.map((ban) => ban.key))];
   }
 }

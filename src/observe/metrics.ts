@@ -21,6 +21,9 @@ export interface MetricSources {
   apiCalls5m: () => number;
   /** hits of the shared windows, by where they were counted (`shared`, or `local` when the server did not answer) */
   sharedHits: Counts;
+  /** site shield outcomes (raised, extended, lifted, …) */
+  shieldOutcomes: Counts;
+  activeShields: () => number;
 }
 
 /** A counter whose values are copied from a Tally when scraped. */
@@ -88,6 +91,10 @@ export class Metrics {
       ['counted'],
       () => sources.sharedHits.entries().map(([counted, value]) => [{ counted }, value]),
     );
+    tallyCounter(r, 'edgeban_shield_operations_total', 'Site shields raised, extended, lifted and their failures', ['outcome'], () =>
+      sources.shieldOutcomes.entries().map(([outcome, value]) => [{ outcome }, value]),
+    );
+    gauge('edgeban_active_shields', 'Sites behind a shield now', sources.activeShields);
     gauge('edgeban_api_calls_5m', 'Calls to the Cloudflare API in the last 5 minutes (of cloudflare.requestsPer5Min)', sources.apiCalls5m);
     this.banLatency = new Histogram({
       name: 'edgeban_ban_latency_seconds',

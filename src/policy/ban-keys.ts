@@ -1,5 +1,5 @@
 import { parseCidr } from '../address/cidr';
-import { Ip, maskIp, maskV4 } from '../address/ip';
+import { Ip, maskIp, maskV4, sameBlock } from '../address/ip';
 
 /** The prefixes Cloudflare takes for a ban, widest first: access-rule ranges, then one address. */
 const V4_STEPS = [16, 24, 32];
@@ -76,11 +76,4 @@ export class BanKeys {
 
 function first32(ip: Ip): number {
   return ip.family === 4 ? ip.v4 : ((ip.v6[0] << 16) | ip.v6[1]) >>> 0;
-}
-
-function sameBlock(a: Ip, b: Ip, bits: number): boolean {
-  const ma = maskIp(a, bits);
-  const mb = maskIp(b, bits);
-  if (ma.family === 4 || mb.family === 4) return ma.family === 4 && mb.family === 4 && ma.v4 === mb.v4;
-  return ma.v6.every((group, i) => group === mb.v6[i]);
 }

@@ -5,10 +5,35 @@ import type { LineRejection } from '../decode/decoder';
 import type { WpEvent } from '../wordpress/recognise';
 import { BanOrder, IgnoreReason, Policy, PolicyOptions } from './policy';
 import { CLOUDFLARE_RANGES, Trust } from './trust';
+import { ShieldOrder, ShieldWatch } from './shield-watch';
+import { Widener } from './widen';
 
 export type LineOutcome =
   | { type: 'rejected'; reason: LineRejection }
-  | { type: 'event'; event: WpEvent; ignored: IgnoreReason | null; orders: readonly BanOrder[]; warnMisconfigured: boolean };
+  | {
+      type: 'event';
+      event: WpEvent;
+      ignored: IgnoreReason | null;
+      orders: readonly BanOrder[];
+      /** the site's shield to raise or extend, when this event made its attack cross the threshold */
+      shield: ShieldOrder | null;
+      warnMisconfigured: boolean;
+    };
+
+/** What answers attacks that per-address counting cannot see: many addresses at once, crowded networks. */
+export interface Escalation {
+  shield: ShieldWatch | null;
+  widen: Widener | null;
+}
+
+const NO_ESCALATION: Escalation = { shield: null, widen: null };
+
+export function createEscalation(config: Config, policy: Policy): Escalation {
+  return {
+    shield: config.shield ? new ShieldWatch(config.shield) : null,
+    widen: config.widen ? new Widener(config.widen, () => policy.neverBanned()) : null,
+  };
+}
 
 export function policyOptions(config: Config, cloudflareRanges: Iterable<string> = CLOUDFLARE_RANGES): PolicyOptions {
   return {
@@ -32,6 +57,7 @@ export class Pipeline extends LineCounter {
   constructor(
     readonly policy: Policy,
     readonly decoder: Decoder,
+    public escalation: Escalation = NO_ESCALATION,
   ) {
     super();
   }
@@ -45,9 +71,19 @@ export class Pipeline extends LineCounter {
     const event = this.count(decoded);
     if (typeof event === 'string') return rejection(event) as LineOutcome;
     const decision = this.policy.decide(event);
-    if (decision.ignored) this.stats.ignored.add(decision.ignored);
-    this.stats.bans += decision.orders.length;
-    return { type: 'event', event, ignored: decision.ignored, orders: decision.orders, warnMisconfigured: decision.warnMisconfigured };
+    const { ignored } = decision;
+    if (ignored) this.stats.ignored.add(ignored);
+    const orders = decision.orders.length === 0 ? decision.orders : this.widen(decision.orders);
+    this.stats.bans += orders.length;
+    // an address that cannot be banned still attacks the site; a trusted one does not
+    const shield = (ignored === null || ignored === 'unbannable') && this.escalation.shield ? this.escalation.shield.observe(event) : null;
+    return { type: 'event', event, ignored, orders, shield, warnMisconfigured: decision.warnMisconfigured };
+  }
+
+  /** The orders to send for those the jails made: a crowded network's instead of its keys. */
+  widen(orders: readonly BanOrder[]): readonly BanOrder[] {
+    const widener = this.escalation.widen;
+    return widener ? orders.flatMap((order) => widener.apply(order)) : orders;
   }
 
   override purgeStale(now: number): void {

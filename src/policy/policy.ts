@@ -19,6 +19,10 @@ export interface BanOrder {
   site: string | null;
   /** the key is narrower than the configured prefix, which would have covered a never-banned address */
   narrowed?: boolean;
+  /** the key is a larger network, banned because several keys inside it were */
+  widened?: boolean;
+  /** the narrower keys this network's ban replaces: lifted once it stands */
+  folds?: string[];
 }
 
 /**
@@ -173,6 +177,11 @@ export class Policy {
   setCloudflareRanges(cidrs: Iterable<string>): void {
     this.options.trust.setCloudflareRanges(cidrs);
     this.keys = banKeys(this.options);
+  }
+
+  /** The ranges whose addresses are never banned, as they are now. */
+  neverBanned(): string[] {
+    return this.options.trust.neverBanned();
   }
 
   /** The jails as configured, by name. */

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { formatIp } from '../address/ip';
 import type { BanOrder } from '../policy/policy';
+import type { ShieldOrder } from '../policy/shield-watch';
 import type { WpEvent } from '../wordpress/recognise';
 
 const CHUNK = 65_536;
@@ -144,6 +145,14 @@ export class BanJsonWriter {
 
 export function banText(order: BanOrder): string {
   return `ban ${order.key} jail=${order.jail} action=${order.action} for ${order.duration}s until ${new Date(order.until * 1000).toISOString()}`;
+}
+
+export function shieldJson(shield: ShieldOrder): string {
+  return JSON.stringify({ type: 'shield', site: shield.site, action: shield.action, until: shield.until });
+}
+
+export function shieldText(shield: ShieldOrder): string {
+  return `shield ${shield.site} action=${shield.action} until ${new Date(shield.until * 1000).toISOString()}`;
 }
 
 export function eventJson(event: WpEvent, ignored: string | null): string {

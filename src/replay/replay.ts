@@ -4,9 +4,9 @@ import type { Config } from '../config/schema';
 import { DecodeThread, decodeHere } from '../decode/decode-thread';
 import { Decoded, Decoder, rejection } from '../decode/decoder';
 import { LineCounter, PipelineStats } from '../decode/line-counter';
-import { createPolicy, Pipeline } from '../policy/pipeline';
+import { createEscalation, createPolicy, Pipeline } from '../policy/pipeline';
 import { Progress } from './progress';
-import { BanJsonWriter, banText, ByteOutput, eventJson, eventText } from './output';
+import { BanJsonWriter, banText, ByteOutput, eventJson, eventText, shieldJson, shieldText } from './output';
 
 export interface ReplayOptions {
   json: boolean;
@@ -82,7 +82,8 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
   let maxLineBytes: number;
   try {
     const config = getConfig();
-    pipeline = new Pipeline(createPolicy(config), decoder);
+    const policy = createPolicy(config);
+    pipeline = new Pipeline(policy, decoder, createEscalation(config, policy));
     maxLineBytes = config.listen.maxMessageBytes;
   } catch (error) {
     await decoding.stop();
@@ -97,6 +98,7 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
     if (outcome.type !== 'event') return;
     if (options.events) printing = out.line(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
     for (const order of outcome.orders) printing = (options.json ? bans.write(out, order) : out.line(banText(order))) ?? printing;
+    if (outcome.shield) printing = out.line(options.json ? shieldJson(outcome.shield) : shieldText(outcome.shield)) ?? printing;
   };
   try {
     const oversize = () => show(rejection('oversize'));

@@ -312,6 +312,8 @@ export class FakeLists {
     return rules.map((raw) => {
       const input = raw as { action?: unknown; expression?: unknown; description?: unknown; enabled?: unknown };
       const expression = String(input.expression ?? '');
+      // developers.cloudflare.com/ruleset-engine/rules-language/expressions/: "The maximum length of a rule expression is 4,096 characters"
+      if (expression.length > 4096) throw new ListsError(400, [{ code: 20054, message: 'filter parsing error: expression is longer than 4096 characters' }]);
       for (const [, name] of expression.matchAll(/\$([a-z0-9_]+)/g)) {
         if (!this.listsOf(account).some((l) => l.name === name))
           throw new ListsError(400, [{ code: 20021, message: `filter parsing error: could not find list ${name}` }]);
