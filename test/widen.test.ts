@@ -1,0 +1,122 @@
+/**
+ * Wider bans for crowded networks: several keys banned inside one /24 (or /48) become one ban of
+ * the network, the narrower ones folded into it; never a network that holds a trusted address.
+ */
+import { buildConfig } from '../src/config/load';
+import type { BanOrder } from '../src/policy/policy';
+import { Widener } from '../src/policy/widen';
+import type { FakeCloudflare } from './fake-cloudflare/server';
+import { fakeCloudflareEachTest } from './helpers/fake';
+import { TestDaemon } from './helpers/in-process';
+import { sleep, waitFor } from './helpers/wait';
+
+const WIDEN = { findtime: 600, ipv4: { prefix: 24, after: 5 }, ipv6: { prefix: 48, after: 3 } };
+const T = Math.floor(Date.UTC(2026, 0, 1) / 1000);
+
+function order(key: string, at: number, duration = 3600, action: BanOrder['action'] = 'block'): BanOrder {
+  return { key, jail: 'hard', action, duration, until: at + duration, site: 'www.example.com' };
+}
+
+describe('the widener', () => {
+  test('the fifth key in one /24 within findtime bans the /24 instead, folding the four, as long as the longest', () => {
+    const widener = new Widener(WIDEN, () => []);
+    for (let i = 1; i <= 4; i++) expect(widener.apply(order(`198.51.100.${i}/32`, T + i, 3600 * i))).toEqual([order(`198.51.100.${i}/32`, T + i, 3600 * i)]);
+    const [network] = widener.apply(order('198.51.100.5/32', T + 5));
+    expect(network).toMatchObject({ key: '198.51.100.0/24', widened: true, action: 'block', until: T + 4 + 4 * 3600 });
+    expect(network.folds).toEqual(['198.51.100.1/32', '198.51.100.2/32', '198.51.100.3/32', '198.51.100.4/32']);
+    // the attacker's next address in the network is held already
+    expect(widener.apply(order('198.51.100.6/32', T + 6))).toEqual([]);
+  });
+
+  test('keys older than findtime, other networks and other actions do not count together', () => {
+    const widener = new Widener(WIDEN, () => []);
+    for (let i = 1; i <= 3; i++) widener.apply(order(`198.51.100.${i}/32`, T));
+    widener.apply(order('198.51.100.4/32', T + 601)); // the first three have left the window
+    widener.apply(order('198.51.101.5/32', T + 602)); // another /24
+    widener.apply(order('198.51.100.6/32', T + 603, 3600, 'managed_challenge')); // another action
+    const fifth = widener.apply(order('198.51.100.7/32', T + 604));
+    expect(fifth.map((o) => o.key)).toEqual(['198.51.100.7/32']);
+  });
+
+  test('a network that holds a never-banned address is never widened to', () => {
+    const widener = new Widener(WIDEN, () => ['198.51.100.200/32', '2001:db8:1::/48']);
+    for (let i = 1; i <= 10; i++) expect(widener.apply(order(`198.51.100.${i}/32`, T + i))).toHaveLength(1);
+    for (let i = 1; i <= 5; i++) expect(widener.apply(order(`2001:db8:1:${i}::/64`, T + i))[0].key).toBe(`2001:db8:1:${i}::/64`);
+    // a neighbouring /48 is widened to after three /64s
+    const keys = [1, 2, 3].map((i) => widener.apply(order(`2001:db8:2:${i}::/64`, T + i))[0].key);
+    expect(keys).toEqual(['2001:db8:2:1::/64', '2001:db8:2:2::/64', '2001:db8:2::/48']);
+  });
+
+  test("extended only once the network's ban has less than half a key's ban left", () => {
+    const widener = new Widener(WIDEN, () => []);
+    for (let i = 1; i <= 5; i++) widener.apply(order(`198.51.100.${i}/32`, T + i));
+    const network = T + 5 + 3600;
+    expect(widener.apply(order('198.51.100.9/32', T + 1000))).toEqual([]); // 2,605 s left of 3,600
+    const [extended] = widener.apply(order('198.51.100.9/32', network - 1000)); // 1,000 s left
+    expect(extended).toMatchObject({ key: '198.51.100.0/24', until: network - 1000 + 3600, widened: true });
+    expect(extended.folds).toBeUndefined();
+  });
+
+  test('config: prefixes the backend cannot take are refused, false turns it off', () => {
+    expect(() => buildConfig({ widen: { ipv4: { prefix: 20, after: 5 } } }, {})).toThrow(/widen\.ipv4\.prefix/);
+    expect(() => buildConfig({ widen: { ipv6: { prefix: 40, after: 3 } } }, {})).toThrow(/widen\.ipv6\.prefix/);
+    expect(buildConfig({ widen: { ipv4: { prefix: 20, after: 5 } }, cloudflare: { backend: 'ip-list', accountId: 'a'.repeat(32) } }, {}).widen).toMatchObject({
+      ipv4: { prefix: 20 },
+    });
+    expect(buildConfig({ widen: false }, {}).widen).toBe(false);
+    expect(buildConfig({}, {}).widen).toMatchObject(WIDEN);
+  });
+});
+
+describe.each(['access-rules', 'ip-list'] as const)('widening at the fake Cloudflare with %s', (backend) => {
+  let fake: FakeCloudflare, account: string, zone: string, token: string;
+  const daemons = fakeCloudflareEachTest(
+    (started) => ({ fake, account, zone, token } = started),
+    () => fake,
+  );
+  const JAILS = { hard: { events: ['user_enumeration'], maxretry: 1, findtime: '10m', bantime: '1h', action: 'block' } };
+
+  async function edgeban(trust: Record<string, unknown> = {}): Promise<TestDaemon> {
+    const d = new TestDaemon({
+      jails: JAILS,
+      trust,
+      widen: { findtime: '10m', ipv4: { prefix: 24, after: 5 }, ipv6: { prefix: 48, after: 3 } },
+      cloudflare: { backend, token, apiBase: fake.baseUrl, zoneId: zone, accountId: account },
+    });
+    daemons.push(d);
+    return d.start();
+  }
+  /** what is banned at the fake, as CIDRs or addresses the way the backend writes them */
+  function banned(): string[] {
+    if (backend === 'access-rules') return fake.allRules().map((rule) => rule.configuration.value).sort();
+    const list = fake.lists.listsOf(account).find((l) => l.name === 'edgeban_block');
+    return [...(list?.items.values() ?? [])].map((item) => item.ip).sort();
+  }
+
+  test('five addresses in one /24 end as one rule for the /24; the four before it are folded', async () => {
+    const d = await edgeban();
+    for (let i = 1; i <= 4; i++) d.send(`Blocked user enumeration attempt from 198.51.100.${i}`);
+    await waitFor(() => banned().length === 4, 5000, 'four single bans');
+    d.send('Blocked user enumeration attempt from 198.51.100.5');
+    await waitFor(() => banned().length === 1 && banned()[0] === '198.51.100.0/24', 8000, 'the /24 alone');
+    d.send('Blocked user enumeration attempt from 198.51.100.6'); // held by the /24: nothing new
+    await waitFor(() => d.logs.filter((l) => l.msg === 'event').length === 6);
+    await sleep(200);
+    expect(banned()).toEqual(['198.51.100.0/24']);
+    expect(d.messages().filter((m) => m.startsWith('folded into the ban of its network'))).toHaveLength(4);
+  });
+
+  test('no wider ban over a trusted address: the /24 holding an allow-listed address stays banned address by address', async () => {
+    const d = await edgeban({ allow: ['198.51.100.200'] });
+    for (let i = 1; i <= 6; i++) d.send(`Blocked user enumeration attempt from 198.51.100.${i}`);
+    await waitFor(() => banned().length === 6, 5000, 'six single bans');
+    await sleep(200);
+    expect(banned()).toEqual([1, 2, 3, 4, 5, 6].map((i) => `198.51.100.${i}`).sort());
+  });
+
+  test('three /64s in one IPv6 /48 end as one ban of the /48', async () => {
+    const d = await edgeban();
+    for (let i = 1; i <= 3; i++) d.send(`Blocked user enumeration attempt from 2001:db8:7:${i}::1`);
+    await waitFor(() => banned().length === 1 && banned()[0] === '2001:db8:7::/48', 8000, 'the /48 alone');
+  });
+});
