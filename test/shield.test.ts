@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseIp } from '../src/address/ip';
 import { ShieldKeeper, ShieldOutcome } from '../src/bans/shield-keeper';
+import { checkCloudflare } from '../src/cloudflare/check';
 import { CloudflareClient } from '../src/cloudflare/client';
 import { shieldExpression, shieldSite, shieldSites, ShieldRules } from '../src/cloudflare/shield-rules';
 import { buildConfig } from '../src/config/load';
@@ -173,12 +174,12 @@ describe('shield rules at the fake Cloudflare', () => {
     expect(ours()[0].expression).toContain('(http.host eq "example.com" and http.request.uri.path in {"/blog2/wp-login.php" "/blog2/xmlrpc.php"})');
     // the sub-directory's shield ends first: it leaves the expression, on time
     await waitFor(() => !ours()[0]?.expression.includes('blog2'), 5000);
-    expect(outcomes.map((o) => o.what)).toContain('narrowed');
+    await waitFor(() => outcomes.some((o) => o.what === 'narrowed')); // the fake changes before its answer arrives
     // extended
     shields.raise({ site: 'www.example.com', action: 'managed_challenge', until: now() + 3 });
     shields.raise({ site: 'www.example.com', action: 'managed_challenge', until: now() + 90 });
     await waitFor(() => ours()[0]?.description === `edgeban shield until=${now() + 90}`);
-    expect(outcomes.map((o) => o.what)).toContain('extended');
+    await waitFor(() => outcomes.some((o) => o.what === 'extended'));
     // nothing of anyone else's was changed
     expect(JSON.stringify(rules().filter((rule) => LOOK_ALIKES.some((l) => l.description === rule.description && l.action === rule.action)))).toBe(foreign);
     expect(fake.writes().filter((r) => r.method === 'DELETE')).toEqual([]);
@@ -195,6 +196,7 @@ describe('shield rules at the fake Cloudflare', () => {
     await waitFor(() => outcomes.some((o) => o.what === 'adopted'));
     expect(second.active()).toEqual([{ zone, site: 'www.example.com', until: expect.any(Number), action: 'managed_challenge' }]);
     await waitFor(() => rules().length === 0, 6000);
+    await waitFor(() => outcomes.some((o) => o.what === 'lifted'));
     expect(outcomes.find((o) => o.what === 'lifted')).toMatchObject({ sites: ['www.example.com'] });
     expect(second.active()).toEqual([]);
   });
@@ -209,6 +211,21 @@ describe('shield rules at the fake Cloudflare', () => {
     expect(outcomes.find((o) => o.what === 'refused')!.detail).toMatch(/maximum number of rules/);
     expect(rules().map((rule) => rule.description)).toEqual(five.map((rule) => rule.description));
     expect(fake.writes().filter((r) => r.method === 'DELETE' || r.method === 'PUT')).toEqual([]);
+  });
+
+  test('check proves the shield can be written, and names the permission when it cannot', async () => {
+    await start();
+    fake.lists.putEntrypoint(zone, { rules: [] });
+    const config = (shield: unknown, withToken: string) =>
+      buildConfig({ shield, cloudflare: { token: withToken, apiBase: fake.baseUrl, zoneId: zone } }, {});
+    const text = async (shield: unknown, withToken: string) => (await checkCloudflare(config(shield, withToken))).map((l) => `${l.ok ? 'ok' : 'FAIL'}: ${l.text}`).join('\n');
+    expect(await text({}, token)).toContain(`ok: zone ${zone} custom rules (site shield; shield: false turns it off): writable (a disabled rule made and deleted)`);
+    const noWaf = fake.addToken(['zone_firewall_services', 'zone_read']);
+    expect(await text({}, noWaf)).toContain(
+      `FAIL: zone ${zone} custom rules (site shield; shield: false turns it off): write: the token lacks the permission "Zone → Zone WAF → Edit"`,
+    );
+    expect(await text(false, noWaf)).not.toMatch(/FAIL|site shield/);
+    expect(rules()).toEqual([]);
   });
 
   test('a daemon under a low-and-slow attack raises the shield, shows it in /status, and keeps banning the loudest address', async () => {

@@ -103,7 +103,7 @@ describe.each(['access-rules', 'ip-list'] as const)('widening at the fake Cloudf
     await waitFor(() => d.logs.filter((l) => l.msg === 'event').length === 6);
     await sleep(200);
     expect(banned()).toEqual(['198.51.100.0/24']);
-    expect(d.messages().filter((m) => m.startsWith('folded into the ban of its network'))).toHaveLength(4);
+    await waitFor(() => d.messages().filter((m) => m.startsWith('folded into the ban of its network')).length === 4);
   });
 
   test('no wider ban over a trusted address: the /24 holding an allow-listed address stays banned address by address', async () => {

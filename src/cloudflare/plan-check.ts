@@ -5,6 +5,7 @@ import type { CheckLine } from './check';
 import { CloudflareClient } from './client';
 import { lists as listsAnswer, ruleset as rulesetAnswer, zone as zoneAnswer } from './answers';
 import { listName, ruleExpression } from './ip-list';
+import { parseShieldDescription } from './shield-rules';
 import { configuredZoneIds } from './settings';
 
 /** What each plan allows (Cloudflare's plans table); the highest plan in the account sets the list quota. */
@@ -61,7 +62,7 @@ export async function planLines(client: CloudflareClient, config: Config): Promi
   for (const zone of zones) {
     const zonePlan = plans.get(zone) ?? plan;
     try {
-      lines.push(await ruleLine(client, zone, zonePlan, actions));
+      lines.push(await ruleLine(client, zone, zonePlan, actions, config.shield !== false));
     } catch (error) {
       lines.push({ ok: true, warn: true, text: `zone ${zone} custom rules: not counted (${describeError(error)})` });
     }
@@ -102,7 +103,7 @@ async function listLines(client: CloudflareClient, config: Config, plan: PlanNam
   return lines;
 }
 
-async function ruleLine(client: CloudflareClient, zone: string, plan: PlanName, actions: BanAction[]): Promise<CheckLine> {
+async function ruleLine(client: CloudflareClient, zone: string, plan: PlanName, actions: BanAction[], shield: boolean): Promise<CheckLine> {
   let rules: { expression: string; description?: string }[] = [];
   try {
     rules = (await client.request('GET', `/zones/${zone}/rulesets/phases/http_request_firewall_custom/entrypoint`, { schema: rulesetAnswer })).result.rules;
@@ -118,5 +119,10 @@ async function ruleLine(client: CloudflareClient, zone: string, plan: PlanName, 
       text: `zone ${zone} custom rules: the ${plan} plan allows ${limit}; the zone has ${rules.length} and edgeban needs ${missing} more (${actions.join(', ')}): ${FIX}, or remove a custom rule the zone no longer needs`,
     };
   }
-  return { ok: true, text: `zone ${zone} custom rules: ${rules.length + missing} of the ${limit} the ${plan} plan allows, with edgeban's` };
+  const used = `zone ${zone} custom rules: ${rules.length + missing} of the ${limit} the ${plan} plan allows, with edgeban's`;
+  const shieldMissing = shield && !rules.some((rule) => parseShieldDescription(rule.description) !== null);
+  if (shieldMissing && rules.length + missing + 1 > limit) {
+    return { ok: true, warn: true, text: `${used}; no room for the site shield's rule (bans go out, the shield is refused): remove a custom rule, or set shield: false` };
+  }
+  return { ok: true, text: shieldMissing ? `${used}, and room for the site shield's` : used };
 }

@@ -45,10 +45,21 @@ export function probesFor(config: Config, permissions: { zone: string; account: 
       })),
     ];
   }
+  // the site shield is a custom rule in each zone: the lists' probes above prove that already
+  const shields: Probe[] = config.shield
+    ? zones.map((zone) => ({
+        what: `zone ${zone} custom rules (site shield; shield: false turns it off)`,
+        permission: permissions.waf,
+        run: (c: CloudflareClient, a: string) => probeCustomRule(c, zone, a),
+      }))
+    : [];
   if (scope === 'account') {
-    return accountId ? [{ what: `account ${accountId}`, permission: permissions.account, run: (c, a) => probeAccessRule(c, `/accounts/${accountId}`, a) }] : [];
+    return [
+      ...(accountId ? [{ what: `account ${accountId}`, permission: permissions.account, run: (c: CloudflareClient, a: string) => probeAccessRule(c, `/accounts/${accountId}`, a) }] : []),
+      ...shields,
+    ];
   }
-  return zones.map((zone) => ({ what: `zone ${zone}`, permission: permissions.zone, run: (c, a) => probeAccessRule(c, `/zones/${zone}`, a) }));
+  return [...zones.map((zone) => ({ what: `zone ${zone}`, permission: permissions.zone, run: (c: CloudflareClient, a: string) => probeAccessRule(c, `/zones/${zone}`, a) })), ...shields];
 }
 
 /** A TEST-NET-1 address; a second try takes another, should someone hold a rule for the first. */

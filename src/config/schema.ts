@@ -72,13 +72,13 @@ const jail = z
   .strict();
 
 /** IP lists take any IPv4 prefix /8–/32 and IPv6 /4–/64; access rules IPv4 /16 and /24, IPv6 /32, /48 and /64. */
-const widenFamily = (max: number, fallbackPrefix: number, fallbackAfter: number) =>
+const widenFamily = (min: number, max: number, fallbackPrefix: number, fallbackAfter: number) =>
   z
-    .object({ prefix: z.number().int().min(4).max(max).default(fallbackPrefix), after: z.number().int().min(2).max(10_000).default(fallbackAfter) })
+    .object({ prefix: z.number().int().min(min).max(max).default(fallbackPrefix), after: z.number().int().min(2).max(10_000).default(fallbackAfter) })
     .strict()
     .prefault({});
 
-const widenSection = z.object({ findtime: duration.default(600), ipv4: widenFamily(31, 24, 5), ipv6: widenFamily(63, 48, 3) }).strict();
+const widenSection = z.object({ findtime: duration.default(600), ipv4: widenFamily(8, 31, 24, 5), ipv6: widenFamily(4, 63, 48, 3) }).strict();
 
 /** A path as a site's login page is reached: letters, digits and `. _ ~ - /`, nothing that could change a rule's expression. */
 const shieldPath = z.string().regex(/^\/[A-Za-z0-9._~/-]{0,200}$/, 'must start with / and hold only letters, digits and . _ ~ - /');
