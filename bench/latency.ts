@@ -31,6 +31,9 @@ export async function benchLatency(background = false): Promise<Record<string, u
     {
       listen: { tcp: ['127.0.0.1:0'], udp: background ? ['127.0.0.1:0'] : [] },
       admin: { enabled: false },
+      // one ban an address: the figure is the path of a ban, not the shield's or widening's answer
+      shield: false,
+      widen: false,
       cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone },
     },
     {},

@@ -61,6 +61,19 @@ const ROWS: Row[] = [
   { figure: '… the same daemon without `shared`, same run', path: 'highAvailability.shared.local.eventsPerSecond', unit: 'events/s' },
   { figure: 'ban latency with `shared`, idle: p99', path: 'highAvailability.shared.shared.banLatencyMs.p99', unit: 'ms' },
   { figure: 'active/passive: primary killed (SIGKILL) to the standby’s first ban', path: 'highAvailability.failover.failoverMs', unit: 'ms' },
+  {
+    figure: 'low and slow: 20,000 addresses, 1–2 failed logins each at one site within 10 minutes: seconds from its start to the shield',
+    path: 'shield.lowAndSlow.shield.secondsToShield',
+    unit: 's',
+  },
+  { figure: '… per-address bans the jails made', path: 'shield.lowAndSlow.shield.perAddressBans', unit: 'bans' },
+  { figure: '… API calls (the shield raised and lifted, and the bans)', path: 'shield.lowAndSlow.shield.apiCalls', unit: 'calls' },
+  { figure: 'crowded: 500 addresses in ten /24s, access rules: rules without widening', path: 'shield.crowded.accessRules.perAddress.rules', unit: 'rules' },
+  { figure: '… with widening (the default)', path: 'shield.crowded.accessRules.widened.rules', unit: 'rules' },
+  { figure: '… API calls without widening', path: 'shield.crowded.accessRules.perAddress.apiCalls', unit: 'calls' },
+  { figure: '… API calls with widening (the /24s, and the folded rules read and deleted)', path: 'shield.crowded.accessRules.widened.apiCalls', unit: 'calls' },
+  { figure: 'same, ip-list: list items without widening', path: 'shield.crowded.ipList.perAddress.rules', unit: 'items' },
+  { figure: '… with widening', path: 'shield.crowded.ipList.widened.rules', unit: 'items' },
 ];
 
 function at(result: Json, path: string): unknown {
@@ -96,7 +109,7 @@ export function renderBenchmarks(result: Json): string {
     '|---|---|---|',
     ...ROWS.map((row) => `| ${row.figure} | ${figure(at(result, row.path), row.unit)} | ${row.aim ?? ''} |`),
     '',
-    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms). Each runs alone too: `node dist/bench/<name>.js`.',
+    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms), `bench/shield.ts` (the low-and-slow attack through the pipeline on its own clock, as replay reads it, with the default jails and shield, among 6,000 lines to 49 other sites; the crowded networks through a daemon against the fake Cloudflare). Benchmarks of the path of one ban (latency, botnet, shared) run with `shield: false` and `widen: false`. Each runs alone too: `node dist/bench/<name>.js`.',
     '',
   ];
   return lines.join('\n');

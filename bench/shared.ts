@@ -35,6 +35,9 @@ async function daemonOn(fake: FakeCloudflare, zone: string, token: string, share
     {
       listen: { tcp: ['127.0.0.1:0'], udp: [] },
       admin: { enabled: false },
+      // one ban an address: the figure is the path of a ban, not the shield's or widening's answer
+      shield: false,
+      widen: false,
       jails: {
         hard: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '1h' },
         soft: { events: ['soft'], maxretry: 5, findtime: '10m', bantime: '1h' },

@@ -216,10 +216,12 @@ describe('shield rules at the fake Cloudflare', () => {
   test('check proves the shield can be written, and names the permission when it cannot', async () => {
     await start();
     fake.lists.putEntrypoint(zone, { rules: [] });
-    const config = (shield: unknown, withToken: string) =>
-      buildConfig({ shield, cloudflare: { token: withToken, apiBase: fake.baseUrl, zoneId: zone } }, {});
-    const text = async (shield: unknown, withToken: string) => (await checkCloudflare(config(shield, withToken))).map((l) => `${l.ok ? 'ok' : 'FAIL'}: ${l.text}`).join('\n');
-    expect(await text({}, token)).toContain(`ok: zone ${zone} custom rules (site shield; shield: false turns it off): writable (a disabled rule made and deleted)`);
+    const config = (shield: unknown, withToken: string) => buildConfig({ shield, cloudflare: { token: withToken, apiBase: fake.baseUrl, zoneId: zone } }, {});
+    const text = async (shield: unknown, withToken: string) =>
+      (await checkCloudflare(config(shield, withToken))).map((l) => `${l.ok ? 'ok' : 'FAIL'}: ${l.text}`).join('\n');
+    expect(await text({}, token)).toContain(
+      `ok: zone ${zone} custom rules (site shield; shield: false turns it off): writable (a disabled rule made and deleted)`,
+    );
     const noWaf = fake.addToken(['zone_firewall_services', 'zone_read']);
     expect(await text({}, noWaf)).toContain(
       `FAIL: zone ${zone} custom rules (site shield; shield: false turns it off): write: the token lacks the permission "Zone → Zone WAF → Edit"`,

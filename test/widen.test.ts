@@ -88,7 +88,11 @@ describe.each(['access-rules', 'ip-list'] as const)('widening at the fake Cloudf
   }
   /** what is banned at the fake, as CIDRs or addresses the way the backend writes them */
   function banned(): string[] {
-    if (backend === 'access-rules') return fake.allRules().map((rule) => rule.configuration.value).sort();
+    if (backend === 'access-rules')
+      return fake
+        .allRules()
+        .map((rule) => rule.configuration.value)
+        .sort();
     const list = fake.lists.listsOf(account).find((l) => l.name === 'edgeban_block');
     return [...(list?.items.values() ?? [])].map((item) => item.ip).sort();
   }

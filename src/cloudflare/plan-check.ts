@@ -122,7 +122,11 @@ async function ruleLine(client: CloudflareClient, zone: string, plan: PlanName, 
   const used = `zone ${zone} custom rules: ${rules.length + missing} of the ${limit} the ${plan} plan allows, with edgeban's`;
   const shieldMissing = shield && !rules.some((rule) => parseShieldDescription(rule.description) !== null);
   if (shieldMissing && rules.length + missing + 1 > limit) {
-    return { ok: true, warn: true, text: `${used}; no room for the site shield's rule (bans go out, the shield is refused): remove a custom rule, or set shield: false` };
+    return {
+      ok: true,
+      warn: true,
+      text: `${used}; no room for the site shield's rule (bans go out, the shield is refused): remove a custom rule, or set shield: false`,
+    };
   }
   return { ok: true, text: shieldMissing ? `${used}, and room for the site shield's` : used };
 }

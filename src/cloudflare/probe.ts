@@ -55,11 +55,26 @@ export function probesFor(config: Config, permissions: { zone: string; account: 
     : [];
   if (scope === 'account') {
     return [
-      ...(accountId ? [{ what: `account ${accountId}`, permission: permissions.account, run: (c: CloudflareClient, a: string) => probeAccessRule(c, `/accounts/${accountId}`, a) }] : []),
+      ...(accountId
+        ? [
+            {
+              what: `account ${accountId}`,
+              permission: permissions.account,
+              run: (c: CloudflareClient, a: string) => probeAccessRule(c, `/accounts/${accountId}`, a),
+            },
+          ]
+        : []),
       ...shields,
     ];
   }
-  return [...zones.map((zone) => ({ what: `zone ${zone}`, permission: permissions.zone, run: (c: CloudflareClient, a: string) => probeAccessRule(c, `/zones/${zone}`, a) })), ...shields];
+  return [
+    ...zones.map((zone) => ({
+      what: `zone ${zone}`,
+      permission: permissions.zone,
+      run: (c: CloudflareClient, a: string) => probeAccessRule(c, `/zones/${zone}`, a),
+    })),
+    ...shields,
+  ];
 }
 
 /** A TEST-NET-1 address; a second try takes another, should someone hold a rule for the first. */
