@@ -253,6 +253,19 @@ describe('shield rules at the fake Cloudflare', () => {
   });
 });
 
+test('the dry run logs the shield it would raise, and sends nothing', async () => {
+  const daemon = await new TestDaemon({ shield: { distinct: 5, findtime: '5m', duration: '30m' } }).start();
+  try {
+    for (let i = 1; i <= 5; i++) daemon.send(`Authentication failure for admin from 198.51.100.${i}`);
+    await waitFor(() => daemon.messages().includes('shield raised (dry run: not sent to Cloudflare)'));
+    const line = daemon.logs.find((l) => l.msg === 'shield raised (dry run: not sent to Cloudflare)')!;
+    expect(line).toMatchObject({ sites: ['www.example.com'] });
+    expect(JSON.stringify(line)).not.toMatch(/198\.51\.100/);
+  } finally {
+    await daemon.stop();
+  }
+});
+
 test('shield config: clear errors, and false turns it off', () => {
   expect(() => buildConfig({ shield: { paths: ['wp-login.php'] } }, {})).toThrow(/shield\.paths\[0\]: must start with \//);
   expect(() => buildConfig({ shield: { action: 'allow' } }, {})).toThrow(/shield\.action/);
