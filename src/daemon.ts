@@ -118,8 +118,11 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config } = this.options;
-    await this.startOrUndo(this.shared?.windows.start() ?? Promise.resolve(), async () => await this.shared?.windows.stop());
-    await this.startOrUndo(Promise.all([this.router.start(), this.ingest.start()]), () => this.router.stop());
+    // The decode thread is not waited for: frames asked of it before it runs wait in its queue, and
+    // its boot (a V8 isolate, a tenth of a second on a busy core) need not delay listening.
+    void this.router.start();
+    await this.startOrUndo(this.shared?.windows.start() ?? Promise.resolve(), async () => (await this.shared?.windows.stop(), await this.router.stop()));
+    await this.startOrUndo(this.ingest.start(), () => this.router.stop());
     if (config.admin.enabled) {
       this.admin = new AdminServer(config.admin.listen, config.admin.token, this.view, config.admin.hostNames);
       await this.startOrUndo(this.admin.start(), async () => (await this.ingest.stop(), await this.router.stop()), `admin endpoint ${config.admin.listen}`);

@@ -153,7 +153,8 @@ describe('shield rules at the fake Cloudflare', () => {
     fake.lists.putEntrypoint(zone, { rules: LOOK_ALIKES });
     const foreign = JSON.stringify(rules());
     const shields = keeper();
-    shields.raise({ site: 'www.example.com', action: 'managed_challenge', until: now() + 60 });
+    const until = now() + 60;
+    shields.raise({ site: 'www.example.com', action: 'managed_challenge', until });
     await waitFor(() => outcomes.some((o) => o.what === 'raised'));
     await shields.settled();
     const ours = () =>
@@ -165,7 +166,7 @@ describe('shield rules at the fake Cloudflare', () => {
     expect(ours()[0]).toMatchObject({
       action: 'managed_challenge',
       expression: '(http.host eq "www.example.com" and http.request.uri.path in {"/wp-login.php" "/xmlrpc.php"})',
-      description: `edgeban shield until=${now() + 60}`,
+      description: `edgeban shield until=${until}`,
     });
     // a second site of the zone joins the same rule; a sub-directory site names its paths
     shields.raise({ site: 'example.com/blog2', action: 'managed_challenge', until: now() + 2 });
@@ -177,8 +178,9 @@ describe('shield rules at the fake Cloudflare', () => {
     await waitFor(() => outcomes.some((o) => o.what === 'narrowed')); // the fake changes before its answer arrives
     // extended
     shields.raise({ site: 'www.example.com', action: 'managed_challenge', until: now() + 3 });
-    shields.raise({ site: 'www.example.com', action: 'managed_challenge', until: now() + 90 });
-    await waitFor(() => ours()[0]?.description === `edgeban shield until=${now() + 90}`);
+    const later = now() + 90;
+    shields.raise({ site: 'www.example.com', action: 'managed_challenge', until: later });
+    await waitFor(() => ours()[0]?.description === `edgeban shield until=${later}`);
     await waitFor(() => outcomes.some((o) => o.what === 'extended'));
     // nothing of anyone else's was changed
     expect(JSON.stringify(rules().filter((rule) => LOOK_ALIKES.some((l) => l.description === rule.description && l.action === rule.action)))).toBe(foreign);

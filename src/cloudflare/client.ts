@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { z } from 'zod';
 import { describeError, EdgebanError } from '../common/errors';
 import { describeProblem } from './answers';
@@ -81,7 +81,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** The Cloudflare API v4 over one keep-alive pool. */
 export class CloudflareClient {
-  private readonly pool: Pool;
+  private openPool: Pool | null = null;
+  private readonly origin: string;
   private readonly basePath: string;
   /** send times within the last 5 minutes, oldest first */
   private readonly sent: number[] = [];
@@ -97,20 +98,34 @@ export class CloudflareClient {
     this.options = { timeoutMs: 10_000, maxAttempts: 5, backoffBaseMs: 500, backoffMaxMs: 30_000, ...options };
     const url = new URL(options.baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(url.origin, {
-      connections: 4,
-      keepAliveTimeout: 30_000,
-      headersTimeout: this.options.timeoutMs,
-      bodyTimeout: this.options.timeoutMs,
-      connectTimeout: this.options.timeoutMs,
-    });
+    this.origin = url.origin;
+  }
+
+  /**
+   * undici is loaded at the first request, not at start: it is a tenth of a cold start, and the
+   * daemon listens before it sends anything.
+   */
+  private get pool(): Pool {
+    if (!this.openPool) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily on purpose (see above)
+      const { Pool: PoolClass } = require('undici') as typeof import('undici');
+      const { timeoutMs } = this.options;
+      this.openPool = new PoolClass(this.origin, {
+        connections: 4,
+        keepAliveTimeout: 30_000,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        connectTimeout: timeoutMs,
+      });
+    }
+    return this.openPool;
   }
 
   /** Ends every wait and drops open requests: a stopping daemon must not linger for a budget. */
   async close(): Promise<void> {
     if (this.closing.signal.aborted) return;
     this.closing.abort();
-    await this.pool.destroy();
+    await this.openPool?.destroy();
   }
 
   /** Requests sent in the current 5-minute window (for metrics and tests). */

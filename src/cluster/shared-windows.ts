@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { createClient } from '@redis/client';
+import type { createClient } from '@redis/client';
 import { ConfigError, describeError } from '../common/errors';
 import type { SharedConfig } from '../config/schema';
 
@@ -104,7 +104,10 @@ export class SharedWindows {
     private readonly config: SharedConfig,
     private readonly events: SharedEvents,
   ) {
-    this.client = createClient({
+    // the client is loaded only with `shared`: it is a fifth of a cold start
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily on purpose
+    const redis = require('@redis/client') as typeof import('@redis/client');
+    this.client = redis.createClient({
       url: config.url,
       disableOfflineQueue: true,
       socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 5000) * (0.5 + Math.random()) },
