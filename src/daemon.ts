@@ -225,7 +225,7 @@ export class Daemon {
       windows,
       () => this.pipeline.policy,
       (order) => this.order(order),
-      (order) => this.pipeline.widen([order]),
+      (order, ip) => this.pipeline.widen([order], ip),
     );
   }
 }

@@ -2,6 +2,7 @@
  * Wider bans for crowded networks: several keys banned inside one /24 (or /48) become one ban of
  * the network, the narrower ones folded into it; never a network that holds a trusted address.
  */
+import { parseCidr } from '../src/address/cidr';
 import { buildConfig } from '../src/config/load';
 import type { BanOrder } from '../src/policy/policy';
 import { Widener } from '../src/policy/widen';
@@ -13,6 +14,11 @@ import { sleep, waitFor } from './helpers/wait';
 const WIDEN = { findtime: 600, ipv4: { prefix: 24, after: 5 }, ipv6: { prefix: 48, after: 3 } };
 const T = Math.floor(Date.UTC(2026, 0, 1) / 1000);
 
+/** The widener as the pipeline calls it, with the event's address (here the key's own). */
+function applyTo(widener: Widener, made: BanOrder): BanOrder[] {
+  return widener.apply(made, parseCidr(made.key).ip);
+}
+
 function order(key: string, at: number, duration = 3600, action: BanOrder['action'] = 'block'): BanOrder {
   return { key, jail: 'hard', action, duration, until: at + duration, site: 'www.example.com' };
 }
@@ -20,39 +26,39 @@ function order(key: string, at: number, duration = 3600, action: BanOrder['actio
 describe('the widener', () => {
   test('the fifth key in one /24 within findtime bans the /24 instead, folding the four, as long as the longest', () => {
     const widener = new Widener(WIDEN, () => []);
-    for (let i = 1; i <= 4; i++) expect(widener.apply(order(`198.51.100.${i}/32`, T + i, 3600 * i))).toEqual([order(`198.51.100.${i}/32`, T + i, 3600 * i)]);
-    const [network] = widener.apply(order('198.51.100.5/32', T + 5));
+    for (let i = 1; i <= 4; i++) expect(applyTo(widener, order(`198.51.100.${i}/32`, T + i, 3600 * i))).toEqual([order(`198.51.100.${i}/32`, T + i, 3600 * i)]);
+    const [network] = applyTo(widener, order('198.51.100.5/32', T + 5));
     expect(network).toMatchObject({ key: '198.51.100.0/24', widened: true, action: 'block', until: T + 4 + 4 * 3600 });
     expect(network.folds).toEqual(['198.51.100.1/32', '198.51.100.2/32', '198.51.100.3/32', '198.51.100.4/32']);
     // the attacker's next address in the network is held already
-    expect(widener.apply(order('198.51.100.6/32', T + 6))).toEqual([]);
+    expect(applyTo(widener, order('198.51.100.6/32', T + 6))).toEqual([]);
   });
 
   test('keys older than findtime, other networks and other actions do not count together', () => {
     const widener = new Widener(WIDEN, () => []);
-    for (let i = 1; i <= 3; i++) widener.apply(order(`198.51.100.${i}/32`, T));
-    widener.apply(order('198.51.100.4/32', T + 601)); // the first three have left the window
-    widener.apply(order('198.51.101.5/32', T + 602)); // another /24
-    widener.apply(order('198.51.100.6/32', T + 603, 3600, 'managed_challenge')); // another action
-    const fifth = widener.apply(order('198.51.100.7/32', T + 604));
+    for (let i = 1; i <= 3; i++) applyTo(widener, order(`198.51.100.${i}/32`, T));
+    applyTo(widener, order('198.51.100.4/32', T + 601)); // the first three have left the window
+    applyTo(widener, order('198.51.101.5/32', T + 602)); // another /24
+    applyTo(widener, order('198.51.100.6/32', T + 603, 3600, 'managed_challenge')); // another action
+    const fifth = applyTo(widener, order('198.51.100.7/32', T + 604));
     expect(fifth.map((o) => o.key)).toEqual(['198.51.100.7/32']);
   });
 
   test('a network that holds a never-banned address is never widened to', () => {
     const widener = new Widener(WIDEN, () => ['198.51.100.200/32', '2001:db8:1::/48']);
-    for (let i = 1; i <= 10; i++) expect(widener.apply(order(`198.51.100.${i}/32`, T + i))).toHaveLength(1);
-    for (let i = 1; i <= 5; i++) expect(widener.apply(order(`2001:db8:1:${i}::/64`, T + i))[0].key).toBe(`2001:db8:1:${i}::/64`);
+    for (let i = 1; i <= 10; i++) expect(applyTo(widener, order(`198.51.100.${i}/32`, T + i))).toHaveLength(1);
+    for (let i = 1; i <= 5; i++) expect(applyTo(widener, order(`2001:db8:1:${i}::/64`, T + i))[0].key).toBe(`2001:db8:1:${i}::/64`);
     // a neighbouring /48 is widened to after three /64s
-    const keys = [1, 2, 3].map((i) => widener.apply(order(`2001:db8:2:${i}::/64`, T + i))[0].key);
+    const keys = [1, 2, 3].map((i) => applyTo(widener, order(`2001:db8:2:${i}::/64`, T + i))[0].key);
     expect(keys).toEqual(['2001:db8:2:1::/64', '2001:db8:2:2::/64', '2001:db8:2::/48']);
   });
 
   test("extended only once the network's ban has less than half a key's ban left", () => {
     const widener = new Widener(WIDEN, () => []);
-    for (let i = 1; i <= 5; i++) widener.apply(order(`198.51.100.${i}/32`, T + i));
+    for (let i = 1; i <= 5; i++) applyTo(widener, order(`198.51.100.${i}/32`, T + i));
     const network = T + 5 + 3600;
-    expect(widener.apply(order('198.51.100.9/32', T + 1000))).toEqual([]); // 2,605 s left of 3,600
-    const [extended] = widener.apply(order('198.51.100.9/32', network - 1000)); // 1,000 s left
+    expect(applyTo(widener, order('198.51.100.9/32', T + 1000))).toEqual([]); // 2,605 s left of 3,600
+    const [extended] = applyTo(widener, order('198.51.100.9/32', network - 1000)); // 1,000 s left
     expect(extended).toMatchObject({ key: '198.51.100.0/24', until: network - 1000 + 3600, widened: true });
     expect(extended.folds).toBeUndefined();
   });

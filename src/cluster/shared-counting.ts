@@ -1,3 +1,4 @@
+import type { Ip } from '../address/ip';
 import { Tally } from '../common/tally';
 import type { BanOrder, Policy } from '../policy/policy';
 import type { WpEvent } from '../wordpress/recognise';
@@ -18,7 +19,7 @@ export class SharedCounting {
     private readonly policy: () => Policy,
     private readonly order: (order: BanOrder) => void,
     /** what a verdict of the shared window orders for a key the local window did not ban: its network's ban, when crowded */
-    private readonly widen: (order: BanOrder) => readonly BanOrder[],
+    private readonly widen: (order: BanOrder, ip: Ip) => readonly BanOrder[],
   ) {}
 
   get up(): boolean {
@@ -43,7 +44,7 @@ export class SharedCounting {
           if (verdict !== 'ban') return;
           if (ordered) return this.order(ordered);
           const fresh = policy.orderFor(name, event);
-          for (const order of fresh ? this.widen(fresh) : []) this.order(order);
+          for (const order of fresh ? this.widen(fresh, event.ip) : []) this.order(order);
         },
         () => {
           this.counted.add('local');

@@ -1,3 +1,4 @@
+import type { Ip } from '../address/ip';
 import type { Config } from '../config/schema';
 import { Decoded, Decoder, rejection } from '../decode/decoder';
 import { LineCounter } from '../decode/line-counter';
@@ -73,7 +74,7 @@ export class Pipeline extends LineCounter {
     const decision = this.policy.decide(event);
     const { ignored } = decision;
     if (ignored) this.stats.ignored.add(ignored);
-    const orders = decision.orders.length === 0 ? decision.orders : this.widen(decision.orders);
+    const orders = decision.orders.length === 0 ? decision.orders : this.widen(decision.orders, event.ip);
     this.stats.bans += orders.length;
     // an address that cannot be banned still attacks the site; a trusted one does not
     const shield = (ignored === null || ignored === 'unbannable') && this.escalation.shield ? this.escalation.shield.observe(event) : null;
@@ -81,9 +82,11 @@ export class Pipeline extends LineCounter {
   }
 
   /** The orders to send for those the jails made: a crowded network's instead of its keys. */
-  widen(orders: readonly BanOrder[]): readonly BanOrder[] {
+  widen(orders: readonly BanOrder[], ip: Ip): readonly BanOrder[] {
     const widener = this.escalation.widen;
-    return widener ? orders.flatMap((order) => widener.apply(order)) : orders;
+    if (!widener) return orders;
+    if (orders.length === 1) return widener.apply(orders[0], ip);
+    return orders.flatMap((order) => widener.apply(order, ip));
   }
 
   override purgeStale(now: number): void {

@@ -38,9 +38,10 @@ function attacker(ip: Ip): number | string {
  * oldest of them is still inside the window), so memory is bounded by sites × distinct whatever
  * the botnet's size.
  *
- * An extension is ordered once half the shield's time has passed, not at every event: the shield
- * then always has at least half its duration left while the attack lasts, at a rule write per
- * half duration.
+ * Attackers are counted again once half the shield's time has passed, and the shield is extended
+ * when they reach `distinct` within `findtime` again: while the attack goes on at that strength the
+ * shield never lapses, at one rule write per half duration, and a site under a flood of attackers
+ * costs a lookup an event.
  */
 export class ShieldWatch {
   private readonly sites = new LRUCache<string, SiteWindow>({ max: MAX_SITES });
@@ -61,6 +62,9 @@ export class ShieldWatch {
     const site = event.site!;
     let window = this.sites.get(site);
     if (!window) this.sites.set(site, (window = { recent: new Map(), until: 0 }));
+    const now = Math.floor(event.at / 1000);
+    // shielded with more than half its time left: nothing to decide, and nothing worth the work of counting
+    if (window.until - now > this.config.duration / 2) return null;
     const who = attacker(event.ip);
     const { recent } = window;
     recent.delete(who); // re-inserted last: the map's order is the order of last attack
@@ -69,8 +73,6 @@ export class ShieldWatch {
     if (recent.size < this.config.distinct) return null;
     const oldest = recent.values().next().value!;
     if (oldest <= event.at - this.config.findtime * 1000) return null;
-    const now = Math.floor(event.at / 1000);
-    if (window.until - now > this.config.duration / 2) return null;
     window.until = now + this.config.duration;
     return { site, action: this.config.action, until: window.until };
   }

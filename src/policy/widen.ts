@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { cidrsOverlap, parseCidr } from '../address/cidr';
-import { prefixKey } from '../address/ip';
-import type { WidenConfig } from '../config/schema';
+import { Ip, maskIp, maskV4, prefixKey } from '../address/ip';
+import type { BanAction, WidenConfig } from '../config/schema';
 import type { BanOrder } from './policy';
 
 /** One larger network's recent bans of one action, and its own ban once widened. */
@@ -27,7 +27,8 @@ const MAX_NETWORKS = 100_000;
  * of challenges.
  */
 export class Widener {
-  private readonly networks = new LRUCache<string, Network>({ max: MAX_NETWORKS });
+  /** per action, the networks watched: a block never grows out of challenges */
+  private readonly networks = new Map<BanAction, LRUCache<number | string, Network>>();
 
   constructor(
     private readonly config: WidenConfig,
@@ -35,22 +36,27 @@ export class Widener {
     private readonly neverBanned: () => readonly string[],
   ) {}
 
-  /** The orders to send for one the jails made: itself, the network's instead, or none when the network already holds it. */
-  apply(order: BanOrder): BanOrder[] {
-    const { ip, bits } = parseCidr(order.key);
+  /**
+   * The orders to send for one the jails made for `ip` (the event's address, inside the order's
+   * key): itself, the network's instead, or none when the network already holds it.
+   */
+  apply(order: BanOrder, ip: Ip): BanOrder[] {
     const family = ip.family === 4 ? this.config.ipv4 : this.config.ipv6;
-    if (bits <= family.prefix) return [order];
-    const networkKey = prefixKey(ip, family.prefix);
-    const id = `${order.action} ${networkKey}`;
-    let network = this.networks.get(id);
-    if (!network) this.networks.set(id, (network = { recent: new Map(), longest: 0, widenedUntil: 0 }));
+    if (keyBits(order.key) <= family.prefix) return [order];
+    const id = networkId(ip, family.prefix);
+    let networks = this.networks.get(order.action);
+    if (!networks) this.networks.set(order.action, (networks = new LRUCache({ max: MAX_NETWORKS })));
+    let network = networks.get(id);
+    if (!network) networks.set(id, (network = { recent: new Map(), longest: 0, widenedUntil: 0 }));
     const at = (order.until - order.duration) * 1000;
-    if (network.widenedUntil > at / 1000) return this.extend(network, networkKey, order, at);
+    if (network.widenedUntil > at / 1000) return this.extend(network, () => prefixKey(ip, family.prefix), order, at);
     this.forgetOld(network, at);
     network.recent.delete(order.key);
     network.recent.set(order.key, at);
     network.longest = Math.max(network.longest, order.until);
-    if (network.recent.size < family.after || this.holdsNeverBanned(networkKey)) return [order];
+    if (network.recent.size < family.after) return [order];
+    const networkKey = prefixKey(ip, family.prefix);
+    if (this.holdsNeverBanned(networkKey)) return [order];
     network.widenedUntil = network.longest;
     const folds = [...network.recent.keys()].filter((key) => key !== order.key);
     network.recent.clear();
@@ -62,15 +68,15 @@ export class Widener {
    * the key's ban left. Then it is extended to the key's end: while the attack goes on the network
    * stays banned, at one extension a half ban time rather than one call per new address.
    */
-  private extend(network: Network, networkKey: string, order: BanOrder, at: number): BanOrder[] {
+  private extend(network: Network, networkKey: () => string, order: BanOrder, at: number): BanOrder[] {
     if (order.until <= network.widenedUntil || network.widenedUntil - at / 1000 > order.duration / 2) return [];
     network.widenedUntil = order.until;
-    return [this.networkOrder(networkKey, order, order.until, at, [])];
+    return [this.networkOrder(networkKey(), order, order.until, at, [])];
   }
 
   private networkOrder(key: string, trigger: BanOrder, until: number, at: number, folds: string[]): BanOrder {
-    const order: BanOrder = { ...trigger, key, until, duration: Math.max(1, until - Math.floor(at / 1000)), widened: true };
-    delete order.narrowed;
+    const duration = Math.max(1, until - Math.floor(at / 1000));
+    const order: BanOrder = { key, jail: trigger.jail, action: trigger.action, duration, until, site: trigger.site, widened: true };
     if (folds.length > 0) order.folds = folds;
     return order;
   }
@@ -88,4 +94,19 @@ export class Widener {
     const network = parseCidr(networkKey);
     return this.neverBanned().some((range) => cidrsOverlap(network, parseCidr(range)));
   }
+}
+
+/** The prefix length of a ban key (`203.0.113.7/32`): its last digits, read without parsing the address. */
+function keyBits(key: string): number {
+  let bits = 0;
+  for (let i = key.lastIndexOf('/') + 1; i > 0 && i < key.length; i++) bits = bits * 10 + (key.charCodeAt(i) - 48);
+  return bits;
+}
+
+/** A network as one number where it fits (IPv4; IPv6 up to /48, above 2^48), else as text. */
+function networkId(ip: Ip, prefix: number): number | string {
+  if (ip.family === 4) return maskV4(ip.v4, prefix);
+  if (prefix > 48) return prefixKey(ip, prefix);
+  const [a, b, c] = (maskIp(ip, prefix) as typeof ip).v6;
+  return 2 ** 48 + ((a * 65536 + b) * 65536 + c);
 }
