@@ -133,6 +133,8 @@ export class Daemon {
     const admin = this.admin ? `http://${formatHost(parseHostPort(config.admin.listen).host)}:${this.admin.port}` : null;
     this.words.listening(this.ingest.bound, admin, this.admin?.exposed ?? false, config.privacy.logAddresses);
     this.startupSweep = this.sweep();
+    // after the listening line: metrics are for the minutes to come, not for the start
+    setImmediate(() => this.view.startMetrics());
   }
 
   /** Stops listening; queued bans get `graceMs` to go out; bans are not lifted. */

@@ -11,7 +11,7 @@ import type { AdminBan, AdminTarget } from './admin';
 import { DaemonLog, listening } from './daemon-log';
 import { History } from './history';
 import type { AddressMask, Logger } from './log';
-import { Metrics } from './metrics';
+import { Metrics, MetricSources } from './metrics';
 
 /** What the view reads; read when asked, so the daemon may build them after the view. */
 export interface DaemonParts {
@@ -48,8 +48,9 @@ export class DaemonView implements AdminTarget {
   readonly apiResponses = new Tally();
   readonly banOutcomes = new Tally();
   readonly shieldOutcomes = new Tally();
-  readonly metrics: Metrics;
   readonly words: DaemonLog;
+  private readonly metricSources: MetricSources;
+  private madeMetrics: Metrics | null = null;
   /** the last hour a minute at a time, for the live page */
   readonly history = new History();
   private readonly startedAt = Date.now();
@@ -62,7 +63,7 @@ export class DaemonView implements AdminTarget {
     private readonly parts: DaemonParts,
   ) {
     this.words = new DaemonLog(log, addresses, backendName);
-    this.metrics = new Metrics({
+    this.metricSources = {
       frames: this.ingestOutcomes,
       decodedIn: { entries: () => parts.decodedIn().entries() },
       rejected: { entries: () => parts.pipeline().stats.rejected.entries() },
@@ -78,7 +79,17 @@ export class DaemonView implements AdminTarget {
       sharedHits: { entries: () => parts.shared()?.counted.entries() ?? [] },
       shieldOutcomes: this.shieldOutcomes,
       activeShields: () => parts.shields()?.active().length ?? 0,
-    });
+    };
+  }
+
+  /** The Prometheus metrics, made at first use; `startMetrics` makes them once the daemon listens. */
+  get metrics(): Metrics {
+    return (this.madeMetrics ??= new Metrics(this.metricSources));
+  }
+
+  /** Loads prom-client and starts its collectors (the event-loop lag sampler among them). */
+  startMetrics(): void {
+    void this.metrics;
   }
 
   /** A ledger outcome: counted, its latency observed, and logged. */

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Histogram, Registry } from 'prom-client';
 import type { Tally } from '../common/tally';
 
 /** Counts read at scrape time: a Tally, or anything that lists its entries the same way. */
@@ -26,9 +26,11 @@ export interface MetricSources {
   activeShields: () => number;
 }
 
+type Prom = typeof import('prom-client');
+
 /** A counter whose values are copied from a Tally when scraped. */
-function tallyCounter(registry: Registry, name: string, help: string, labels: string[], read: () => [Record<string, string>, number][]): void {
-  new Counter({
+function tallyCounter(prom: Prom, registry: Registry, name: string, help: string, labels: string[], read: () => [Record<string, string>, number][]): void {
+  new prom.Counter({
     name,
     help,
     labelNames: labels,
@@ -40,36 +42,48 @@ function tallyCounter(registry: Registry, name: string, help: string, labels: st
   });
 }
 
+/**
+ * The Prometheus registry over the daemon's counters. prom-client is loaded here, when the daemon
+ * first needs it (after it listens), not at start: it is a twentieth of a cold start.
+ */
 export class Metrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly banLatency: Histogram;
 
   constructor(sources: MetricSources) {
-    const r = this.registry;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded lazily on purpose (see above)
+    const prom = require('prom-client') as Prom;
+    const r = (this.registry = new prom.Registry());
+    const { collectDefaultMetrics, Gauge, Histogram } = prom;
     // the event-loop lag sampler's default wakes the process a hundred times a second, a cost seen at idle
     collectDefaultMetrics({ register: r, prefix: 'edgeban_process_', eventLoopMonitoringPrecision: 100 });
-    tallyCounter(r, 'edgeban_frames_total', 'Frames and connections by transport and outcome', ['transport', 'outcome'], () =>
+    tallyCounter(prom, r, 'edgeban_frames_total', 'Frames and connections by transport and outcome', ['transport', 'outcome'], () =>
       sources.frames.entries().map(([key, value]) => {
         const [transport, outcome] = key.split(':');
         return [{ transport, outcome }, value];
       }),
     );
-    tallyCounter(r, 'edgeban_frames_decoded_total', 'Frames parsed and recognised, by thread (thread: a flood went to the decode thread)', ['thread'], () =>
-      sources.decodedIn.entries().map(([thread, value]) => [{ thread }, value]),
+    tallyCounter(
+      prom,
+      r,
+      'edgeban_frames_decoded_total',
+      'Frames parsed and recognised, by thread (thread: a flood went to the decode thread)',
+      ['thread'],
+      () => sources.decodedIn.entries().map(([thread, value]) => [{ thread }, value]),
     );
-    tallyCounter(r, 'edgeban_lines_rejected_total', 'Lines that gave no event, by reason', ['reason'], () =>
+    tallyCounter(prom, r, 'edgeban_lines_rejected_total', 'Lines that gave no event, by reason', ['reason'], () =>
       sources.rejected.entries().map(([reason, value]) => [{ reason }, value]),
     );
-    tallyCounter(r, 'edgeban_events_total', 'Recognised WP fail2ban events by kind', ['kind'], () =>
+    tallyCounter(prom, r, 'edgeban_events_total', 'Recognised WP fail2ban events by kind', ['kind'], () =>
       sources.kinds.entries().map(([kind, value]) => [{ kind }, value]),
     );
-    tallyCounter(r, 'edgeban_events_ignored_total', 'Events never counted, by reason', ['reason'], () =>
+    tallyCounter(prom, r, 'edgeban_events_ignored_total', 'Events never counted, by reason', ['reason'], () =>
       sources.ignored.entries().map(([reason, value]) => [{ reason }, value]),
     );
-    tallyCounter(r, 'edgeban_ban_operations_total', 'Bans, unbans and their outcomes, by backend', ['backend', 'outcome'], () =>
+    tallyCounter(prom, r, 'edgeban_ban_operations_total', 'Bans, unbans and their outcomes, by backend', ['backend', 'outcome'], () =>
       sources.banOutcomes.entries().map(([outcome, value]) => [{ backend: sources.backend(), outcome }, value]),
     );
-    tallyCounter(r, 'edgeban_api_responses_total', 'Cloudflare API responses by HTTP status (0: no response)', ['status'], () =>
+    tallyCounter(prom, r, 'edgeban_api_responses_total', 'Cloudflare API responses by HTTP status (0: no response)', ['status'], () =>
       sources.apiResponses.entries().map(([status, value]) => [{ status }, value]),
     );
     const gauge = (name: string, help: string, read: () => number) =>
@@ -85,13 +99,14 @@ export class Metrics {
     gauge('edgeban_tracked_keys', 'Keys in the policy window', sources.trackedKeys);
     gauge('edgeban_active_bans', 'Bans edgeban holds at Cloudflare', sources.activeBans);
     tallyCounter(
+      prom,
       r,
       'edgeban_shared_hits_total',
       'Hits of jails with shared state, by where they were counted (local: the server did not answer)',
       ['counted'],
       () => sources.sharedHits.entries().map(([counted, value]) => [{ counted }, value]),
     );
-    tallyCounter(r, 'edgeban_shield_operations_total', 'Site shields raised, extended, lifted and their failures', ['outcome'], () =>
+    tallyCounter(prom, r, 'edgeban_shield_operations_total', 'Site shields raised, extended, lifted and their failures', ['outcome'], () =>
       sources.shieldOutcomes.entries().map(([outcome, value]) => [{ outcome }, value]),
     );
     gauge('edgeban_active_shields', 'Sites behind a shield now', sources.activeShields);
