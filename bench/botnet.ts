@@ -5,12 +5,8 @@
  * bounded run (one call per ban), so they run for BENCH_BOTNET_WINDOW_S and the rest is projected.
  * Prints JSON.
  */
-import net from 'node:net';
-import { buildConfig } from '../src/config/load';
-import { Daemon } from '../src/daemon';
 import { attackFrame } from './corpus';
-import { discardingLogger } from './quiet-log';
-import { FakeCloudflare } from '../test/fake-cloudflare/server';
+import { startEdgeDaemon } from './edge-daemon';
 
 const ADDRESSES = Number(process.env.BENCH_BOTNET_ADDRESSES ?? 10_000);
 const WINDOW_S = Number(process.env.BENCH_BOTNET_WINDOW_S ?? 60);
@@ -20,44 +16,22 @@ function frame(i: number): Buffer {
 }
 
 async function run(backend: 'access-rules' | 'ip-list'): Promise<Record<string, unknown>> {
-  const fake = new FakeCloudflare({ rateLimit: 1200, rateWindowMs: 300_000 });
-  const account = fake.addAccount();
-  const zone = fake.addZone('example.com', account);
-  const token = fake.addToken();
-  await fake.start();
-  const config = buildConfig(
-    {
-      listen: { tcp: ['127.0.0.1:0'], udp: [] },
-      admin: { enabled: false },
-      // one ban an address: the figure is the path of a ban, not the shield's or widening's answer
-      shield: false,
-      widen: false,
-      cloudflare: { backend, token, apiBase: fake.baseUrl, zoneId: zone, accountId: account },
-    },
-    {},
-  );
-  const daemon = new Daemon({ config, log: discardingLogger('error') });
-  await daemon.start();
-  await daemon.startupSweep;
-  const setupCalls = fake.requests.length;
-  const socket = net.connect({ port: daemon.bound[0].port, host: '127.0.0.1' });
-  await new Promise((resolve) => socket.once('connect', resolve));
+  // one ban an address: the figure is the path of a ban, not the shield's or widening's answer
+  const edge = await startEdgeDaemon(backend, { shield: false, widen: false }, { rateLimit: 1200, rateWindowMs: 300_000 });
+  const { fake, socket, banned } = edge;
   const started = performance.now();
   for (let i = 0; i < ADDRESSES; i++) {
     socket.write(frame(i));
     if (i % 1000 === 999) await new Promise((resolve) => setTimeout(resolve, 1000)); // ~1000/s
   }
   const sentSeconds = (performance.now() - started) / 1000;
-  const banned = () => (backend === 'ip-list' ? fake.lists.itemCount(account) : fake.allRules().length);
   const deadline = started + WINDOW_S * 1000 + sentSeconds * 1000;
   while (banned() < ADDRESSES && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   const seconds = (performance.now() - started) / 1000;
   const done = banned();
-  const calls = fake.requests.length - setupCalls;
+  const calls = edge.calls();
   const limited = fake.requests.filter((r) => r.status === 429).length;
-  socket.destroy();
-  await daemon.stop(100);
-  await fake.stop();
+  await edge.stop();
   const rate = done / seconds;
   return {
     backend,

@@ -12,15 +12,12 @@
  *   TCP within about a second, against the fake Cloudflare, once with `widen: false` and once with
  *   the default; reports the rules at the end and the API calls.
  */
-import net from 'node:net';
 import { buildConfig } from '../src/config/load';
-import { Daemon } from '../src/daemon';
 import { Decoder } from '../src/decode/decoder';
 import { createEscalation, createPolicy, Pipeline } from '../src/policy/pipeline';
-import { FakeCloudflare } from '../test/fake-cloudflare/server';
 import { octetCounted } from '../test/helpers/wire';
 import { prng } from './corpus';
-import { discardingLogger } from './quiet-log';
+import { startEdgeDaemon } from './edge-daemon';
 
 const ATTACKERS = 20_000;
 const ATTACK_SECONDS = 600;
@@ -90,27 +87,8 @@ function lowAndSlow(shield: boolean): Record<string, unknown> {
 }
 
 async function crowded(widen: boolean, backend: 'access-rules' | 'ip-list'): Promise<Record<string, unknown>> {
-  const fake = new FakeCloudflare();
-  const account = fake.addAccount();
-  const zone = fake.addZone('example.com', account);
-  const token = fake.addToken();
-  await fake.start();
-  const config = buildConfig(
-    {
-      listen: { tcp: ['127.0.0.1:0'], udp: [] },
-      admin: { enabled: false },
-      shield: false,
-      ...(widen ? {} : { widen: false }),
-      cloudflare: { backend, token, apiBase: fake.baseUrl, zoneId: zone, accountId: account },
-    },
-    {},
-  );
-  const daemon = new Daemon({ config, log: discardingLogger('error') });
-  await daemon.start();
-  await daemon.startupSweep;
-  const setupCalls = fake.requests.length;
-  const socket = net.connect({ port: daemon.bound[0].port, host: '127.0.0.1' });
-  await new Promise((resolve) => socket.once('connect', resolve));
+  const edge = await startEdgeDaemon(backend, { shield: false, ...(widen ? {} : { widen: false }) });
+  const { daemon, socket, banned: rules } = edge;
   const started = performance.now();
   for (let i = 0; i < 500; i++) {
     const address = `45.${60 + (i % 10)}.${17 * (i % 10)}.${1 + Math.floor(i / 10)}`;
@@ -118,7 +96,6 @@ async function crowded(widen: boolean, backend: 'access-rules' | 'ip-list'): Pro
     socket.write(octetCounted(line));
     if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const rules = () => (backend === 'ip-list' ? fake.lists.itemCount(account) : fake.allRules().length);
   const expected = widen ? 10 : 500;
   const deadline = performance.now() + 60_000;
   let settledSince = performance.now();
@@ -133,12 +110,10 @@ async function crowded(widen: boolean, backend: 'access-rules' | 'ip-list'): Pro
   const seconds = (performance.now() - started) / 1000;
   const result = {
     rules: rules(),
-    apiCalls: fake.requests.length - setupCalls,
+    apiCalls: edge.calls(),
     seconds: Number(seconds.toFixed(1)),
   };
-  socket.destroy();
-  await daemon.stop(100);
-  await fake.stop();
+  await edge.stop();
   return result;
 }
 

@@ -15,7 +15,7 @@ import { AdminServer } from './observe/admin';
 import { DaemonLog } from './observe/daemon-log';
 import { DaemonView } from './observe/daemon-view';
 import { AddressMask, Logger } from './observe/log';
-import { createEscalation, Pipeline, policyOptions } from './policy/pipeline';
+import { createEscalation, createWidener, Pipeline, policyOptions } from './policy/pipeline';
 import { BanOrder, Policy } from './policy/policy';
 import { SharedCounting } from './cluster/shared-counting';
 import { SharedWindows } from './cluster/shared-windows';
@@ -169,7 +169,7 @@ export class Daemon {
     if (policyChanged && !this.pipeline.policy.reconfigure(policyOptions(running, this.ranges.current()))) {
       applied.push('(windows restarted: jail names, maxretry or prefixes changed)');
     }
-    if (applied.includes('widen')) this.pipeline.escalation = createEscalation(running, this.pipeline.policy);
+    if (applied.includes('widen')) this.pipeline.escalation.widen = createWidener(running, this.pipeline.policy);
     this.mask.mode = running.privacy.logAddresses;
     this.ingest.updateLimits(ingestLimits(running));
     this.ranges.follow(running.trust.cloudflareRanges);

@@ -269,6 +269,21 @@ test('the dry run logs the shield it would raise, and sends nothing', async () =
   }
 });
 
+test('a reload that changes widen keeps the attackers the shield has counted', async () => {
+  const shield = { distinct: 5, findtime: '5m', duration: '30m' };
+  const daemon = await new TestDaemon({ shield }).start();
+  try {
+    for (let i = 1; i <= 4; i++) daemon.send(`Authentication failure for admin from 198.51.100.${i}`);
+    await waitFor(() => daemon.logs.filter((l) => l.msg === 'event').length === 4);
+    const base = { listen: { tcp: ['127.0.0.1:0'], udp: [] }, admin: { listen: '127.0.0.1:0' }, shield };
+    expect(daemon.daemon.reload(buildConfig({ ...base, widen: { findtime: '5m' } }, {})).applied).toEqual(['widen']);
+    daemon.send('Authentication failure for admin from 198.51.100.5');
+    await waitFor(() => daemon.messages().includes('shield raised (dry run: not sent to Cloudflare)'));
+  } finally {
+    await daemon.stop();
+  }
+});
+
 test('shield config: clear errors, and false turns it off', () => {
   expect(() => buildConfig({ shield: { paths: ['wp-login.php'] } }, {})).toThrow(/shield\.paths\[0\]: must start with \//);
   expect(() => buildConfig({ shield: { action: 'allow' } }, {})).toThrow(/shield\.action/);

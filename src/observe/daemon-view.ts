@@ -97,26 +97,21 @@ export class DaemonView implements AdminTarget {
     this.banOutcomes.add(what);
     if (what === 'banned' || what === 'unbanned' || what === 'failed') this.history.ban(what);
     if (latencyMs !== undefined) this.metrics.banLatency.observe(latencyMs / 1000);
-    if ((what === 'failed' || what === 'retry') && detail) {
-      this.recentErrors.push({ at: Math.floor(Date.now() / 1000), outcome: what, jail: ban.jail, error: this.addresses.scrub(detail) });
-      if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
-    }
+    if ((what === 'failed' || what === 'retry') && detail) this.recentError(what, ban.jail, detail);
     this.words.banOutcome(what, ban, detail);
   }
 
   /** A shield outcome: counted and logged; a failure joins the recent API errors. */
   shieldOutcome(what: ShieldOutcome, zone: string, sites: string[], until: number, detail?: string): void {
     this.shieldOutcomes.add(what);
-    if ((what === 'refused' || what === 'retry') && detail) {
-      this.recentErrors.push({
-        at: Math.floor(Date.now() / 1000),
-        outcome: what === 'refused' ? 'failed' : 'retry',
-        jail: 'shield',
-        error: this.addresses.scrub(detail),
-      });
-      if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
-    }
+    if ((what === 'refused' || what === 'retry') && detail) this.recentError(what === 'refused' ? 'failed' : 'retry', 'shield', detail);
     this.words.shieldOutcome(what, zone, sites, until, detail);
+  }
+
+  /** One of the last few failed or retried Cloudflare calls, its text through the address mask. */
+  private recentError(outcome: 'failed' | 'retry', jail: string, detail: string): void {
+    this.recentErrors.push({ at: Math.floor(Date.now() / 1000), outcome, jail, error: this.addresses.scrub(detail) });
+    if (this.recentErrors.length > RECENT_ERRORS) this.recentErrors.shift();
   }
 
   metricsText(): Promise<string> {

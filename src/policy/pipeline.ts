@@ -30,10 +30,12 @@ export interface Escalation {
 const NO_ESCALATION: Escalation = { shield: null, widen: null };
 
 export function createEscalation(config: Config, policy: Policy): Escalation {
-  return {
-    shield: config.shield ? new ShieldWatch(config.shield) : null,
-    widen: config.widen ? new Widener(config.widen, () => policy.neverBanned()) : null,
-  };
+  return { shield: config.shield ? new ShieldWatch(config.shield) : null, widen: createWidener(config, policy) };
+}
+
+/** The widener alone: a reload that changes `widen` replaces it and keeps the shield's counts. */
+export function createWidener(config: Config, policy: Policy): Widener | null {
+  return config.widen ? new Widener(config.widen, () => policy.neverBanned()) : null;
 }
 
 export function policyOptions(config: Config, cloudflareRanges: Iterable<string> = CLOUDFLARE_RANGES): PolicyOptions {
@@ -58,7 +60,7 @@ export class Pipeline extends LineCounter {
   constructor(
     readonly policy: Policy,
     readonly decoder: Decoder,
-    public escalation: Escalation = NO_ESCALATION,
+    readonly escalation: Escalation = NO_ESCALATION,
   ) {
     super();
   }

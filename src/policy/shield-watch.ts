@@ -76,10 +76,4 @@ export class ShieldWatch {
     window.until = now + this.config.duration;
     return { site, action: this.config.action, until: window.until };
   }
-
-  /** The sites with a shield ordered and not yet over, and until when (unix seconds). */
-  active(nowMs: number): { site: string; until: number }[] {
-    const now = nowMs / 1000;
-    return [...this.sites.entries()].filter(([, window]) => window.until > now).map(([site, window]) => ({ site, until: window.until }));
-  }
 }
