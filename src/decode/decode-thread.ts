@@ -106,13 +106,21 @@ interface Pending {
   request: DecodeRequest;
   each: (decoded: Decoded) => void;
   done?: () => void;
+  /** what it adds to the backlog: its bytes, and its frames (a chunk's lines are counted there) */
+  bytes: number;
+  frames: number;
+}
+
+function sizeOf(request: DecodeRequest): { bytes: number; frames: number } {
+  return 'chunk' in request ? { bytes: request.chunk.byteLength, frames: 0 } : { bytes: request.bytes.byteLength, frames: request.times.length };
 }
 
 /**
  * Parsing, the repeat filter and recognition in a thread of their own, so that the main thread
  * keeps only the sockets, the policy and the bans. Answers come back in the order asked. Should
  * the thread die, what it had not answered is decoded here, and so is everything after (logged by
- * the caller through `onCrash`): nothing is lost.
+ * the caller through `onCrash`): no frame is lost. Replay's chunks are handed over, not copied:
+ * those the thread held are gone with it, and replay stops with an error.
  */
 export class DecodeThread {
   private worker: Worker | null = null;
@@ -176,11 +184,19 @@ export class DecodeThread {
 
   /** `each` is called with every decoded line of the batch, in order, and `done` after the last. */
   submit(request: DecodeRequest, each: (decoded: Decoded) => void, done?: () => void): void {
-    if (this.decodingHere || !this.worker) return this.decodePendingHere({ request, each, done });
-    this.pending.push({ request, each, done });
-    this.count(request, 1);
-    // The request stays readable here (a copy crosses), so a crash can still decode it.
-    this.worker.postMessage(request);
+    this.enqueue({ request, each, done, ...sizeOf(request) });
+  }
+
+  private enqueue(next: Pending): void {
+    if (this.decodingHere || !this.worker) return this.decodePendingHere(next);
+    this.pending.push(next);
+    this.count(next, 1);
+    const { request } = next;
+    // Frames stay readable here (a copy crosses), so a crash can still decode them. A chunk of
+    // replay's input is handed over (cloning a mebibyte costs some 2 ms): wholeLines gives each
+    // its own buffer, read by no one after.
+    if ('chunk' in request) this.worker.postMessage(request, [request.chunk.buffer]);
+    else this.worker.postMessage(request);
   }
 
   async stop(): Promise<void> {
@@ -194,7 +210,7 @@ export class DecodeThread {
   private answer(batch: DecodedBatch): void {
     const next = this.pending.shift();
     if (!next) return;
-    this.count(next.request, -1);
+    this.count(next, -1);
     readDecoded(batch, this.sites, next.each);
     if (batch.failures) this.onFailures(batch.failures);
     next.done?.();
@@ -204,12 +220,9 @@ export class DecodeThread {
     }
   }
 
-  private count(request: DecodeRequest, sign: 1 | -1): void {
-    if ('chunk' in request) this.pendingBytes += sign * request.chunk.byteLength;
-    else {
-      this.pendingFrames += sign * request.times.length;
-      this.pendingBytes += sign * request.bytes.byteLength;
-    }
+  private count({ bytes, frames }: Pending, sign: 1 | -1): void {
+    this.pendingBytes += sign * bytes;
+    this.pendingFrames += sign * frames;
   }
 
   private crashed(error: Error): void {
@@ -223,7 +236,7 @@ export class DecodeThread {
   /** Decodes on this thread whatever the worker had not answered, in order, and all that comes after. */
   private drainHere(): void {
     for (const next of this.pending.splice(0)) {
-      this.count(next.request, -1);
+      this.count(next, -1);
       this.decodePendingHere(next);
     }
     this.waiting?.resolve();

@@ -26,16 +26,18 @@ export function openReplayInput(source: string): Readable {
 }
 
 /**
- * The input in chunks of whole lines, as read (copied only when a line was carried over into
- * them). A line split by reads is carried over, its pieces joined once its end comes (a line of
- * many reads costs one copy, not one a read). A line that grows past `maxLineBytes` is dropped as
- * it comes, up to its end, and reported to `oversize`: memory stays bounded whatever the input.
+ * The input in chunks of whole lines, as read. A line split by reads is carried over, its pieces
+ * joined once its end comes (a line of many reads costs one copy, not one a read). A line that
+ * grows past `maxLineBytes` is dropped as it comes, up to its end, and reported to `oversize`:
+ * memory stays bounded whatever the input. Each chunk is the only view of its buffer (a read
+ * that shares one is copied, a carried tail is copied out), so it may be handed to another thread.
  */
 export async function* wholeLines(input: Readable, maxLineBytes: number, oversize: () => void): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   let carry: Buffer[] = [];
   let carried = 0;
   let skipping = false;
-  for await (const chunk of input as AsyncIterable<Buffer>) {
+  for await (const read of input as AsyncIterable<Buffer>) {
+    const chunk = ownBuffer(read);
     const cut = chunk.lastIndexOf(10) + 1;
     let head = 0;
     if (skipping && cut > 0) {
@@ -49,12 +51,11 @@ export async function* wholeLines(input: Readable, maxLineBytes: number, oversiz
         carried += chunk.length;
       }
     } else {
-      if (head < cut)
-        yield carry.length === 0
-          ? (chunk.subarray(head, cut) as Uint8Array<ArrayBuffer>)
-          : new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, cut)]));
-      carry = cut < chunk.length ? [chunk.subarray(cut)] : [];
-      carried = chunk.length - cut;
+      // the tail is copied out before the lines go: whoever takes them may take their buffer
+      const tail = cut < chunk.length ? [Buffer.from(chunk.subarray(cut))] : [];
+      if (head < cut) yield* completed(carry, chunk, head, cut);
+      carry = tail;
+      carried = tail.length === 0 ? 0 : tail[0].length;
     }
     if (!skipping && carried > maxLineBytes + 1) {
       carry = []; // + 1: a CR before the LF is not the line's
@@ -63,6 +64,22 @@ export async function* wholeLines(input: Readable, maxLineBytes: number, oversiz
   }
   if (skipping) oversize();
   else if (carry.length > 0) yield new Uint8Array(Buffer.concat(carry));
+}
+
+/** A read as a Buffer alone in its memory: a file's reads are (one buffer a read), a pipe's may not be. */
+function ownBuffer(read: Buffer): Buffer {
+  return read.byteOffset === 0 && read.byteLength === read.buffer.byteLength ? read : Buffer.from(new Uint8Array(read).buffer);
+}
+
+/**
+ * The whole lines of `chunk[head, cut)`: the carried-over line joined with its end (a copy of one
+ * line), then the rest as it was read (joining them all copied every read twice over).
+ */
+function* completed(carry: Buffer[], chunk: Buffer, head: number, cut: number): Generator<Uint8Array<ArrayBuffer>> {
+  if (carry.length === 0) return yield chunk.subarray(head, cut) as Uint8Array<ArrayBuffer>;
+  const lineEnd = chunk.indexOf(10, head) + 1;
+  yield new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, lineEnd)]));
+  if (lineEnd < cut) yield chunk.subarray(lineEnd, cut) as Uint8Array<ArrayBuffer>;
 }
 
 /** Bytes waiting in the decode thread before reading stops for a while (some 70,000 lines). */
@@ -76,7 +93,9 @@ const REPLAY_BACKLOG = 8 << 20;
  */
 export async function replay(getConfig: () => Config, input: Readable, output: Writable, options: ReplayOptions): Promise<PipelineStats> {
   const decoder = new Decoder('message', true);
-  const decoding = new DecodeThread(decoder, () => undefined, false);
+  // The chunks it held were handed over, not copied: its death would leave the counts short.
+  let died: Error | null = null;
+  const decoding = new DecodeThread(decoder, (error) => (died ??= error), false);
   const ready = decoding.start(); // the thread boots while the config loads and the input opens
   let pipeline: Pipeline;
   let maxLineBytes: number;
@@ -116,6 +135,7 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
   } finally {
     await decoding.stop();
   }
+  if (died) throw new Error(`the decode thread stopped (${(died as Error).message}); the replay is incomplete`);
   if (printing) await printing;
   await printSummary(out, pipeline.stats, options.json, false);
   return pipeline.stats;
@@ -124,7 +144,8 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
 /**
  * `replay --count`: what the lines are, deciding nothing, as fail2ban-regex tests a filter against
  * a log. Each line is parsed, recognised and counted on this one thread: a second thread would
- * only have to hand every answer back to be counted.
+ * only have to hand every answer back to be counted, and splitting the decoding between two
+ * threads made it slower on a two-core machine (both threads ran at half speed).
  */
 export async function countLines(
   maxLineBytes: number,

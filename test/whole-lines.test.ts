@@ -1,0 +1,42 @@
+import fc from 'fast-check';
+import { Readable } from 'node:stream';
+import { wholeLines } from '../src/replay/replay';
+
+/** An unpooled copy: Node copies a buffer of its small-buffer pool rather than hand it over. */
+function ownCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
+/** The reads of `text` cut at `cuts`, each its own buffer or (`shared`) all views of one buffer, as a pipe may give. */
+function reads(text: string, cuts: number[], shared: boolean): Buffer[] {
+  const whole = ownCopy(Buffer.from(text));
+  const at = [...new Set(cuts.map((cut) => cut % (whole.length + 1)))].sort((a, b) => a - b);
+  const bounds = [0, ...at, whole.length];
+  const pieces: Buffer[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    if (bounds[i] === bounds[i + 1]) continue;
+    const piece = whole.subarray(bounds[i], bounds[i + 1]);
+    pieces.push(shared ? piece : ownCopy(piece));
+  }
+  return pieces;
+}
+
+describe('wholeLines (replay input)', () => {
+  test('gives every line whole, in order, in chunks that may be handed to another thread', async () => {
+    const line = fc.stringMatching(/^[a-z0-9 .:()[\]-]{0,40}$/);
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 12 }), fc.boolean(), async (lines, cuts, shared) => {
+        const text = lines.map((l) => `${l}\n`).join('');
+        const handedOver: Uint8Array[] = [];
+        for await (const chunk of wholeLines(Readable.from(reads(text, cuts, shared)), 1000, () => undefined)) {
+          // as the decode thread takes it: a chunk that shared its buffer with what wholeLines keeps would take that along
+          handedOver.push(structuredClone(chunk, { transfer: [chunk.buffer] }));
+        }
+        expect(Buffer.concat(handedOver).toString()).toBe(text);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
