@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, describeError, errnoCode } from './common/errors';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './config/defaults';
 import type { Config } from './config/schema';
+import type { SpareUdpWorker } from './ingest/udp-thread';
 
 // Each command loads only the modules it runs: the daemon's (HTTP client, logger, metrics) cost
 // replay and check a visible part of their start-up.
@@ -35,6 +36,13 @@ function loadOrExplain(file: string | undefined): Config {
   }
 }
 
+/** The UDP listener thread, booting while the config loads (most configs listen on UDP). */
+function bootUdpThread(): SpareUdpWorker {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load
+  const { SpareUdpWorker } = require('./ingest/udp-thread') as typeof import('./ingest/udp-thread');
+  return new SpareUdpWorker();
+}
+
 async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'): Promise<number> {
   // Signals are caught from the start, as their default actions end the process at once (a SIGHUP
   // right after start-up used to): a reload or a stop asked for before the daemon is up is done
@@ -46,11 +54,18 @@ async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'
   process.on('SIGHUP', () => reload());
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  const config = loadOrExplain(configFile);
+  const spareUdp = bootUdpThread();
+  let config: Config;
+  try {
+    config = loadOrExplain(configFile);
+  } catch (error) {
+    spareUdp.discard();
+    throw error;
+  }
   const [{ createLogger }, { Daemon }] = await Promise.all([import('./observe/log'), import('./daemon')]);
   const log = createLogger(undefined, undefined, logFormat);
   let refused = (_error: Error) => undefined as void;
-  const daemon = new Daemon({ config, log, refused: (error) => refused(error) });
+  const daemon = new Daemon({ config, log, refused: (error) => refused(error), spareUdp });
   try {
     await daemon.start();
   } catch (error) {

@@ -10,6 +10,7 @@ import type { Config } from './config/schema';
 import { Decoded, Decoder } from './decode/decoder';
 import { DecodeRouter } from './decode/router';
 import { Ingest } from './ingest/listeners';
+import type { SpareUdpWorker } from './ingest/udp-thread';
 import { ingestLimits, ingestOptions } from './ingest/options';
 import { AdminServer } from './observe/admin';
 import { DaemonLog } from './observe/daemon-log';
@@ -31,6 +32,8 @@ export interface DaemonOptions {
   backend?: Backend;
   /** what only a change of config mends was refused (a plan's list or rule limit, a shared server that writes to disk): the daemon cannot do its job */
   refused?: (error: ConfigError) => void;
+  /** a UDP listener thread booted while the config loaded (cli.ts) */
+  spareUdp?: SpareUdpWorker;
 }
 
 /** Wires ingest → decode → policy → ledger → backend, and owns start, reload and stop. */
@@ -95,12 +98,16 @@ export class Daemon {
       crashed: (error) => this.words.decodeThreadStopped(error),
       failed: (failures) => this.words.decodeFailed(failures),
     });
-    this.ingest = new Ingest(ingestOptions(config), {
-      frames: (batch, _sender, transport) => this.router.route(batch, transport === 'udp'),
-      outcome: (transport, outcome, count) => this.view.ingestOutcomes.addPair(transport, outcome, count),
-      listenerCrashed: (error) => this.words.udpThreadStopped(error),
-      listenerError: (transport, error) => this.words.listenerError(transport, error),
-    });
+    this.ingest = new Ingest(
+      ingestOptions(config),
+      {
+        frames: (batch, _sender, transport) => this.router.route(batch, transport === 'udp'),
+        outcome: (transport, outcome, count) => this.view.ingestOutcomes.addPair(transport, outcome, count),
+        listenerCrashed: (error) => this.words.udpThreadStopped(error),
+        listenerError: (transport, error) => this.words.listenerError(transport, error),
+      },
+      options.spareUdp,
+    );
   }
 
   get bound() {

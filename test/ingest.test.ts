@@ -5,6 +5,7 @@ import { CidrSet } from '../src/address/cidr';
 import type { FrameBatch } from '../src/ingest/frame-batch';
 import { parseHostPort } from '../src/address/host-port';
 import { Ingest, IngestHandlers, IngestOptions, IngestOutcome, normalizeSender } from '../src/ingest/listeners';
+import { SpareUdpWorker } from '../src/ingest/udp-thread';
 import { makePki, TestPki } from './helpers/certs';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
@@ -30,7 +31,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((ingest) => ingest.stop()));
 });
 
-async function start(options: Partial<IngestOptions>, extra: Partial<IngestHandlers> = {}): Promise<Harness> {
+async function start(options: Partial<IngestOptions>, extra: Partial<IngestHandlers> = {}, spare: SpareUdpWorker | null = null): Promise<Harness> {
   const frames: Harness['frames'] = [];
   const outcomes = new Map<string, number>();
   const ingest = new Ingest(
@@ -51,6 +52,7 @@ async function start(options: Partial<IngestOptions>, extra: Partial<IngestHandl
         outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + count),
       ...extra,
     },
+    spare,
   );
   await ingest.start();
   running.push(ingest);
@@ -348,5 +350,37 @@ describe('TLS', () => {
     await waitFor(() => (h.outcomes.get('tls:tls_refused') ?? 0) === 1);
     await sleep(50);
     expect(h.frames).toEqual([]);
+  });
+});
+
+describe('a UDP listener thread booted before the config is read', () => {
+  /** The spare's thread, to watch it (it is private: only a UdpThread may take it). */
+  const threadOf = (spare: SpareUdpWorker) => (spare as unknown as { worker: import('node:worker_threads').Worker }).worker;
+
+  test('is the one that listens, and only once', async () => {
+    const spare = new SpareUdpWorker();
+    const thread = threadOf(spare);
+    const h = await start({ udp: ['127.0.0.1:0'] }, {}, spare);
+    expect(spare.take()).toBeNull();
+    await sendUdp(h.port('udp'), LINE);
+    await waitFor(() => h.frames.length === 1);
+    const exited = new Promise((resolve) => thread.once('exit', resolve));
+    await h.ingest.stop();
+    await exited; // the spare's own thread was the listener
+  });
+
+  test('ends when no UDP address takes it, leaving no thread behind', async () => {
+    const spare = new SpareUdpWorker();
+    const exited = new Promise((resolve) => threadOf(spare).once('exit', resolve));
+    await start({ tcp: ['127.0.0.1:0'] }, {}, spare);
+    await exited;
+  });
+
+  test('ends when listening fails', async () => {
+    const taken = await start({ tcp: ['127.0.0.1:0'] });
+    const spare = new SpareUdpWorker();
+    const exited = new Promise((resolve) => threadOf(spare).once('exit', resolve));
+    await expect(start({ tcp: [`127.0.0.1:${taken.port('tcp')}`] }, {}, spare)).rejects.toThrow(/EADDRINUSE/);
+    await exited;
   });
 });

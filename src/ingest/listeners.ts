@@ -5,7 +5,7 @@ import { parseHostPort } from '../address/host-port';
 import { FramerEvent, StreamFramer } from './framer';
 import { eachLine, FrameBatch, FramePacker } from './frame-batch';
 import { normalizeSender } from './sender';
-import { UdpThread } from './udp-thread';
+import { SpareUdpWorker, UdpThread } from './udp-thread';
 
 export { normalizeSender };
 
@@ -75,6 +75,8 @@ export class Ingest {
   constructor(
     private options: IngestOptions,
     private readonly handlers: IngestHandlers,
+    /** a UDP listener thread booted ahead, for the first UDP address; discarded when there is none */
+    private readonly spareUdp: SpareUdpWorker | null = null,
   ) {}
 
   /** Applies new limits and allow-list to new frames and connections (listen addresses stay). */
@@ -88,7 +90,9 @@ export class Ingest {
       for (const address of this.options.udp) await this.startUdp(address);
       for (const address of this.options.tcp) await this.startStream('tcp', address, net.createServer());
       for (const endpoint of this.options.tls) await this.startStream('tls', endpoint.address, this.createTlsServer(endpoint));
+      this.spareUdp?.discard();
     } catch (error) {
+      this.spareUdp?.discard();
       await this.stop();
       throw error;
     }
@@ -127,6 +131,7 @@ export class Ingest {
         this.handlers.frames(batch, batch.sender, 'udp');
       },
       (error) => this.handlers.listenerCrashed?.(error),
+      this.spareUdp,
     );
     const bound = await thread.start();
     this.udpThreads.push(thread);

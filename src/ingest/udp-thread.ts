@@ -12,7 +12,38 @@ export interface UdpWorkerData {
   maxMessageBytes: number;
 }
 
-export type UdpWorkerCommand = { type: 'limits'; allowedSenders: string[]; maxMessageBytes: number } | { type: 'stop' };
+export type UdpWorkerCommand =
+  { type: 'listen'; data: UdpWorkerData } | { type: 'limits'; allowedSenders: string[]; maxMessageBytes: number } | { type: 'stop' };
+
+/**
+ * A UDP listener thread started before the config is read: a thread takes some 60–100 ms to boot,
+ * which then overlaps the config's loading instead of delaying listening. It waits, unreferenced
+ * (it keeps no process alive), for the UdpThread that takes it; `discard` ends it if none does.
+ */
+export class SpareUdpWorker {
+  private worker: Worker | null = new Worker(workerScript('ingest', 'udp-worker'));
+  /** what the thread threw while no one listened, handed to whoever takes it */
+  private failure: Error | null = null;
+
+  constructor() {
+    this.worker!.unref();
+    this.worker!.on('error', (error) => (this.failure ??= error));
+  }
+
+  /** The booted (or booting) thread, once; null after. */
+  take(): { worker: Worker; failure: Error | null } | null {
+    const worker = this.worker;
+    this.worker = null;
+    if (!worker) return null;
+    worker.removeAllListeners('error');
+    worker.ref();
+    return { worker, failure: this.failure };
+  }
+
+  discard(): void {
+    void this.take()?.worker.terminate();
+  }
+}
 
 /** What the worker posts: datagrams of one sender, and what it dropped. */
 export interface UdpBatch extends FrameBatch {
@@ -32,13 +63,19 @@ export class UdpThread {
     private readonly deliver: (batch: UdpBatch) => void,
     /** the listener thread died on its own (never expected): the daemon logs it and restarts it */
     private readonly onCrash: (error: Error) => void,
+    /** a thread booted ahead, taken at the first start (a restart boots its own) */
+    private readonly spare: SpareUdpWorker | null = null,
   ) {}
 
   /** Starts the thread and binds; resolves with the bound port. */
   start(): Promise<number> {
-    const worker = new Worker(workerScript('ingest', 'udp-worker'), { workerData: this.data });
+    const spare = this.spare?.take();
+    const worker = spare?.worker ?? new Worker(workerScript('ingest', 'udp-worker'));
     this.worker = worker;
+    const listen: UdpWorkerCommand = { type: 'listen', data: this.data };
+    worker.postMessage(listen);
     return new Promise((resolvePort, reject) => {
+      if (spare?.failure) return reject(spare.failure);
       let bound = false;
       worker.on('message', (message: UdpBatch | { bound: number } | { error: string }) => {
         if ('bytes' in message) return this.deliver(message);

@@ -5,7 +5,7 @@
  * batches: whatever arrived in one turn of this thread's event loop, a batch per sender.
  */
 import dgram from 'node:dgram';
-import { MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { MessagePort, parentPort } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
 import type { UdpBatch, UdpWorkerData, UdpWorkerCommand } from './udp-thread';
 import { eachLine, FramePacker, transferables } from './frame-batch';
@@ -111,5 +111,9 @@ class UdpReader {
   }
 }
 
-const data = workerData as UdpWorkerData;
-new UdpReader(parentPort!, data).listen(data);
+/** The thread boots first and binds when told where (it may boot before the config is read). */
+const port = parentPort!;
+port.once('message', (command: UdpWorkerCommand) => {
+  if (command.type === 'listen') new UdpReader(port, command.data).listen(command.data);
+  else port.close(); // stopped before it listened
+});
