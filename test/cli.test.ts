@@ -270,3 +270,17 @@ describe('package entry points', () => {
     expect(readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
   });
 });
+
+describe('start-up cost', () => {
+  test("zod's fifty translations are not loaded, and config errors still read in English", () => {
+    const script = `
+      const { buildConfig } = require(${JSON.stringify(resolve(__dirname, '../dist/src/config/load.js'))});
+      let message = '';
+      try { buildConfig({ listen: { udp: 5 } }, {}); } catch (error) { message = error.message; }
+      const locales = Object.keys(require.cache).filter((file) => /zod.v4.locales.[a-z-]+\\.cjs$/i.test(file) && !file.endsWith('index.cjs'));
+      console.log(JSON.stringify({ message, locales: locales.map((file) => file.split(/[\\/]/).pop()) }));`;
+    const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toEqual({ message: 'listen.udp: Invalid input: expected array, received number', locales: ['en.cjs'] });
+  });
+});

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../config/zod';
 
 /**
  * The shape of each Cloudflare answer edgeban reads, checked where it enters (in the client), so a

@@ -1,5 +1,5 @@
 import type { Pool } from 'undici';
-import type { z } from 'zod';
+import type { z } from '../config/zod';
 import { describeError, EdgebanError } from '../common/errors';
 import { describeProblem } from './answers';
 import type { ApiBudget } from '../bans/backend';

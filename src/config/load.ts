@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { z } from './zod';
 import { ConfigError, describeError, errnoCode } from '../common/errors';
 import { Config, configSchema } from './schema';
 

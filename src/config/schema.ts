@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 import { parseCidr } from '../address/cidr';
 import { parseHostPort } from '../address/host-port';
 import { EVENT_CLASSES, EVENT_KINDS, NEVER_COUNTED } from '../wordpress/catalogue';
