@@ -77,7 +77,9 @@ withRsyslog('active/passive: rsyslog fails over to a standby edgeban (30-edgeban
   function edgeban(tcp: string) {
     return DaemonProcess.start({
       listen: { tcp: [tcp], udp: [] },
-      jails: { soft: { events: ['soft'], maxretry: 2, findtime: '10m', bantime: '8s', action: 'block' } },
+      // long enough that Y, banned by the standby after the failover, still stands when the
+      // primary comes back (after X is lifted) on a loaded machine; 8 s once left too little
+      jails: { soft: { events: ['soft'], maxretry: 2, findtime: '10m', bantime: '12s', action: 'block' } },
       cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone, sweepInterval: '1s' },
       privacy: { logAddresses: 'plain' },
     });
@@ -125,7 +127,7 @@ withRsyslog('active/passive: rsyslog fails over to a standby edgeban (30-edgeban
       expect(rulesFor(Y)).toHaveLength(1);
 
       // X is lifted by the standby at its expiry (or the later one an extension gave it), not before
-      const lifted = await standby.waitForLog((line) => line.msg === 'unbanned' && line.key === `${X}/32`, 15_000);
+      const lifted = await standby.waitForLog((line) => line.msg === 'unbanned' && line.key === `${X}/32`, 20_000);
       expect(Date.parse(String(lifted.time)) / 1000).toBeGreaterThanOrEqual(xUntil);
       expect(rulesFor(X)).toHaveLength(0);
 
