@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, describeError, errnoCode } from './common/errors';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './config/defaults';
 import type { Config } from './config/schema';
+import type { ReadConfigFile } from './config/yaml-file';
 import type { SpareUdpWorker } from './ingest/udp-thread';
 
 // Each command loads only the modules it runs: the daemon's (HTTP client, logger, metrics) cost
@@ -24,12 +25,17 @@ export const EXIT_USAGE = 2;
 
 class UsageError extends Error {}
 
-function loadOrExplain(file: string | undefined): Config {
-  // loaded when asked: replay starts its thread first, which then boots while the schema loads
+/** The schema and zod, loaded when asked: replay starts its thread first, which then boots while they load. */
+function configLoader(): typeof import('./config/load') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load
-  const { ConfigError, loadConfig } = require('./config/load') as typeof import('./config/load');
+  return require('./config/load') as typeof import('./config/load');
+}
+
+/** `read`: the file as a thread read it while the schema loaded. */
+function loadOrExplain(file: string | undefined, read?: ReadConfigFile): Config {
+  const { ConfigError, loadConfig } = configLoader();
   try {
-    return loadConfig(file);
+    return loadConfig(file, process.env, read);
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(`invalid config: ${error.message}`);
     throw error;
@@ -55,9 +61,11 @@ async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
   const spareUdp = bootUdpThread();
+  const reading = configFile ? spareUdp.readConfig(configFile) : undefined;
   let config: Config;
   try {
-    config = loadOrExplain(configFile);
+    configLoader(); // while the thread reads the file
+    config = loadOrExplain(configFile, await reading);
   } catch (error) {
     spareUdp.discard();
     throw error;

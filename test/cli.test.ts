@@ -218,6 +218,18 @@ describe('exit codes and config errors', () => {
     expect(run.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  test.each([
+    ['listen: [\n', 'not valid YAML'],
+    ['trust:\n  ipv6Prefix: 200\n', 'trust.ipv6Prefix'],
+    [null, 'cannot read'],
+  ])('run, whose UDP thread reads the file while the schema loads, refuses %j as check does', (yaml, words) => {
+    const file = yaml === null ? join(dir, 'no-such.yaml') : configFile(yaml);
+    const run = edgeban(['run', '-c', file]);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(words);
+    expect(run.stderr).toBe(edgeban(['check', '-c', file]).stderr);
+  });
+
   test('env: and file: references are resolved', () => {
     const tokenFile = join(dir, 'token');
     writeFileSync(tokenFile, 'secret-token\n');

@@ -5,6 +5,10 @@ import { CidrSet } from '../src/address/cidr';
 import type { FrameBatch } from '../src/ingest/frame-batch';
 import { parseHostPort } from '../src/address/host-port';
 import { Ingest, IngestHandlers, IngestOptions, IngestOutcome, normalizeSender } from '../src/ingest/listeners';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readConfigFile } from '../src/config/yaml-file';
 import { SpareUdpWorker } from '../src/ingest/udp-thread';
 import { makePki, TestPki } from './helpers/certs';
 import { sleep, waitFor } from './helpers/wait';
@@ -367,6 +371,32 @@ describe('a UDP listener thread booted before the config is read', () => {
     const exited = new Promise((resolve) => thread.once('exit', resolve));
     await h.ingest.stop();
     await exited; // the spare's own thread was the listener
+  });
+
+  test('reads and parses the config file, as the main thread would, then listens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-spare-'));
+    try {
+      const good = join(dir, 'good.yaml');
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(good, 'listen:\n  udp: ["127.0.0.1:0"]\n');
+      writeFileSync(bad, 'listen: [\n');
+      const spare = new SpareUdpWorker();
+      for (const file of [good, bad, join(dir, 'missing.yaml')]) expect(await spare.readConfig(file)).toEqual(readConfigFile(file));
+      expect(await spare.readConfig(good)).toEqual({ document: { listen: { udp: ['127.0.0.1:0'] } } });
+      const h = await start({ udp: ['127.0.0.1:0'] }, {}, spare);
+      await sendUdp(h.port('udp'), LINE);
+      await waitFor(() => h.frames.length === 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a file read by a thread that died is read here instead', async () => {
+    const spare = new SpareUdpWorker();
+    await threadOf(spare).terminate();
+    const file = join(tmpdir(), 'edgeban-no-such-config.yaml');
+    expect(await spare.readConfig(file)).toEqual({ problem: expect.stringContaining('cannot read') });
+    spare.discard();
   });
 
   test('ends when no UDP address takes it, leaving no thread behind', async () => {

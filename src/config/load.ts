@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from './zod';
 import { ConfigError, describeError, errnoCode } from '../common/errors';
 import { Config, configSchema } from './schema';
+import { ReadConfigFile, readConfigFile } from './yaml-file';
 
 export { ConfigError };
 
@@ -87,26 +88,13 @@ function checkConsistency(config: Config): void {
   }
 }
 
-/** The YAML parser is loaded when a file is read: the embedded default needs none (and starts faster). */
-function parseYaml(text: string): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load
-  return (require('yaml') as typeof import('yaml')).parse(text);
-}
-
-/** Reads and validates a YAML file; every problem becomes a ConfigError naming the key. */
-export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * Reads and validates a YAML file; every problem becomes a ConfigError naming the key. `read`: the
+ * file as a thread already read and parsed it (cli.ts), else it is read here.
+ */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env, read?: ReadConfigFile): Config {
   if (!file) return buildConfig({}, env);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError('', `cannot read ${file}: ${errnoCode(error) ?? describeError(error)}`);
-  }
-  let document: unknown;
-  try {
-    document = parseYaml(text);
-  } catch (error) {
-    throw new ConfigError('', `${file} is not valid YAML: ${describeError(error).split('\n')[0]}`);
-  }
-  return buildConfig(document, env);
+  const result = read ?? readConfigFile(file);
+  if ('problem' in result) throw new ConfigError('', result.problem);
+  return buildConfig(result.document, env);
 }

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { CidrSet } from '../address/cidr';
 import type { FrameBatch } from './frame-batch';
 import { workerScript } from '../common/worker-script';
+import { ReadConfigFile, readConfigFile } from '../config/yaml-file';
 
 export interface UdpWorkerData {
   host: string;
@@ -13,21 +14,47 @@ export interface UdpWorkerData {
 }
 
 export type UdpWorkerCommand =
-  { type: 'listen'; data: UdpWorkerData } | { type: 'limits'; allowedSenders: string[]; maxMessageBytes: number } | { type: 'stop' };
+  | { type: 'listen'; data: UdpWorkerData }
+  | { type: 'limits'; allowedSenders: string[]; maxMessageBytes: number }
+  | { type: 'stop' }
+  /** before it listens: read and parse the config file (config/yaml-file.ts), answered with `ReadConfigFile` */
+  | { type: 'read-config'; file: string };
 
 /**
  * A UDP listener thread started before the config is read: a thread takes some 60–100 ms to boot,
- * which then overlaps the config's loading instead of delaying listening. It waits, unreferenced
- * (it keeps no process alive), for the UdpThread that takes it; `discard` ends it if none does.
+ * which then overlaps the config's loading instead of delaying listening. Meanwhile it can read and
+ * parse the config file (the YAML parser is a tenth of the start), while the main thread loads
+ * what validates it. It waits, unreferenced (it keeps no process alive), for the UdpThread that
+ * takes it; `discard` ends it if none does.
  */
 export class SpareUdpWorker {
   private worker: Worker | null = new Worker(workerScript('ingest', 'udp-worker'));
   /** what the thread threw while no one listened, handed to whoever takes it */
   private failure: Error | null = null;
+  private exited = false;
 
   constructor() {
     this.worker!.unref();
     this.worker!.on('error', (error) => (this.failure ??= error));
+    this.worker!.once('exit', () => (this.exited = true));
+  }
+
+  /** The config file read and parsed by the thread; read here should the thread be gone. */
+  readConfig(file: string): Promise<ReadConfigFile> {
+    const worker = this.worker;
+    if (!worker || this.exited) return Promise.resolve(readConfigFile(file));
+    return new Promise((resolve) => {
+      const answered = (read: ReadConfigFile) => {
+        worker.off('message', answered);
+        worker.off('exit', gone);
+        resolve(read);
+      };
+      const gone = () => answered(readConfigFile(file));
+      worker.on('message', answered);
+      worker.on('exit', gone);
+      const command: UdpWorkerCommand = { type: 'read-config', file };
+      worker.postMessage(command);
+    });
   }
 
   /** The booted (or booting) thread, once; null after. */

@@ -10,6 +10,7 @@ import { CidrSet } from '../address/cidr';
 import type { UdpBatch, UdpWorkerData, UdpWorkerCommand } from './udp-thread';
 import { eachLine, FramePacker, transferables } from './frame-batch';
 import { normalizeSender } from './sender';
+import { readConfigFile } from '../config/yaml-file';
 
 /**
  * Each batch costs a postMessage (tens of microseconds), and libuv hands over at most 32
@@ -111,9 +112,15 @@ class UdpReader {
   }
 }
 
-/** The thread boots first and binds when told where (it may boot before the config is read). */
+/**
+ * The thread boots first and binds when told where: it may boot before the config is read, and
+ * then read the config file for the main thread.
+ */
 const port = parentPort!;
-port.once('message', (command: UdpWorkerCommand) => {
+const beforeListening = (command: UdpWorkerCommand) => {
+  if (command.type === 'read-config') return port.postMessage(readConfigFile(command.file));
+  port.off('message', beforeListening);
   if (command.type === 'listen') new UdpReader(port, command.data).listen(command.data);
   else port.close(); // stopped before it listened
-});
+};
+port.on('message', beforeListening);
