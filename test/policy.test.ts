@@ -168,7 +168,7 @@ describe('bounded memory', () => {
   test('2,000,000 distinct IPv6 /64s: tracked entries never pass the cap, heap growth stays bounded', () => {
     const cap = 100_000;
     const policy = policyWith({ trust: { maxTracked: cap } });
-    // the window's cells are typed arrays, outside the JS heap: count both
+    // the window's cells are typed arrays outside the JS heap, made at full size with the policy: count both
     const used = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
     gc();
     const before = used();

@@ -1,5 +1,5 @@
 /**
- * The window's memory: per key, `width` unboxed doubles in one growing slab, bounded by
+ * The window's memory: per key, `width` unboxed doubles in one slab made at full size, bounded by
  * `capacity` keys. A key is 64 bits given as two unsigned 32-bit halves (an IPv4 address, or an
  * IPv6 prefix of at most 64 bits), found through an open-addressing table of typed arrays. The
  * key sits in the slab just before its cells, so a lookup reads the table and the cells it hands
@@ -13,26 +13,32 @@
  */
 export class TrackStore {
   /** the doubles: slot `s` holds its key at cells[s * stride], [… + 1], then its `width` cells */
-  cells: Float64Array;
+  readonly cells: Float64Array;
   private readonly stride: number;
   /** per slot: 0 free, 1 live, 2 live and seen again since the clock hand passed */
-  private state: Uint8Array;
+  private readonly state: Uint8Array;
   /** open addressing, linear probing: slot + 1, or 0 for empty */
-  private table: Int32Array;
+  private readonly table: Int32Array;
   private free: number[] = [];
   private used = 0;
   private live = 0;
   private hand = 0;
 
+  /**
+   * The arrays are made at full capacity at once. Growing them by doubling stopped the event loop
+   * while a few hundred thousand keys were copied and rehashed (tens of milliseconds, and every ban
+   * waiting behind it); made at once, they cost no resident memory until used: the kernel maps a
+   * page when it is first written, slots are taken in order, and only the table (4 bytes a slot,
+   * twice over) fills at random.
+   */
   constructor(
     readonly width: number,
     readonly capacity: number,
   ) {
-    const slots = Math.min(capacity, 1024);
     this.stride = width + KEY_CELLS;
-    this.cells = new Float64Array(slots * this.stride);
-    this.state = new Uint8Array(slots);
-    this.table = new Int32Array(tableSizeFor(slots));
+    this.cells = new Float64Array(capacity * this.stride);
+    this.state = new Uint8Array(capacity);
+    this.table = new Int32Array(tableSizeFor(capacity));
   }
 
   get size(): number {
@@ -91,7 +97,7 @@ export class TrackStore {
   private insert(hi: number, lo: number): number {
     let slot: number;
     if (this.free.length > 0) slot = this.free.pop()!;
-    else if (this.used < this.capacity) slot = this.grow();
+    else if (this.used < this.capacity) slot = this.used++;
     else slot = this.evict();
     const at = slot * this.stride;
     this.cells[at] = hi;
@@ -136,19 +142,6 @@ export class TrackStore {
     }
   }
 
-  /** The next never-used slot, growing the arrays (and rehashing the table) as needed. */
-  private grow(): number {
-    const slot = this.used++;
-    if (slot === this.state.length) {
-      const slots = Math.min(this.capacity, this.state.length * 2);
-      this.cells = resized(this.cells, slots * this.stride);
-      this.state = resized(this.state, slots);
-      this.table = new Int32Array(tableSizeFor(slots));
-      for (let s = 0; s < slot; s++) if (this.state[s] !== 0) this.place(s);
-    }
-    return slot;
-  }
-
   /** CLOCK: clears marks until it finds an unmarked key, and frees that key's slot. */
   private evict(): number {
     for (;;) {
@@ -183,12 +176,4 @@ function hash(hi: number, lo: number): number {
   h ^= h >>> 13;
   h = imul(h, 0xc2b2ae35);
   return h ^ (h >>> 16);
-}
-
-type Growable = Float64Array | Uint8Array;
-
-function resized<T extends Growable>(array: T, length: number): T {
-  const bigger = new (array.constructor as new (length: number) => T)(length);
-  bigger.set(array as never);
-  return bigger;
 }
