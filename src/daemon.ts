@@ -22,6 +22,7 @@ import { SharedCounting } from './cluster/shared-counting';
 import { SharedWindows } from './cluster/shared-windows';
 
 const PURGE_INTERVAL_MS = 60_000;
+const PURGE_SLICE_MS = 250;
 /** On SIGTERM, queued bans get this long to reach Cloudflare. */
 export const STOP_GRACE_MS = 5_000;
 
@@ -134,7 +135,8 @@ export class Daemon {
       this.admin = new AdminServer(config.admin.listen, config.admin.token, this.view, config.admin.hostNames);
       await this.startOrUndo(this.admin.start(), async () => (await this.ingest.stop(), await this.router.stop()), `admin endpoint ${config.admin.listen}`);
     }
-    this.every(PURGE_INTERVAL_MS, () => this.pipeline.purgeStale(Date.now()));
+    // a slice of the window every quarter second: each key is looked at once a minute, never all at once
+    this.every(PURGE_SLICE_MS, () => this.pipeline.purgeStale(Date.now(), PURGE_SLICE_MS / PURGE_INTERVAL_MS));
     this.every(config.cloudflare.sweepInterval * 1000, () => void this.sweep());
     this.ranges.follow(config.trust.cloudflareRanges);
     const admin = this.admin ? `http://${formatHost(parseHostPort(config.admin.listen).host)}:${this.admin.port}` : null;

@@ -188,3 +188,22 @@ describe('bounded memory', () => {
     expect(growth).toBeLessThan(64 * 1024 * 1024);
   });
 });
+
+describe('purging the window in slices', () => {
+  test('a slice at a time drops every expired key by the end of a pass, keeps the live ones, and never visits all at once', () => {
+    const policy = policyWith({ trust: { maxTracked: 10_000 } });
+    const soft = (address: string, at: number) => event(address, at, 'auth_failure', 'soft');
+    for (let i = 0; i < 6_000; i++) policy.decide(soft(`198.51.${i >> 8}.${i & 255}`, T0));
+    for (let i = 0; i < 3_000; i++) policy.decide(soft(`203.0.${i >> 8}.${i & 255}`, T0 + 30 * MIN));
+    expect(policy.tracked).toBe(9_000);
+    const now = T0 + 35 * MIN; // the first 6,000 are past their findtime, the last 3,000 are not
+    policy.purgeStale(now, 1 / 4);
+    const afterOne = policy.tracked;
+    expect(afterOne).toBeGreaterThan(3_000); // one slice is not a whole pass
+    expect(afterOne).toBeLessThan(9_000);
+    for (let slice = 1; slice < 4; slice++) policy.purgeStale(now, 1 / 4);
+    expect(policy.tracked).toBe(3_000);
+    policy.purgeStale(now + 60 * MIN);
+    expect(policy.tracked).toBe(0);
+  });
+});

@@ -91,8 +91,9 @@ export class Pipeline extends LineCounter {
     return orders.flatMap((order) => widener.apply(order, ip));
   }
 
-  override purgeStale(now: number): void {
-    this.policy.purgeStale(now);
+  /** `share`: the part of the window looked at by this call (Policy.purgeStale). */
+  override purgeStale(now: number, share = 1): void {
+    this.policy.purgeStale(now, share);
     super.purgeStale(now);
   }
 }

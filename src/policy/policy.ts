@@ -134,6 +134,8 @@ export class Policy {
   /** bans so far per jail and key, for the increment; forgotten increment.max after the last ban ends */
   private offences: LRUCache<string, { count: number; forgetAt: number }> | null = null;
   private readonly warnedSites: LRUCache<string, number>;
+  /** the slot the next purgeStale starts at */
+  private purgeFrom = 0;
   private now = 0;
 
   constructor(private options: PolicyOptions) {
@@ -194,13 +196,21 @@ export class Policy {
     return this.tracks.size;
   }
 
-  /** Drops keys whose every jail state has expired, and forgotten offences. */
-  purgeStale(now: number): void {
+  /**
+   * Drops keys whose every jail state has expired, and forgotten offences. `share`: the part of the
+   * window visited by this call, going on where the last stopped (a whole pass over a million keys
+   * held the event loop for 24 ms, and for 335 ms when they all expired at once); offences are
+   * looked at once a pass.
+   */
+  purgeStale(now: number, share = 1): void {
     this.advance(now);
     const { cells } = this.tracks;
-    this.tracks.forEach((row, hi, lo) => {
+    const whole = share >= 1;
+    const slots = whole ? this.tracks.capacity : Math.ceil(this.tracks.capacity * share);
+    this.purgeFrom = this.tracks.forEachFrom(whole ? 0 : this.purgeFrom, slots, (row, hi, lo) => {
       if (this.jails.every((jail) => this.expired(cells[row + jail.offset]))) this.tracks.delete(hi, lo);
     });
+    if (this.purgeFrom !== 0) return;
     for (const [id, offence] of this.offences?.entries() ?? []) if (offence.forgetAt <= this.now) this.offences?.delete(id);
   }
 

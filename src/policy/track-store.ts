@@ -19,7 +19,9 @@ export class TrackStore {
   private readonly state: Uint8Array;
   /** open addressing, linear probing: slot + 1, or 0 for empty */
   private readonly table: Int32Array;
-  private free: number[] = [];
+  /** the slots freed by delete, a stack of `freeCount`: made at full size too, as a growing list copied itself */
+  private readonly free: Int32Array;
+  private freeCount = 0;
   private used = 0;
   private live = 0;
   private hand = 0;
@@ -39,6 +41,7 @@ export class TrackStore {
     this.cells = new Float64Array(capacity * this.stride);
     this.state = new Uint8Array(capacity);
     this.table = new Int32Array(tableSizeFor(capacity));
+    this.free = new Int32Array(capacity);
   }
 
   get size(): number {
@@ -73,13 +76,23 @@ export class TrackStore {
     const slot = this.table[index] - 1;
     this.removeAt(index);
     this.state[slot] = 0;
-    this.free.push(slot);
+    this.free[this.freeCount++] = slot;
     this.live--;
   }
 
   /** Calls `visit` with where every live key's cells start, and the key; `visit` may delete that key. */
   forEach(visit: (row: number, hi: number, lo: number) => void): void {
-    for (let slot = 0; slot < this.used; slot++) if (this.state[slot] !== 0) visit(this.cellsOf(slot), this.hiOf(slot), this.loOf(slot));
+    this.forEachFrom(0, this.used, visit);
+  }
+
+  /**
+   * forEach over the slots [from, from + count) only: a pass over a million keys in slices, so that
+   * none holds the event loop for long. Returns where the next slice starts, 0 after the last.
+   */
+  forEachFrom(from: number, count: number, visit: (row: number, hi: number, lo: number) => void): number {
+    const end = Math.min(this.used, from + count);
+    for (let slot = from; slot < end; slot++) if (this.state[slot] !== 0) visit(this.cellsOf(slot), this.hiOf(slot), this.loOf(slot));
+    return end >= this.used ? 0 : end;
   }
 
   private cellsOf(slot: number): number {
@@ -96,7 +109,7 @@ export class TrackStore {
 
   private insert(hi: number, lo: number): number {
     let slot: number;
-    if (this.free.length > 0) slot = this.free.pop()!;
+    if (this.freeCount > 0) slot = this.free[--this.freeCount];
     else if (this.used < this.capacity) slot = this.used++;
     else slot = this.evict();
     const at = slot * this.stride;
