@@ -119,6 +119,7 @@ class UdpReader {
 const port = parentPort!;
 const beforeListening = (command: UdpWorkerCommand) => {
   if (command.type === 'read-config') return port.postMessage(readConfigFile(command.file));
+  if (command.type === 'limits') return; // the limits come with `listen`
   port.off('message', beforeListening);
   if (command.type === 'listen') new UdpReader(port, command.data).listen(command.data);
   else port.close(); // stopped before it listened
