@@ -16,7 +16,7 @@ import { FakeCloudflare } from '../test/fake-cloudflare/server';
 const BANS = Number(process.env.BENCH_BANS ?? 300);
 /**
  * The first bans after start run cold code (the main thread's decoder, the ban path, the API
- * client's first POSTs): the first took 8-18 ms where the rest took under one. They are sent first
+ * client's first POSTs) and take several times as long as the rest. They are sent first
  * and reported apart (`firstBanMs`), so that p50 and p99 describe a daemon that has been running.
  */
 const WARM_UP_BANS = 20;

@@ -193,8 +193,8 @@ export class DecodeThread {
     this.count(next, 1);
     const { request } = next;
     // Frames stay readable here (a copy crosses), so a crash can still decode them. A chunk of
-    // replay's input is handed over (cloning a mebibyte costs some 2 ms): wholeLines gives each
-    // its own buffer, read by no one after.
+    // replay's input is handed over, as a clone writes fresh memory twice over for every read:
+    // wholeLines gives each chunk its own buffer, read by no one after.
     if ('chunk' in request) this.worker.postMessage(request, [request.chunk.buffer]);
     else this.worker.postMessage(request);
   }

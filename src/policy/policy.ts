@@ -198,9 +198,9 @@ export class Policy {
 
   /**
    * Drops keys whose every jail state has expired, and forgotten offences. `share`: the part of the
-   * window visited by this call, going on where the last stopped (a whole pass over a million keys
-   * held the event loop for 24 ms, and for 335 ms when they all expired at once); offences are
-   * looked at once a pass.
+   * window visited by this call, going on where the last stopped: a whole pass over a full window
+   * holds the event loop longer than a ban should wait, most of all when its keys expire together.
+   * Offences are looked at once a pass.
    */
   purgeStale(now: number, share = 1): void {
     this.advance(now);

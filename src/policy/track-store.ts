@@ -19,7 +19,7 @@ export class TrackStore {
   private readonly state: Uint8Array;
   /** open addressing, linear probing: slot + 1, or 0 for empty */
   private readonly table: Int32Array;
-  /** the slots freed by delete, a stack of `freeCount`: made at full size too, as a growing list copied itself */
+  /** the slots freed by delete, a stack of `freeCount`: made at full size too, as a growing list copies itself */
   private readonly free: Int32Array;
   private freeCount = 0;
   private used = 0;
@@ -28,10 +28,9 @@ export class TrackStore {
 
   /**
    * The arrays are made at full capacity at once. Growing them by doubling stopped the event loop
-   * while a few hundred thousand keys were copied and rehashed (tens of milliseconds, and every ban
-   * waiting behind it); made at once, they cost no resident memory until used: the kernel maps a
-   * page when it is first written, slots are taken in order, and only the table (4 bytes a slot,
-   * twice over) fills at random.
+   * while every key was copied and rehashed, with every ban waiting behind it; made at once, they
+   * cost no resident memory until used: the kernel maps a page when it is first written, slots are
+   * taken in order, and only the table (4 bytes a slot, twice over) fills at random.
    */
   constructor(
     readonly width: number,

@@ -145,7 +145,7 @@ export async function replay(getConfig: () => Config, input: Readable, output: W
  * `replay --count`: what the lines are, deciding nothing, as fail2ban-regex tests a filter against
  * a log. Each line is parsed, recognised and counted on this one thread: a second thread would
  * only have to hand every answer back to be counted, and splitting the decoding between two
- * threads made it slower on a two-core machine (both threads ran at half speed).
+ * threads made it slower on a two-core machine.
  */
 export async function countLines(
   maxLineBytes: number,
