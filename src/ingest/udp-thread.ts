@@ -24,8 +24,8 @@ export type UdpWorkerCommand =
  * A UDP listener thread started before the config is read: a thread (a V8 isolate) takes a while
  * to boot, which then overlaps the config's loading instead of delaying listening. Meanwhile it can
  * read and parse the config file (loading the YAML parser is a visible part of the start), while
- * the main thread loads what validates it. It waits, unreferenced (it keeps no process alive), for the UdpThread that
- * takes it; `discard` ends it if none does.
+ * the main thread loads what validates it. It waits, unreferenced (it keeps no process alive), for
+ * the UdpThread that takes it; `discard` ends it if none does.
  */
 export class SpareUdpWorker {
   private worker: Worker | null = new Worker(workerScript('ingest', 'udp-worker'));
