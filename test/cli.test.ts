@@ -5,6 +5,7 @@ import { Readable, Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '../src/config/load';
+import { DecodeThread } from '../src/decode/decode-thread';
 import { replay } from '../src/replay/replay';
 import { CLI } from './helpers/daemon';
 
@@ -169,6 +170,25 @@ describe('replay of a line without end', () => {
     expect(printed).toContain('"key":"192.0.2.1/32"');
     const largestJoin = Math.max(0, ...joins.mock.results.map((result) => (result.value as Buffer).length));
     expect(largestJoin).toBeLessThan(1 << 20); // joining the line would take 640 MiB
+  }, 20_000);
+});
+
+describe('replay whose decode thread dies', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test('stops with an error rather than print counts short of the chunks the thread held', async () => {
+    const submit = DecodeThread.prototype.submit;
+    let submitted = 0;
+    jest.spyOn(DecodeThread.prototype, 'submit').mockImplementation(function (this: DecodeThread, ...args) {
+      submit.apply(this, args);
+      // the chunk just handed over dies with the thread
+      if (++submitted === 2) void (this as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    });
+    const line = 'Mar  9 06:25:12 web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 192.0.2.1\n';
+    const input = Readable.from(Array.from({ length: 5 }, () => Buffer.from(line.repeat(2000))));
+    const output = new Writable({ write: (_chunk, _encoding, done) => done() });
+    await expect(replay(() => buildConfig({}, {}), input, output, { json: true, events: false })).rejects.toThrow(/decode thread stopped/);
+    expect(submitted).toBeGreaterThanOrEqual(2);
   }, 20_000);
 });
 

@@ -233,11 +233,15 @@ export class DecodeThread {
     this.drainHere();
   }
 
-  /** Decodes on this thread whatever the worker had not answered, in order, and all that comes after. */
+  /**
+   * Decodes on this thread whatever the worker had not answered, in order, and all that comes after;
+   * a chunk it was handed is gone with it (onCrash has said so).
+   */
   private drainHere(): void {
     for (const next of this.pending.splice(0)) {
       this.count(next, -1);
-      this.decodePendingHere(next);
+      if ('chunk' in next.request) next.done?.();
+      else this.decodePendingHere(next);
     }
     this.waiting?.resolve();
     this.waiting = null;
