@@ -126,6 +126,9 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
       tcp1: await tcp1(),
       tcp4: await measure('tcp', 1_000_000, 4, 0, { tcp: ['127.0.0.1:0'] }),
       tls1: await measure('tls', 500_000, 1, 0, tlsListen),
+      // the capacity curve below the aim: what two cores shared with the sender keep up with
+      udp50k: await measure('udp', 300_000, 1, 50_000, { udp: ['127.0.0.1:0'] }),
+      udp100k: await measure('udp', 300_000, 1, 100_000, { udp: ['127.0.0.1:0'] }),
       udp150k: await udp150k(),
       // 900,000 messages over 131,072 addresses: from the 524,288th on, every message is a fifth
       // strike and orders a ban, so the last 2.5 s are a ban storm

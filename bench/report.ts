@@ -43,6 +43,8 @@ const ROWS: Row[] = [
   { figure: '… lost', path: 'ingest.tcp1.lost', unit: 'messages', aim: '0' },
   { figure: 'TCP, four connections', path: 'ingest.tcp4.messagesPerSecond', unit: 'msg/s' },
   { figure: 'TLS, one connection, 500,000 messages', path: 'ingest.tls1.messagesPerSecond', unit: 'msg/s' },
+  { figure: 'UDP at 50,000 msg/s offered: lost', path: 'ingest.udp50k.lossPercent', unit: '%' },
+  { figure: 'UDP at 100,000 msg/s offered: lost', path: 'ingest.udp100k.lossPercent', unit: '%' },
   { figure: 'UDP at 150,000 msg/s offered: lost', path: 'ingest.udp150k.lossPercent', unit: '%', aim: '< 0.5 %' },
   { figure: 'same with a ban storm: lost', path: 'ingest.udp150kBanStorm.lossPercent', unit: '%', aim: '< 1 %' },
   { figure: 'cold start: process start to listening', path: 'ingest.coldStart.medianMs', unit: 'ms', aim: '300 ms' },
