@@ -147,15 +147,18 @@ async function failover(rsyslogd: string): Promise<Record<string, unknown>> {
     }),
   );
   const primary: ChildProcess = spawn(process.execPath, [CLI, 'run', '-c', file], { stdio: 'ignore' });
-  const standby = await daemonOn(fake, zone, token, null);
-  const rsyslog = new PrivateRsyslog(
-    rsyslogd,
-    ruleFor('30-edgeban-failover.conf', primaryPort, {
-      'edgeban-primary.example.net': '127.0.0.1',
-      'edgeban-standby.example.net" port="5514"': `127.0.0.1" port="${standby.bound.find((b) => b.transport === 'tcp')!.port}"`,
-    }),
-  );
+  // everything set up after the primary is inside the try: a failure there must not leave it running
+  let standby: Daemon | null = null;
+  let rsyslog: PrivateRsyslog | null = null;
   try {
+    standby = await daemonOn(fake, zone, token, null);
+    rsyslog = new PrivateRsyslog(
+      rsyslogd,
+      ruleFor('30-edgeban-failover.conf', primaryPort, {
+        'edgeban-primary.example.net': '127.0.0.1',
+        'edgeban-standby.example.net" port="5514"': `127.0.0.1" port="${standby.bound.find((b) => b.transport === 'tcp')!.port}"`,
+      }),
+    );
     await rsyslog.start();
     const bans = () => fake.requests.filter((r) => r.method === 'POST').length;
     // the primary bans first: it is up and rsyslog is connected to it
@@ -174,8 +177,8 @@ async function failover(rsyslogd: string): Promise<Record<string, unknown>> {
     return { failoverMs: Math.round(performance.now() - killedAt), linesSentMeanwhile: n, lineEveryMs: 20 };
   } finally {
     primary.kill('SIGKILL');
-    await rsyslog.stop();
-    await standby.stop(100);
+    await rsyslog?.stop();
+    await standby?.stop(100);
     await fake.stop();
     rmSync(dir, { recursive: true, force: true });
   }
