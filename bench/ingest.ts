@@ -116,7 +116,9 @@ async function coldStart(): Promise<Record<string, unknown>> {
 
 /** The two figures that also run alone (BENCH_INGEST_ONLY), with counts BENCH_TCP_COUNT / BENCH_UDP_COUNT may change. */
 const tcp1 = () => measure('tcp', Number(process.env.BENCH_TCP_COUNT ?? 1_000_000), 1, 0, { tcp: ['127.0.0.1:0'] });
-const udp150k = () => measure('udp', Number(process.env.BENCH_UDP_COUNT ?? 300_000), 1, 150_000, { udp: ['127.0.0.1:0'] });
+/** `count` datagrams offered at `rate` a second to a daemon listening on UDP only. */
+const udpAt = (rate: number, count = 300_000) => measure('udp', count, 1, rate, { udp: ['127.0.0.1:0'] });
+const udp150k = () => udpAt(150_000, Number(process.env.BENCH_UDP_COUNT ?? 300_000));
 
 export async function benchIngest(): Promise<Record<string, unknown>> {
   const pki = makePki();
@@ -127,12 +129,12 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
       tcp4: await measure('tcp', 1_000_000, 4, 0, { tcp: ['127.0.0.1:0'] }),
       tls1: await measure('tls', 500_000, 1, 0, tlsListen),
       // the capacity curve below the aim: what two cores shared with the sender keep up with
-      udp50k: await measure('udp', 300_000, 1, 50_000, { udp: ['127.0.0.1:0'] }),
-      udp100k: await measure('udp', 300_000, 1, 100_000, { udp: ['127.0.0.1:0'] }),
+      udp50k: await udpAt(50_000),
+      udp100k: await udpAt(100_000),
       udp150k: await udp150k(),
       // 900,000 messages over 131,072 addresses: from the 524,288th on, every message is a fifth
       // strike and orders a ban, so the last 2.5 s are a ban storm
-      udp150kBanStorm: await measure('udp', 900_000, 1, 150_000, { udp: ['127.0.0.1:0'] }),
+      udp150kBanStorm: await udpAt(150_000, 900_000),
       coldStart: await coldStart(),
     };
   } finally {

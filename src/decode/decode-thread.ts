@@ -184,14 +184,10 @@ export class DecodeThread {
 
   /** `each` is called with every decoded line of the batch, in order, and `done` after the last. */
   submit(request: DecodeRequest, each: (decoded: Decoded) => void, done?: () => void): void {
-    this.enqueue({ request, each, done, ...sizeOf(request) });
-  }
-
-  private enqueue(next: Pending): void {
+    const next: Pending = { request, each, done, ...sizeOf(request) };
     if (this.decodingHere || !this.worker) return this.decodePendingHere(next);
     this.pending.push(next);
     this.count(next, 1);
-    const { request } = next;
     // Frames stay readable here (a copy crosses), so a crash can still decode them. A chunk of
     // replay's input is handed over, as a clone writes fresh memory twice over for every read:
     // wholeLines gives each chunk its own buffer, read by no one after.

@@ -90,11 +90,11 @@ export class Ingest {
       for (const address of this.options.udp) await this.startUdp(address);
       for (const address of this.options.tcp) await this.startStream('tcp', address, net.createServer());
       for (const endpoint of this.options.tls) await this.startStream('tls', endpoint.address, this.createTlsServer(endpoint));
-      this.spareUdp?.discard();
     } catch (error) {
-      this.spareUdp?.discard();
       await this.stop();
       throw error;
+    } finally {
+      this.spareUdp?.discard(); // unless a UDP address took it
     }
   }
 
