@@ -5,6 +5,7 @@ import { Trust } from '../src/policy/trust';
 import { parseIp } from '../src/address/ip';
 import { makeEvent, WpEvent } from '../src/wordpress/recognise';
 import { setFlagsFromString } from 'node:v8';
+import fc from 'fast-check';
 import { runInNewContext } from 'node:vm';
 
 setFlagsFromString('--expose-gc');
@@ -144,6 +145,79 @@ describe('jails', () => {
     policy.decide(hard('203.0.113.7', T0));
     policy.forget(parseIp('203.0.113.7')!);
     expect(policy.decide(hard('203.0.113.7', T0 + 1)).orders).toHaveLength(1);
+  });
+});
+
+describe('the window kept in 32-bit cells', () => {
+  /** The window as plain millisecond times per jail and key: what the cells must agree with. */
+  function modelOrders(jails: Record<string, { maxretry: number; findtime: number; bantime: number }>, events: [number, number][]): string[] {
+    const hits = new Map<string, number[]>();
+    const bannedUntil = new Map<string, number>();
+    const orders: string[] = [];
+    for (const [address, at] of events) {
+      for (const [name, { maxretry, findtime, bantime }] of Object.entries(jails)) {
+        const id = `${name} ${address}`;
+        if ((bannedUntil.get(id) ?? 0) > at) continue;
+        const kept = (hits.get(id) ?? []).filter((time) => time > at - findtime * 1000);
+        if (kept.length + 1 < maxretry) {
+          hits.set(id, [...kept, at]);
+          continue;
+        }
+        hits.set(id, []);
+        bannedUntil.set(id, Math.floor((at + bantime * 1000) / 1000) * 1000);
+        orders.push(`${id} ${at}`);
+      }
+    }
+    return orders;
+  }
+
+  test('orders exactly the bans plain millisecond times would, over random gaps from 1 ms to days', () => {
+    // findtimes of seconds against gaps of milliseconds put hits on the window's edge, where a unit too coarse shows
+    const findtime = fc.oneof({ arbitrary: fc.integer({ min: 1, max: 2 }), weight: 3 }, fc.integer({ min: 1, max: 12 * 86_400 }));
+    const gap = fc.oneof(
+      { arbitrary: fc.constantFrom(0, 1, 999, 1000, 1001), weight: 4 },
+      fc.integer({ min: 0, max: 2000 }),
+      fc.integer({ min: 0, max: 15 * MIN }),
+      fc.integer({ min: 0, max: 20 * 86_400_000 }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 6 }), findtime), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), gap), { minLength: 1, maxLength: 200 }),
+        (jailShapes, steps) => {
+          const jails = Object.fromEntries(
+            jailShapes.map(([maxretry, findtime], i) => [`j${i}`, { events: ['soft'], maxretry, findtime, bantime: 1 + ((findtime * 7) % 86_400) }]),
+          );
+          const policy = policyWith({ jails });
+          let at = T0;
+          const events = steps.map(([address, step]): [number, number] => [address, (at += step)]);
+          const orders = events.flatMap(([address, time]) =>
+            policy.decide(event(`203.0.113.${address}`, time)).orders.map((order) => `${order.jail} ${address} ${time}`),
+          );
+          expect(orders).toEqual(modelOrders(jails, events));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a findtime of weeks keeps hits to the second and still counts them', () => {
+    const policy = policyWith({ jails: { slow: { events: ['soft'], maxretry: 3, findtime: '30d', bantime: '1d' } } });
+    const DAY = 86_400_000;
+    expect(policy.decide(event('203.0.113.7', T0)).orders).toEqual([]);
+    expect(policy.decide(event('203.0.113.7', T0 + 14 * DAY)).orders).toEqual([]);
+    expect(policy.decide(event('203.0.113.7', T0 + 29 * DAY)).orders).toHaveLength(1);
+    expect(policy.decide(event('203.0.113.8', T0)).orders).toEqual([]);
+    expect(policy.decide(event('203.0.113.8', T0 + 20 * DAY)).orders).toEqual([]);
+    // the first hit has left the 30 days: two in the window
+    expect(policy.decide(event('203.0.113.8', T0 + 31 * DAY)).orders).toEqual([]);
+  });
+
+  test('a ban a year long, the longest taken, holds to its end', () => {
+    const policy = policyWith({ jails: { j: { events: ['hard'], maxretry: 1, findtime: '10m', bantime: '366d' } } });
+    const [order] = policy.decide(hard('203.0.113.7', T0)).orders;
+    expect(policy.decide(hard('203.0.113.7', order.until * 1000 - 1)).orders).toEqual([]);
+    expect(policy.decide(hard('203.0.113.7', order.until * 1000)).orders).toHaveLength(1);
   });
 });
 

@@ -56,6 +56,8 @@ interface Jail {
   selects: Set<string>;
   /** where this jail's cells start in a key's track */
   offset: number;
+  /** ms per step of a stored hit's distance from its window's end (see hitUnitFor) */
+  hitUnit: number;
 }
 
 const NO_ORDERS: readonly BanOrder[] = Object.freeze([]);
@@ -74,8 +76,29 @@ function ignoredFor(reason: IgnoreReason, warn: boolean): Decision {
 }
 
 /** Zeroes cells[from, to): a loop, as the spans are a few cells and TypedArray#fill costs more than that. */
-function zero(cells: Float64Array, from: number, to: number): void {
+function zero(cells: Int32Array, from: number, to: number): void {
   for (let i = from; i < to; i++) cells[i] = 0;
+}
+
+/**
+ * The window's cells are 32-bit, half the memory of doubles with a million keys. A jail's state
+ * cell holds whole seconds since 2000 (a signed 32-bit count lasts to 2068; a ban ends at most a
+ * year ahead), its hit cells how long before the window's end each hit came, plus one (0 is empty).
+ */
+const EPOCH_MS = Date.UTC(2000, 0, 1);
+const INT32_MAX = 0x7fffffff;
+
+/** ms as whole seconds since EPOCH_MS, rounded up so that a window never ends early, and kept in range */
+function epochSeconds(ms: number): number {
+  return Math.min(INT32_MAX, Math.max(1, Math.ceil((ms - EPOCH_MS) / 1000)));
+}
+
+/**
+ * Hits are kept to the millisecond while twice findtime fits in 31 bits of them (findtime up to
+ * about twelve days); a longer findtime keeps them to the second.
+ */
+function hitUnitFor(config: JailConfig): number {
+  return 2 * (config.findtime + 1) * 1000 < INT32_MAX ? 1 : 1000;
 }
 
 /**
@@ -107,6 +130,12 @@ function v6Half(groups: readonly number[], first: number, bits: number): number 
   return bits >= 32 ? value : bits <= 0 ? 0 : maskV4(value, bits);
 }
 
+/** A hit `before` ms before its window's end as a cell; 0 (dropped) when too far before it to count. */
+function hitCell(before: number, unit: number): number {
+  const steps = Math.ceil(before / unit) + 1;
+  return steps <= INT32_MAX ? steps : 0;
+}
+
 const WARN_INTERVAL_MS = 3_600_000;
 
 /**
@@ -119,10 +148,11 @@ export class Policy {
   private routes = new Map<string, Map<string, Jail[]>>();
   private trackWidth = 0;
   /**
-   * Per key, a row of unboxed doubles, sized once from the jails (memory is the limit with a
-   * million keys). For each jail: a state cell, then maxretry-1 hit times (ms, 0 = empty):
-   *   state 0: nothing; state > 0: a window that means nothing after `state` (ms);
-   *   state < 0: banned until `-state` (ms).
+   * Per key, a row of 32-bit cells, sized once from the jails (memory is the limit with a
+   * million keys). For each jail: a state cell, then maxretry-1 hits (0 = empty):
+   *   state 0: nothing; state > 0: a window that means nothing after `state`;
+   *   state < 0: banned until `-state` (both in epochSeconds);
+   *   a hit: 1 + how many hitUnits before its window's end (`state`) it came.
    * Bounded by maxTracked keys; past it, a key not seen again lately gives way (see TrackStore).
    */
   private tracks: TrackStore;
@@ -137,6 +167,8 @@ export class Policy {
   /** the slot the next purgeStale starts at */
   private purgeFrom = 0;
   private now = 0;
+  /** `now` in epochSeconds, rounded down: a state at or before it has expired */
+  private nowSeconds = 0;
 
   constructor(private options: PolicyOptions) {
     this.setJails(options.jails);
@@ -151,7 +183,7 @@ export class Policy {
    */
   reconfigure(options: PolicyOptions): boolean {
     const layout = (o: PolicyOptions) =>
-      JSON.stringify([Object.entries(o.jails).map(([name, j]) => [name, j.maxretry]), o.ipv4Prefix, o.ipv6Prefix, o.maxTracked]);
+      JSON.stringify([Object.entries(o.jails).map(([name, j]) => [name, j.maxretry, hitUnitFor(j)]), o.ipv4Prefix, o.ipv6Prefix, o.maxTracked]);
     const keep = layout(options) === layout(this.options);
     this.options = options;
     this.keys = banKeys(options);
@@ -163,7 +195,7 @@ export class Policy {
   private setJails(jails: Record<string, JailConfig>): void {
     let offset = 0;
     this.jails = Object.entries(jails).map(([name, config]) => {
-      const jail = { name, config, selects: new Set(config.events), offset };
+      const jail = { name, config, selects: new Set(config.events), offset, hitUnit: hitUnitFor(config) };
       offset += config.maxretry;
       return jail;
     });
@@ -307,11 +339,13 @@ export class Policy {
   }
 
   private advance(at: number): void {
-    if (at > this.now) this.now = at;
+    if (at <= this.now) return;
+    this.now = at;
+    this.nowSeconds = Math.floor((at - EPOCH_MS) / 1000);
   }
 
   private expired(state: number): boolean {
-    return state === 0 || Math.abs(state) <= this.now;
+    return state === 0 || Math.abs(state) <= this.nowSeconds;
   }
 
   private hit(jail: Jail, ip: Ip, row: number, event: WpEvent): BanOrder | null {
@@ -322,18 +356,25 @@ export class Policy {
     if (this.expired(track[base])) zero(track, base, base + maxretry);
     if (track[base] < 0) return null; // banned
     if (maxretry > 1) {
+      // The window matters until its newest hit leaves findtime: its end moves, and the hits kept
+      // are stored again against the new end.
+      const end = epochSeconds(Math.max(at, this.now) + findtime * 1000);
+      const oldEndMs = track[base] * 1000 + EPOCH_MS;
+      const endMs = end * 1000 + EPOCH_MS;
+      const unit = jail.hitUnit;
       // keep the hits still inside findtime, oldest first, and count them
       const since = at - findtime * 1000;
       let kept = 0;
       for (let i = base + 1; i < base + maxretry; i++) {
-        const time = track[i];
-        if (time > since) track[base + 1 + kept++] = time;
+        if (track[i] === 0) continue;
+        const time = oldEndMs - (track[i] - 1) * unit;
+        const stored = time > since ? hitCell(endMs - time, unit) : 0;
+        if (stored !== 0) track[base + 1 + kept++] = stored;
       }
       zero(track, base + 1 + kept, base + maxretry);
       if (kept + 1 < maxretry) {
-        track[base + 1 + kept] = at;
-        // The window matters until its newest hit leaves findtime.
-        track[base] = Math.max(at, this.now) + findtime * 1000;
+        track[base + 1 + kept] = hitCell(endMs - at, unit);
+        track[base] = end;
         return null;
       }
     }
@@ -341,7 +382,7 @@ export class Policy {
     const order = this.order(jail, prefixKey(ip, prefix), event);
     if (this.keys.narrowed(ip, prefix)) order.narrowed = true;
     zero(track, base + 1, base + maxretry);
-    track[base] = -order.until * 1000;
+    track[base] = -epochSeconds(order.until * 1000);
     return order;
   }
 

@@ -1,6 +1,6 @@
 /**
- * The window's memory: per key, `width` unboxed doubles in one slab made at full size, bounded by
- * `capacity` keys. A key is 64 bits given as two unsigned 32-bit halves (an IPv4 address, or an
+ * The window's memory: per key, `width` 32-bit cells in one slab made at full size, bounded by
+ * `capacity` keys (32 bytes a key with the default jails: a million keys' arrays are about 45 MB). A key is 64 bits given as two unsigned 32-bit halves (an IPv4 address, or an
  * IPv6 prefix of at most 64 bits), found through an open-addressing table of typed arrays. The
  * key sits in the slab just before its cells, so a lookup reads the table and the cells it hands
  * back (two cache misses for a key seen a while ago; a key array beside the slab made it four).
@@ -12,8 +12,10 @@
  * before the addresses that keep coming back.
  */
 export class TrackStore {
-  /** the doubles: slot `s` holds its key at cells[s * stride], [… + 1], then its `width` cells */
-  readonly cells: Float64Array;
+  /** the slab as signed cells: slot `s` holds its key at [s * stride] and [… + 1], then its `width` cells */
+  readonly cells: Int32Array;
+  /** the same slab read unsigned, for the key halves */
+  private readonly keys: Uint32Array;
   private readonly stride: number;
   /** per slot: 0 free, 1 live, 2 live and seen again since the clock hand passed */
   private readonly state: Uint8Array;
@@ -37,7 +39,9 @@ export class TrackStore {
     readonly capacity: number,
   ) {
     this.stride = width + KEY_CELLS;
-    this.cells = new Float64Array(capacity * this.stride);
+    const slab = new ArrayBuffer(capacity * this.stride * Int32Array.BYTES_PER_ELEMENT);
+    this.cells = new Int32Array(slab);
+    this.keys = new Uint32Array(slab);
     this.state = new Uint8Array(capacity);
     this.table = new Int32Array(tableSizeFor(capacity));
     this.free = new Int32Array(capacity);
@@ -47,7 +51,7 @@ export class TrackStore {
     return this.live;
   }
 
-  /** Where a key's cells start in `cells`, or -1. */
+  /** Where a key's cells start in `cells`, or -1. The halves are unsigned 32-bit integers. */
   find(hi: number, lo: number): number {
     const index = this.indexOf(hi, lo);
     return index < 0 ? -1 : this.cellsOf(this.table[index] - 1);
@@ -55,13 +59,13 @@ export class TrackStore {
 
   /** Where a key's cells start in `cells`, created zeroed when new (evicting when full); marks it seen. */
   row(hi: number, lo: number): number {
-    const { cells, stride, table } = this;
+    const { keys, stride, table } = this;
     const mask = table.length - 1;
     for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
       const entry = table[i];
       if (entry === 0) break;
       const at = (entry - 1) * stride;
-      if (cells[at] === hi && cells[at + 1] === lo) {
+      if (keys[at] === hi && keys[at + 1] === lo) {
         this.state[entry - 1] = 2;
         return at + KEY_CELLS;
       }
@@ -99,11 +103,11 @@ export class TrackStore {
   }
 
   private hiOf(slot: number): number {
-    return this.cells[slot * this.stride];
+    return this.keys[slot * this.stride];
   }
 
   private loOf(slot: number): number {
-    return this.cells[slot * this.stride + 1];
+    return this.keys[slot * this.stride + 1];
   }
 
   private insert(hi: number, lo: number): number {
@@ -112,8 +116,8 @@ export class TrackStore {
     else if (this.used < this.capacity) slot = this.used++;
     else slot = this.evict();
     const at = slot * this.stride;
-    this.cells[at] = hi;
-    this.cells[at + 1] = lo;
+    this.keys[at] = hi;
+    this.keys[at + 1] = lo;
     this.state[slot] = 1;
     this.cells.fill(0, at + KEY_CELLS, at + this.stride);
     this.place(slot);
