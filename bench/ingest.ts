@@ -11,6 +11,7 @@ import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
 import { makePki } from '../test/helpers/certs';
 import { discardingLogger } from './quiet-log';
+import { NODE_FLAGS } from '../src/common/node-flags';
 
 const ROOT = resolve(__dirname, '../..');
 const SENDER = join(ROOT, 'dist/bench/sender.js');
@@ -95,7 +96,7 @@ async function coldStart(): Promise<Record<string, unknown>> {
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {
     const started = performance.now();
-    const child = spawn(process.execPath, [CLI, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH } });
+    const child = spawn(process.execPath, [...NODE_FLAGS, CLI, 'run', '-c', file], { stdio: ['ignore', 'pipe', 'ignore'], env: { PATH: process.env.PATH } });
     await new Promise<void>((done) => {
       let out = '';
       child.stdout.on('data', (chunk) => {

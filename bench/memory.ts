@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { buildConfig } from '../src/config/load';
 import { createPolicy } from '../src/policy/pipeline';
 import { makeEvent } from '../src/wordpress/recognise';
+import { NODE_FLAGS } from '../src/common/node-flags';
 
 function track(count: number, ipv6: boolean, cap: number): Record<string, number> {
   const policy = createPolicy(buildConfig({ trust: { maxTracked: cap } }, {}));
@@ -36,7 +37,7 @@ function track(count: number, ipv6: boolean, cap: number): Record<string, number
 
 export function benchMemory(): Record<string, unknown> {
   const script = __filename;
-  const run = (args: string[]) => JSON.parse(execFileSync(process.execPath, ['--expose-gc', script, 'child', ...args], { encoding: 'utf8' }));
+  const run = (args: string[]) => JSON.parse(execFileSync(process.execPath, [...NODE_FLAGS, '--expose-gc', script, 'child', ...args], { encoding: 'utf8' }));
   return {
     ipv4_100k: run(['100000', 'v4', '1000000']),
     ipv4_1M: run(['1000000', 'v4', '1000000']),

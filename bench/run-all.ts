@@ -3,8 +3,9 @@
  * max, kept in bench/latest.json and shown in docs/benchmarks.md. Each run is a process of its own
  * (so one's heap and GC pauses cannot colour another's figures) with a time limit. The runs of all
  * benchmarks are interleaved, round after round, so that a slow spell of the machine hits each
- * benchmark in one run rather than all runs of one benchmark. Each also runs alone:
- * node dist/bench/<name>.js
+ * benchmark in one run rather than all runs of one benchmark. Each runs with the Node flags the
+ * daemon runs with (NODE_FLAGS), as several run the daemon in their own process. Each also runs alone:
+ * node --max-semi-space-size=4 dist/bench/<name>.js
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { describeError } from '../src/common/errors';
 import { LATEST_JSON, writeBenchmarksPage } from './report';
 import { combineRuns, Json } from './spread';
+import { NODE_FLAGS } from '../src/common/node-flags';
 
 /** BENCH_RUNS=1 for a quick look: fewer runs than each benchmark's own count */
 function runsOf(name: string): number {
@@ -43,7 +45,7 @@ for (let round = 0; round < rounds; round++) {
   for (const name of BENCHMARKS) {
     if (round >= runsOf(name)) continue;
     try {
-      const out = execFileSync(process.execPath, [join(__dirname, `${name}.js`)], {
+      const out = execFileSync(process.execPath, [...NODE_FLAGS, join(__dirname, `${name}.js`)], {
         encoding: 'utf8',
         timeout: LIMIT_MS,
         maxBuffer: 16 << 20,

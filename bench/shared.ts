@@ -18,6 +18,7 @@ import { findRedisServer, PrivateRedis } from '../test/helpers/redis';
 import { findRsyslogd, PrivateRsyslog, ruleFor } from '../test/helpers/rsyslog';
 import { octetCounted } from '../test/helpers/wire';
 import { discardingLogger } from './quiet-log';
+import { NODE_FLAGS } from '../src/common/node-flags';
 
 const EVENTS = 50_000;
 const BANS = 300;
@@ -146,7 +147,7 @@ async function failover(rsyslogd: string): Promise<Record<string, unknown>> {
       cloudflare: { token, apiBase: fake.baseUrl, zoneId: zone },
     }),
   );
-  const primary: ChildProcess = spawn(process.execPath, [CLI, 'run', '-c', file], { stdio: 'ignore' });
+  const primary: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, CLI, 'run', '-c', file], { stdio: 'ignore' });
   // everything set up after the primary is inside the try: a failure there must not leave it running
   let standby: Daemon | null = null;
   let rsyslog: PrivateRsyslog | null = null;

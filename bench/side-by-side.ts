@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { corpus } from './corpus';
 import { benchCrowdsec } from './crowdsec/run';
+import { NODE_FLAGS } from '../src/common/node-flags';
 
 const LINES = Number(process.env.BENCH_SIDE_BY_SIDE_LINES ?? 1_000_000);
 const ROOT = resolve(__dirname, '../..');
@@ -55,7 +56,7 @@ function benchFail2banRegex(log: string, dir: string): { linesPerSecond: number;
 
 /** `edgeban replay --json [args] FILE`: its time and the hard + soft events of its summary. */
 function benchReplay(log: string, dir: string, ...args: string[]): { linesPerSecond: number; seconds: number; matched: number } {
-  const run = timedRun(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'replay', '--json', ...args, log], join(dir, 'edgeban.out'));
+  const run = timedRun(process.execPath, [...NODE_FLAGS, join(ROOT, 'dist/src/cli.js'), 'replay', '--json', ...args, log], join(dir, 'edgeban.out'));
   const summary = JSON.parse(run.output.trim().split('\n').pop()!) as { classes: Record<string, number> };
   return {
     linesPerSecond: Math.round(LINES / run.seconds),

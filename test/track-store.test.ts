@@ -37,7 +37,7 @@ describe('TrackStore', () => {
       console.log(JSON.stringify({ empty, tenThousand: rss() - before }));`;
     const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
     const { empty, tenThousand } = JSON.parse(run.stdout) as { empty: number; tenThousand: number };
-    // a million keys' arrays are 77 MB: made, they must not be resident; 10,000 keys touch a fraction
+    // a million keys' arrays are 45 MB: made, they must not be resident; 10,000 keys touch a fraction
     expect(empty).toBeLessThan(4 << 20);
     expect(tenThousand).toBeLessThan(16 << 20);
   });
