@@ -11,27 +11,11 @@ import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
 import { makePki } from '../test/helpers/certs';
 import { discardingLogger } from './quiet-log';
+import { runSender } from './sender-process';
 import { NODE_FLAGS } from '../src/common/node-flags';
 
 const ROOT = resolve(__dirname, '../..');
-const SENDER = join(ROOT, 'dist/bench/sender.js');
 const CLI = join(ROOT, 'dist/src/cli.js');
-
-/** Starts the sender; `ready` resolves when its frames are built and it starts sending. */
-function runSender(args: string[]): { ready: Promise<void>; done: Promise<{ sent: number; seconds: number; perSecond: number }> } {
-  const child = spawn(process.execPath, [SENDER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  let signalReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolvePromise) => (signalReady = resolvePromise));
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-    if (out.startsWith('ready\n')) signalReady();
-  });
-  const done = new Promise<{ sent: number; seconds: number; perSecond: number }>((resolvePromise, reject) => {
-    child.on('exit', (code) => (code === 0 ? resolvePromise(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`sender exited ${code}`))));
-  });
-  return { ready, done };
-}
 
 async function measure(
   transport: 'tcp' | 'tls' | 'udp',

@@ -4,14 +4,13 @@
  * process (one clock), after WARM_UP_BANS (the first of them reported apart). Also API calls per
  * ban. Prints JSON.
  */
-import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { join, resolve } from 'node:path';
 import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
 import { attackFrame } from './corpus';
 import { discardingLogger } from './quiet-log';
 import { FakeCloudflare } from '../test/fake-cloudflare/server';
+import { runSender } from './sender-process';
 
 const BANS = Number(process.env.BENCH_BANS ?? 300);
 /**
@@ -25,8 +24,6 @@ const BACKGROUND_RATE = 50_000;
 function percentile(sorted: number[], p: number): number {
   return Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(3));
 }
-
-const SENDER = join(resolve(__dirname, '../..'), 'dist/bench/sender.js');
 
 /** `background`: a separate process floods the daemon with soft events over UDP meanwhile. */
 export async function benchLatency(background = false): Promise<Record<string, unknown>> {
@@ -50,10 +47,14 @@ export async function benchLatency(background = false): Promise<Record<string, u
   await daemon.startupSweep;
   const port = daemon.bound.find((b) => b.transport === 'tcp')!.port;
   const udpPort = daemon.bound.find((b) => b.transport === 'udp')?.port;
-  const load = background
-    ? spawn(process.execPath, [SENDER, 'udp', String(udpPort), String(BACKGROUND_RATE * 20), '1', String(BACKGROUND_RATE)], { stdio: 'ignore' })
-    : null;
-  if (load) await new Promise((r) => setTimeout(r, 1000)); // let the load settle
+  const load = background ? runSender(['udp', String(udpPort), String(BACKGROUND_RATE * 20), '1', String(BACKGROUND_RATE)]) : null;
+  if (load) {
+    // the sender builds its datagrams first: the bans start once it sends, and the load has settled
+    await load.ready;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const linesBefore = daemon.pipeline.stats.lines;
+  const bansStarted = performance.now();
   const socket = net.connect({ port, host: '127.0.0.1' });
   await new Promise((resolve) => socket.once('connect', resolve));
   const startRequests = fake.requests.length;
@@ -76,8 +77,9 @@ export async function benchLatency(background = false): Promise<Record<string, u
   const latencies = inOrder.slice(WARM_UP_BANS).sort((a, b) => a - b);
   const calls = fake.requests.length - startRequests;
   socket.destroy();
-  const backgroundLines = daemon.pipeline.stats.lines;
+  const backgroundPerSecond = Math.round((daemon.pipeline.stats.lines - linesBefore) / ((performance.now() - bansStarted) / 1000));
   load?.kill();
+  load?.done.catch(() => undefined); // killed on purpose
   await daemon.stop(100);
   await fake.stop();
   return {
@@ -86,7 +88,7 @@ export async function benchLatency(background = false): Promise<Record<string, u
     firstBanMs,
     apiCallsPerBan: Number((calls / (WARM_UP_BANS + BANS)).toFixed(3)),
     ...(background
-      ? { backgroundLoad: `UDP soft events offered at ${BACKGROUND_RATE}/s from a separate process`, linesHandledMeanwhile: backgroundLines }
+      ? { backgroundLoad: `UDP soft events offered at ${BACKGROUND_RATE}/s from a separate process`, backgroundHandledPerSecond: backgroundPerSecond }
       : {}),
   };
 }

@@ -1,0 +1,31 @@
+/** The sender (bench/sender.ts) as a child process, for the benchmarks that put a load on the daemon. */
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+
+const SENDER = join(resolve(__dirname, '../..'), 'dist/bench/sender.js');
+
+export interface SenderProcess {
+  /** resolves once its frames are built and it starts sending */
+  ready: Promise<void>;
+  /** what it sent, once it exits */
+  done: Promise<{ sent: number; seconds: number; perSecond: number }>;
+  kill(): void;
+}
+
+/** Starts the sender with its arguments: <tcp|tls|udp> <port> <count> [connections] [udp rate per second]. */
+export function runSender(args: string[]): SenderProcess {
+  const child = spawn(process.execPath, [SENDER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let signalReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolvePromise) => (signalReady = resolvePromise));
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+    if (out.startsWith('ready\n')) signalReady();
+  });
+  const done = new Promise<{ sent: number; seconds: number; perSecond: number }>((resolvePromise, reject) => {
+    child.on('exit', (code, signal) =>
+      code === 0 ? resolvePromise(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`sender exited ${code ?? signal}`)),
+    );
+  });
+  return { ready, done, kill: () => child.kill() };
+}
