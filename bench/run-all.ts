@@ -5,7 +5,7 @@
  * benchmarks are interleaved, round after round, so that a slow spell of the machine hits each
  * benchmark in one run rather than all runs of one benchmark. Each runs with the Node flags the
  * daemon runs with (NODE_FLAGS), as several run the daemon in their own process. Each also runs alone:
- * node --max-semi-space-size=4 dist/bench/<name>.js
+ * node --max-semi-space-size=4 --no-parallel-scavenge dist/bench/<name>.js
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --no-parallel-scavenge
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, describeError, errnoCode } from './common/errors';
