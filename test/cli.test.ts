@@ -8,6 +8,7 @@ import { buildConfig } from '../src/config/load';
 import { DecodeThread } from '../src/decode/decode-thread';
 import { replay } from '../src/replay/replay';
 import { CLI } from './helpers/daemon';
+import { NODE_FLAGS } from '../src/common/node-flags';
 
 const FIXTURES = resolve(__dirname, 'fixtures');
 
@@ -294,12 +295,12 @@ describe('package entry points', () => {
   test('bin, main and the start script name files the build produces', () => {
     const root = resolve(__dirname, '..');
     expect(resolve(root, pkg.bin.edgeban)).toBe(CLI);
-    expect(pkg.scripts.start).toBe(`node ${pkg.bin.edgeban} run`);
+    expect(pkg.scripts.start).toBe(`node ${NODE_FLAGS.join(' ')} ${pkg.bin.edgeban} run`);
     expect(() => readFileSync(resolve(root, pkg.main))).not.toThrow();
   });
 
   test('the CLI file starts with a shebang, so the installed bin runs', () => {
-    expect(readFileSync(CLI, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+    expect(readFileSync(CLI, 'utf8').startsWith(`#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}\n`)).toBe(true);
   });
 });
 
