@@ -185,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
       if (values.count && values.events) throw new UsageError('--count prints counts only, not --events');
       const { countLines, openReplayInput, replay } = await import('./replay/replay');
       const source = positionals[0] ?? '-';
-      const input = openReplayInput(source);
+      const input = openReplayInput(source, values.count);
       // a person at a terminal sees how far a long replay has come; a pipe or a file sees nothing
       const { Progress } = await import('./replay/progress');
       const size = source === '-' ? 0 : (statSync(source, { throwIfNoEntry: false })?.size ?? 0);

@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { Readable } from 'node:stream';
-import { wholeLines } from '../src/replay/replay';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openReplayInput, wholeLines } from '../src/replay/replay';
 
 /** An unpooled copy: Node copies a buffer of its small-buffer pool rather than hand it over. */
 function ownCopy(bytes: Uint8Array): Buffer {
@@ -38,5 +41,41 @@ describe('wholeLines (replay input)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  test('read in place, every line comes whole though each read overwrites the one before, long lines included', async () => {
+    const line = fc.stringMatching(/^[a-z0-9 .:()[\]-]{0,40}$/);
+    await fc.assert(
+      fc.asyncProperty(fc.array(line, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 12 }), async (lines, cuts) => {
+        const text = lines.map((l) => `${l}\n`).join('');
+        const scratch = Buffer.alloc(text.length + 1);
+        async function* overwriting(): AsyncGenerator<Buffer> {
+          for (const piece of reads(text, cuts, false)) {
+            scratch.fill(0x23); // what a line kept from the last read would now read as
+            piece.copy(scratch);
+            yield scratch.subarray(0, piece.length);
+          }
+        }
+        const seen: string[] = [];
+        for await (const chunk of wholeLines(overwriting(), 1000, () => undefined, true)) seen.push(Buffer.from(chunk).toString());
+        expect(seen.join('')).toBe(text);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('a file read in place: lines across mebibyte reads, and one longer than a read, come whole', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-inplace-'));
+    try {
+      const file = join(dir, 'auth.log');
+      const long = Array.from({ length: 2_500_000 }, (_, i) => String.fromCharCode(97 + ((i * 7) % 26))).join(''); // no two reads alike
+      const text = Array.from({ length: 40_000 }, (_, i) => `line ${i} ${'y'.repeat(i % 97)}\n`).join('') + `${long}\nlast\n`;
+      writeFileSync(file, text);
+      const seen: string[] = [];
+      for await (const chunk of wholeLines(openReplayInput(file, true), 3_000_000, () => undefined, true)) seen.push(Buffer.from(chunk).toString());
+      expect(seen.join('')).toBe(text);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
