@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { NODE_FLAGS } from '../src/common/node-flags';
 
 type Json = Record<string, unknown>;
 
@@ -53,6 +54,7 @@ const ROWS: Row[] = [
   { figure: 'ban latency idle, frame to request at the fake Cloudflare: p99', path: 'latency.idle.latencyMs.p99', unit: 'ms', aim: '< 5 ms' },
   { figure: '… the first ban after start (cold code), apart from the p99', path: 'latency.idle.firstBanMs', unit: 'ms' },
   { figure: 'ban latency under a 50,000 msg/s flood: p99', path: 'latency.underLoad.latencyMs.p99', unit: 'ms', aim: '< 5 ms' },
+  { figure: '… the flood handled while the bans were measured', path: 'latency.underLoad.backgroundHandledPerSecond', unit: 'msg/s' },
   { figure: 'botnet of 10,000 addresses, ip-list backend: seconds until all banned', path: 'botnet.ipList.secondsUntilAllBanned', unit: 's', aim: '120 s' },
   { figure: '… API calls', path: 'botnet.ipList.apiCalls', unit: 'calls' },
   { figure: 'same botnet, access rules: banned before the client budget ran out', path: 'botnet.accessRules.banned', unit: 'bans' },
@@ -112,7 +114,8 @@ export function renderBenchmarks(result: Json): string {
     '|---|---|---|',
     ...ROWS.map((row) => `| ${row.figure} | ${figure(at(result, row.path), row.unit)} | ${row.aim ?? ''} |`),
     '',
-    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms), `bench/shield.ts` (the low-and-slow attack through the pipeline on its own clock, as replay reads it, with the default jails and shield, among 6,000 lines to 49 other sites; the crowded networks through a daemon against the fake Cloudflare). Benchmarks of the path of one ban (latency, botnet, shared) run with `shield: false` and `widen: false`. Each runs alone too: `node dist/bench/<name>.js`.',
+    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms), `bench/shield.ts` (the low-and-slow attack through the pipeline on its own clock, as replay reads it, with the default jails and shield, among 6,000 lines to 49 other sites; the crowded networks through a daemon against the fake Cloudflare). Benchmarks of the path of one ban (latency, botnet, shared) run with `shield: false` and `widen: false`. ' +
+      `Each runs with the Node flags edgeban runs with (\`${NODE_FLAGS.join(' ')}\`, see [Operations](operations.md)), and alone too: \`node ${NODE_FLAGS.join(' ')} dist/bench/<name>.js\`.`,
     '',
   ];
   return lines.join('\n');
