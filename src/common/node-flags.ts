@@ -7,7 +7,8 @@
  * once enough has survived over the process's life, and a daemon lives long enough for that. Each
  * of edgeban's threads makes short-lived objects per message and keeps little: a 4 MiB nursery
  * costs it no measurable CPU per datagram, and a process that tracks a million addresses holds
- * about 30 MiB less resident.
+ * about 30 MiB less resident. The price is paid once, at start: Node starts each thread more
+ * slowly with this flag than without (docs/operations.md has the figure).
  *
  * `--no-parallel-scavenge`: a young-generation collection otherwise shares its work with V8's
  * helper threads and waits for them. On a small host whose cores are busy (the UDP thread,
