@@ -1,5 +1,5 @@
 import type { EdgeBan } from '../bans/backend';
-import { ACTIONS, BanAction } from '../config/schema';
+import { ACTIONS, BanAction } from '../config/defaults';
 
 const NOTES_PREFIX = 'edgeban ';
 

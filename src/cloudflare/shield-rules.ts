@@ -1,5 +1,5 @@
 import type { ShieldBackend, ShieldPlace, ShieldRule } from '../bans/backend';
-import { ACTIONS, BanAction } from '../config/schema';
+import { ACTIONS, BanAction } from '../config/defaults';
 import { ruleset as rulesetAnswer, RulesetAnswer } from './answers';
 import { CloudflareClient, CloudflareError } from './client';
 import { zoneForSite } from './notes';

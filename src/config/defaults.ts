@@ -3,3 +3,7 @@
  * without a config file needs only this one.
  */
 export const DEFAULT_MAX_MESSAGE_BYTES = 8192;
+
+/** What a ban does at Cloudflare: the modes of an IP access rule, and the actions of the custom rule an IP list serves. */
+export const ACTIONS = ['block', 'managed_challenge', 'challenge', 'js_challenge'] as const;
+export type BanAction = (typeof ACTIONS)[number];

@@ -2,7 +2,7 @@ import { z } from './zod';
 import { parseCidr } from '../address/cidr';
 import { parseHostPort } from '../address/host-port';
 import { EVENT_CLASSES, EVENT_KINDS, NEVER_COUNTED } from '../wordpress/catalogue';
-import { DEFAULT_MAX_MESSAGE_BYTES } from './defaults';
+import { ACTIONS, DEFAULT_MAX_MESSAGE_BYTES } from './defaults';
 import { parseDuration } from './duration';
 
 const hostPort = z.string().refine((value) => {
@@ -48,8 +48,7 @@ function oneOf<T extends number>(values: readonly T[], fallback: T) {
     .default(fallback) as unknown as z.ZodDefault<z.ZodType<T>>;
 }
 
-export const ACTIONS = ['block', 'managed_challenge', 'challenge', 'js_challenge'] as const;
-export type BanAction = (typeof ACTIONS)[number];
+export { ACTIONS, type BanAction } from './defaults';
 
 const eventSelector = z
   .enum([...EVENT_CLASSES, ...EVENT_KINDS] as [string, ...string[]])
