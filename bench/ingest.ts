@@ -99,7 +99,7 @@ async function coldStart(): Promise<Record<string, unknown>> {
   return { medianMs: Math.round(times[2]), minMs: Math.round(times[0]), maxMs: Math.round(times[4]) };
 }
 
-/** The two figures that also run alone (BENCH_INGEST_ONLY), with counts BENCH_TCP_COUNT / BENCH_UDP_COUNT may change. */
+/** The figures that also run alone (BENCH_INGEST_ONLY=tcp1|udp|storm), with counts BENCH_TCP_COUNT / BENCH_UDP_COUNT may change. */
 const tcp1 = () => measure('tcp', Number(process.env.BENCH_TCP_COUNT ?? 1_000_000), 1, 0, { tcp: ['127.0.0.1:0'] });
 /** `count` datagrams offered at `rate` a second to a daemon listening on UDP only. */
 const udpAt = (rate: number, count = 300_000) => measure('udp', count, 1, rate, { udp: ['127.0.0.1:0'] });
@@ -130,6 +130,7 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
 async function only(name: string): Promise<Record<string, unknown>> {
   if (name === 'tcp1') return { tcp1: await tcp1() };
   if (name === 'udp') return { udp150k: await udp150k() };
+  if (name === 'storm') return { udp150kBanStorm: await udpAt(150_000, 900_000) };
   throw new Error(`unknown BENCH_INGEST_ONLY=${name}`);
 }
 
