@@ -4,8 +4,8 @@
  * (so one's heap and GC pauses cannot colour another's figures) with a time limit. The runs of all
  * benchmarks are interleaved, round after round, so that a slow spell of the machine hits each
  * benchmark in one run rather than all runs of one benchmark. Each runs with the Node flags the
- * daemon runs with (NODE_FLAGS), as several run the daemon in their own process. Each also runs alone:
- * node --max-semi-space-size=4 --no-parallel-scavenge dist/bench/<name>.js
+ * daemon runs with (NODE_FLAGS), as several run the daemon in their own process. Each also runs
+ * alone, with the same flags: `node <NODE_FLAGS> dist/bench/<name>.js` (docs/benchmarks.md spells them out)
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
