@@ -90,7 +90,7 @@ describe('TrackStore', () => {
           expect(store.size).toBeLessThanOrEqual(capacity);
           for (const [n, value] of model) expect(store.cells[store.find(...key(n))]).toBe(value);
           let visited = 0;
-          store.forEach(() => visited++);
+          store.forEachFrom(0, capacity, () => visited++);
           expect(visited).toBe(store.size);
         },
       ),

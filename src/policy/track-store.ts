@@ -1,6 +1,6 @@
 /**
  * The window's memory: per key, `width` 32-bit cells in one slab made at full size, bounded by
- * `capacity` keys (32 bytes a key with the default jails: a million keys' arrays are about 45 MB). A key is 64 bits given as two unsigned 32-bit halves (an IPv4 address, or an
+ * `capacity` keys. A key is 64 bits given as two unsigned 32-bit halves (an IPv4 address, or an
  * IPv6 prefix of at most 64 bits), found through an open-addressing table of typed arrays. The
  * key sits in the slab just before its cells, so a lookup reads the table and the cells it hands
  * back (two cache misses for a key seen a while ago; a key array beside the slab made it four).
@@ -83,14 +83,10 @@ export class TrackStore {
     this.live--;
   }
 
-  /** Calls `visit` with where every live key's cells start, and the key; `visit` may delete that key. */
-  forEach(visit: (row: number, hi: number, lo: number) => void): void {
-    this.forEachFrom(0, this.used, visit);
-  }
-
   /**
-   * forEach over the slots [from, from + count) only: a pass over a million keys in slices, so that
-   * none holds the event loop for long. Returns where the next slice starts, 0 after the last.
+   * Calls `visit` with where each live key's cells start, and the key, for the slots [from, from +
+   * count): a pass over a million keys in slices, so that none holds the event loop for long.
+   * `visit` may delete that key. Returns where the next slice starts, 0 after the last.
    */
   forEachFrom(from: number, count: number, visit: (row: number, hi: number, lo: number) => void): number {
     const end = Math.min(this.used, from + count);
