@@ -63,14 +63,17 @@ async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'
   const spareUdp = bootUdpThread();
   const reading = configFile ? spareUdp.readConfig(configFile) : undefined;
   let config: Config;
+  // While the thread reads the file, zod, the schema, the logger and the daemon load: the thread
+  // has to boot before it reads, and waiting for it first left this thread idle.
+  configLoader();
+  const modules = Promise.all([import('./observe/log'), import('./daemon')]);
   try {
-    configLoader(); // while the thread reads the file
     config = loadOrExplain(configFile, await reading);
   } catch (error) {
     spareUdp.discard();
     throw error;
   }
-  const [{ createLogger }, { Daemon }] = await Promise.all([import('./observe/log'), import('./daemon')]);
+  const [{ createLogger }, { Daemon }] = await modules;
   const log = createLogger(undefined, undefined, logFormat);
   let refused = (_error: Error) => undefined as void;
   const daemon = new Daemon({ config, log, refused: (error) => refused(error), spareUdp });
