@@ -3,7 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../src/address/cidr';
 import type { FrameBatch } from '../src/ingest/frame-batch';
-import { parseHostPort } from '../src/address/host-port';
+import { isIpv6Host, parseHostPort } from '../src/address/host-port';
 import { Ingest, IngestHandlers, IngestOptions, IngestOutcome, normalizeSender } from '../src/ingest/listeners';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,6 +102,12 @@ describe('helpers', () => {
     expect(parseHostPort('[::1]:6514')).toEqual({ host: '::1', port: 6514 });
     expect(() => parseHostPort('::1:5514')).toThrow();
     expect(() => parseHostPort('127.0.0.1:70000')).toThrow();
+  });
+  test('a listen host is IPv6 exactly when Node says so', () => {
+    for (const address of ['127.0.0.1:5514', '0.0.0.0:1', '[::1]:6514', '[::]:1', '[::ffff:127.0.0.1]:1', 'localhost:5514', '[fe80::1]:2']) {
+      const { host } = parseHostPort(address);
+      expect([address, isIpv6Host(host)]).toEqual([address, net.isIPv6(host)]);
+    }
   });
   test('mapped senders are normalised', () => {
     expect(normalizeSender('::ffff:127.0.0.1')).toBe('127.0.0.1');

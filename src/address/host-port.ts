@@ -11,7 +11,15 @@ export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/**
+ * Whether a host parseHostPort gave is an IPv6 address: only those hold a colon. Node's
+ * `net.isIPv6` compiles its large pattern at the first call, some milliseconds of the start.
+ */
+export function isIpv6Host(host: string): boolean {
+  return host.includes(':');
+}
+
 /** A host as it stands before `:port`: IPv6 in brackets. */
 export function formatHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
+  return isIpv6Host(host) ? `[${host}]` : host;
 }

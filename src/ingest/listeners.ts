@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../address/cidr';
-import { parseHostPort } from '../address/host-port';
+import { isIpv6Host, parseHostPort } from '../address/host-port';
 import { FramerEvent, StreamFramer } from './framer';
 import { eachLine, FrameBatch, FramePacker } from './frame-batch';
 import { normalizeSender } from './sender';
@@ -118,7 +118,7 @@ export class Ingest {
       {
         host,
         port,
-        ipv6: net.isIPv6(host),
+        ipv6: isIpv6Host(host),
         recvBufferSize: this.options.udpReceiveBufferBytes,
         allowedSenders: this.options.allowedSenders.texts,
         maxMessageBytes: this.options.maxMessageBytes,
