@@ -75,7 +75,7 @@ const widenFamily = (min: number, max: number, fallbackPrefix: number, fallbackA
   z
     .object({ prefix: z.number().int().min(min).max(max).default(fallbackPrefix), after: z.number().int().min(2).max(10_000).default(fallbackAfter) })
     .strict()
-    .prefault({});
+    .default({});
 
 const widenSection = z.object({ findtime: duration.default(600), ipv4: widenFamily(8, 31, 24, 5), ipv6: widenFamily(4, 63, 48, 3) }).strict();
 
@@ -131,7 +131,7 @@ export const configSchema = z
           .default(4 << 20),
       })
       .strict()
-      .prefault({}),
+      .default({}),
     trust: z
       .object({
         cloudflareRanges: z.enum(['bundled', 'refresh']).default('bundled'),
@@ -143,7 +143,7 @@ export const configSchema = z
         maxTracked: z.number().int().min(1000).max(50_000_000).default(1_000_000),
       })
       .strict()
-      .prefault({}),
+      .default({}),
     jails: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'jail names use letters, digits, . _ -'), jail).default({
       'wordpress-hard': { events: ['hard'], maxretry: 1, findtime: 600, bantime: 3600, action: 'block' },
       'wordpress-soft': { events: ['soft'], maxretry: 5, findtime: 600, bantime: 3600, action: 'managed_challenge' },
@@ -164,11 +164,11 @@ export const configSchema = z
         dryRun: z.boolean().default(false),
       })
       .strict()
-      .prefault({}),
+      .default({}),
     privacy: z
       .object({ logAddresses: z.enum(['pseudonymize', 'omit', 'plain']).default('pseudonymize') })
       .strict()
-      .prefault({}),
+      .default({}),
     /** `false` turns it off; `{}` takes every default */
     shield: orFalse(shieldSection),
     widen: orFalse(widenSection),
@@ -190,7 +190,7 @@ export const configSchema = z
         hostNames: z.array(z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be a host name')).default([]),
       })
       .strict()
-      .prefault({}),
+      .default({}),
   })
   .strict()
   .superRefine((config, ctx) => {
