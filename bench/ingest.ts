@@ -11,7 +11,7 @@ import { buildConfig } from '../src/config/load';
 import { Daemon } from '../src/daemon';
 import { makePki } from '../test/helpers/certs';
 import { discardingLogger } from './quiet-log';
-import { runSender } from './sender-process';
+import { runSender, SenderReport } from './sender-process';
 import { NODE_FLAGS } from '../src/common/node-flags';
 
 const ROOT = resolve(__dirname, '../..');
@@ -66,7 +66,10 @@ async function measure(
     events: stats.events,
   };
   if (transport === 'udp') {
-    result.offeredPerSecond = (sent as { perSecond: number } | null)?.perSecond;
+    const report = sent as SenderReport | null;
+    result.offeredPerSecond = report?.perSecond;
+    result.udpSender = report?.udpSender;
+    result.senderCpuSeconds = report?.cpuSeconds;
     result.lossPercent = Number((((count - received) / count) * 100).toFixed(3));
   }
   return result;

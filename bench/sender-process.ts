@@ -4,11 +4,20 @@ import { join, resolve } from 'node:path';
 
 const SENDER = join(resolve(__dirname, '../..'), 'dist/bench/sender.js');
 
+/** What the sender says once done: for UDP, how it sent (bench/sender.ts) and the CPU that took. */
+export interface SenderReport {
+  sent: number;
+  seconds: number;
+  perSecond: number;
+  cpuSeconds?: number;
+  udpSender?: 'c' | 'node';
+}
+
 export interface SenderProcess {
   /** resolves once its frames are built and it starts sending */
   ready: Promise<void>;
   /** what it sent, once it exits */
-  done: Promise<{ sent: number; seconds: number; perSecond: number }>;
+  done: Promise<SenderReport>;
   kill(): void;
 }
 
@@ -22,7 +31,7 @@ export function runSender(args: string[]): SenderProcess {
     out += chunk;
     if (out.startsWith('ready\n')) signalReady();
   });
-  const done = new Promise<{ sent: number; seconds: number; perSecond: number }>((resolvePromise, reject) => {
+  const done = new Promise<SenderReport>((resolvePromise, reject) => {
     child.on('exit', (code, signal) =>
       code === 0 ? resolvePromise(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`sender exited ${code ?? signal}`)),
     );

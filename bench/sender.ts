@@ -4,9 +4,16 @@
  * it sent and how long it took. Every frame is built before the first is sent, so the sender's own
  * string work is not what is measured; it prints `ready` then. Loopback only.
  *   node dist/bench/sender.js <tcp|tls|udp> <port> <count> [connections] [udp rate per second]
+ * Datagrams go out through bench/udp-sender.c, compiled here, as rsyslog sends them (one send a
+ * datagram, in C); without a C compiler, through Node's dgram, which costs the shared cores more.
+ * Its JSON says which (`udpSender`) and the CPU the sending took (`cpuSeconds`).
  */
+import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import tls from 'node:tls';
 import { octetCounted } from '../test/helpers/wire';
 
@@ -54,14 +61,62 @@ async function streams(ready: () => void): Promise<void> {
   await Promise.all(sockets.map((socket, c) => stream(socket, work[c])));
 }
 
+/** What the sending cost, and how datagrams went out. */
+interface Sent {
+  cpuSeconds: number;
+  udpSender?: 'c' | 'node';
+}
+
+/** Datagrams, through the C sender where a compiler builds it, else through Node. */
+async function datagrams(ready: () => void): Promise<Sent> {
+  const payloads = Array.from({ length: count }, (_, i) => Buffer.from(message(i)));
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-sender-'));
+  try {
+    const binary = join(dir, 'udp-sender');
+    const source = resolve(__dirname, '../../bench/udp-sender.c');
+    const built = spawnSync('cc', ['-O2', '-o', binary, source], { stdio: 'ignore' });
+    if (built.error || built.status !== 0) return { ...(await datagramsFromNode(payloads, ready)), udpSender: 'node' };
+    const file = join(dir, 'datagrams');
+    writeFileSync(file, Buffer.concat(payloads.flatMap((payload) => [lengthPrefix(payload.length), payload])));
+    return { ...(await datagramsFromC(binary, file, ready)), udpSender: 'c' };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function lengthPrefix(length: number): Buffer {
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(length);
+  return prefix;
+}
+
+function datagramsFromC(binary: string, file: string, ready: () => void): Promise<Sent> {
+  const child = spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let announced = false;
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+    if (!announced && out.startsWith('ready\n')) {
+      announced = true;
+      ready();
+    }
+  });
+  return new Promise((done, fail) =>
+    child.on('exit', (code) => {
+      if (code !== 0) return fail(new Error(`udp-sender exited with ${code}`));
+      done({ cpuSeconds: (JSON.parse(out.slice('ready\n'.length)) as { cpuSeconds: number }).cpuSeconds });
+    }),
+  );
+}
+
 /**
  * At a set rate, sends what is due every millisecond and sleeps in between (a busy-waiting sender
  * would take the core the daemon needs on a two-core machine, which rsyslog does not do).
  */
-async function datagrams(ready: () => void): Promise<void> {
+async function datagramsFromNode(payloads: Buffer[], ready: () => void): Promise<Sent> {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((done) => socket.connect(port, '127.0.0.1', done));
-  const payloads = Array.from({ length: count }, (_, i) => Buffer.from(message(i)));
+  const cpu = process.cpuUsage();
   ready();
   const started = performance.now();
   let i = 0;
@@ -71,6 +126,8 @@ async function datagrams(ready: () => void): Promise<void> {
     await new Promise((resolve) => (rate > 0 ? setTimeout(resolve, 1) : setImmediate(resolve)));
   }
   await new Promise<void>((done) => socket.close(done));
+  const { user, system } = process.cpuUsage(cpu);
+  return { cpuSeconds: (user + system) / 1e6 };
 }
 
 async function main(): Promise<void> {
@@ -79,9 +136,9 @@ async function main(): Promise<void> {
     process.stdout.write('ready\n');
     started = performance.now();
   };
-  await (transport === 'udp' ? datagrams(ready) : streams(ready));
+  const how = transport === 'udp' ? await datagrams(ready) : (await streams(ready), {});
   const seconds = (performance.now() - started) / 1000;
-  process.stdout.write(`${JSON.stringify({ sent: count, seconds: Number(seconds.toFixed(3)), perSecond: Math.round(count / seconds) })}\n`);
+  process.stdout.write(`${JSON.stringify({ sent: count, seconds: Number(seconds.toFixed(3)), perSecond: Math.round(count / seconds), ...how })}\n`);
 }
 
 void main();
