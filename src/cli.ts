@@ -186,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'replay': {
       if (values.count && values.events) throw new UsageError('--count prints counts only, not --events');
-      const { countLines, openReplayInput, replay } = await import('./replay/replay');
+      const { openReplayInput } = await import('./replay/input');
       const source = positionals[0] ?? '-';
       const input = openReplayInput(source, values.count);
       // a person at a terminal sees how far a long replay has come; a pipe or a file sees nothing
@@ -196,8 +196,13 @@ async function main(argv: string[]): Promise<number> {
       if (values.count) {
         // the one setting counting reads; without a file it is the default, and the schema stays unloaded
         const maxLineBytes = values.config ? loadOrExplain(values.config).listen.maxMessageBytes : DEFAULT_MAX_MESSAGE_BYTES;
+        // its own module: counting loads nothing of the policy
+        const { countLines } = await import('./replay/count');
         await countLines(maxLineBytes, input, process.stdout, { json: values.json, progress });
-      } else await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events, progress });
+      } else {
+        const { replay } = await import('./replay/replay');
+        await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events, progress });
+      }
       return EXIT_OK;
     }
     case 'status': {

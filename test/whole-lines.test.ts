@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openReplayInput, wholeLines } from '../src/replay/replay';
+import { openReplayInput, wholeLines } from '../src/replay/input';
 
 /** An unpooled copy: Node copies a buffer of its small-buffer pool rather than hand it over. */
 function ownCopy(bytes: Uint8Array): Buffer {
