@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import { decodeHere } from '../decode/decode-thread';
 import { Decoded, Decoder, rejection } from '../decode/decoder';
 import { LineCounter, PipelineStats } from '../decode/line-counter';
-import { wholeLines } from './input';
+import { ReplayInput, wholeLines } from './input';
 import { ByteOutput } from './output';
 import type { ReplayOptions } from './replay';
 import { printSummary } from './summary';
@@ -15,7 +15,7 @@ import { printSummary } from './summary';
  */
 export async function countLines(
   maxLineBytes: number,
-  input: AsyncIterable<Buffer>,
+  input: ReplayInput,
   output: Writable,
   options: Pick<ReplayOptions, 'json' | 'now' | 'progress'>,
 ): Promise<PipelineStats> {

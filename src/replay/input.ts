@@ -1,8 +1,10 @@
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 
 /** A read of replay's input: a mebibyte (with a stream's default 64 KiB, reading 120 MB took 180 ms of stream overhead against 65 ms). */
 const READ_BYTES = 1 << 20;
+
+/** Reads of replay's input, as they come: a stream's, or a file's read in place (synchronously). */
+export type ReplayInput = AsyncIterable<Buffer> | Iterable<Buffer>;
 
 /**
  * Replay's input: a file, or standard input for `-`. `inPlace`: every read of a file goes into one
@@ -10,22 +12,22 @@ const READ_BYTES = 1 << 20;
  * stream's reads each take fresh memory, and the first touch of fresh memory cost more than finding
  * the lines in it.
  */
-export function openReplayInput(source: string, inPlace = false): AsyncIterable<Buffer> {
+export function openReplayInput(source: string, inPlace = false): ReplayInput {
   if (source === '-') return process.stdin;
   return inPlace ? readInPlace(source) : createReadStream(source, { highWaterMark: READ_BYTES });
 }
 
-async function* readInPlace(path: string): AsyncGenerator<Buffer> {
-  const handle = await open(path, 'r');
+function* readInPlace(path: string): Generator<Buffer> {
+  const fd = openSync(path, 'r');
   try {
     const buffer = Buffer.allocUnsafeSlow(READ_BYTES);
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, READ_BYTES, null);
+      const bytesRead = readSync(fd, buffer, 0, READ_BYTES, null);
       if (bytesRead === 0) return;
       yield buffer.subarray(0, bytesRead);
     }
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -37,12 +39,7 @@ async function* readInPlace(path: string): AsyncGenerator<Buffer> {
  * that shares one is copied, a carried tail is copied out), so it may be handed to another thread;
  * with `inPlace` (reads that overwrite one buffer) a chunk is good only until the next is asked for.
  */
-export async function* wholeLines(
-  input: AsyncIterable<Buffer>,
-  maxLineBytes: number,
-  oversize: () => void,
-  inPlace = false,
-): AsyncGenerator<Uint8Array<ArrayBuffer>> {
+export async function* wholeLines(input: ReplayInput, maxLineBytes: number, oversize: () => void, inPlace = false): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   let carry: Buffer[] = [];
   let carried = 0;
   let skipping = false;

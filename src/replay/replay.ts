@@ -5,7 +5,7 @@ import { Decoded, Decoder, rejection } from '../decode/decoder';
 import type { PipelineStats } from '../decode/line-counter';
 import { createEscalation, createPolicy, Pipeline } from '../policy/pipeline';
 import type { Progress } from './progress';
-import { wholeLines } from './input';
+import { ReplayInput, wholeLines } from './input';
 import { printSummary } from './summary';
 import { BanJsonWriter, banText, ByteOutput, eventJson, eventText, shieldJson, shieldText } from './output';
 
@@ -27,7 +27,7 @@ const REPLAY_BACKLOG = 8 << 20;
  * recognition run in the decode thread while this thread keeps the policy and the output, in the
  * lines' order.
  */
-export async function replay(getConfig: () => Config, input: AsyncIterable<Buffer>, output: Writable, options: ReplayOptions): Promise<PipelineStats> {
+export async function replay(getConfig: () => Config, input: ReplayInput, output: Writable, options: ReplayOptions): Promise<PipelineStats> {
   const decoder = new Decoder('message', true);
   // The chunks it held were handed over, not copied: its death would leave the counts short.
   let died: Error | null = null;
