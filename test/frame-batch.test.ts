@@ -26,6 +26,12 @@ describe('lineBounds (replay input)', () => {
     expect(lines(chunk('a\r\nb\n\n12 <37>x\n123abc\n5 \nlast'))).toEqual(['a', 'b', '', '<37>x', '123abc', '5 ', 'last']);
   });
 
+  test('a chunk of many short lines has them all (the bounds outgrow their first guess)', () => {
+    const many = Array.from({ length: 5000 }, (_, i) => String(i % 10));
+    expect(lines(chunk(`${many.join('\n')}\n`))).toEqual(many);
+    expect(lines(chunk('\n'.repeat(3000)))).toEqual(Array<string>(3000).fill(''));
+  });
+
   test('a chunk ending in LF has no empty line after it; an empty chunk has no line', () => {
     expect(lines(chunk('one\ntwo\n'))).toEqual(['one', 'two']);
     expect(lines(chunk(''))).toEqual([]);
@@ -39,14 +45,14 @@ describe('lineBounds (replay input)', () => {
   test('a chunk that is a view into a larger buffer gives only its own lines, at their places in the view', () => {
     const whole = Buffer.from('skip\nmine\nmine too\nskip');
     const view = new Uint8Array(whole.buffer, whole.byteOffset + 5, 14);
-    expect(lineBounds({ chunk: view, receivedAt: 0, maxLineBytes: 100 })).toEqual([0, 4, 5, 13]);
+    expect([...lineBounds({ chunk: view, receivedAt: 0, maxLineBytes: 100 })]).toEqual([0, 4, 5, 13]);
     expect(lines({ chunk: view, receivedAt: 0, maxLineBytes: 100 })).toEqual(['mine', 'mine too']);
   });
 
   test('a CR alone inside a line stays in it; a sequence cut by the line end stays in its line', () => {
     expect(lines(chunk('a\rb\nü\rx\n'))).toEqual(['a\rb', 'ü\rx']);
     const cut = Buffer.concat([Buffer.from([0x61, 0xe2, 0x82]), Buffer.from('\nz\n')]);
-    expect(lineBounds(chunk(cut))).toEqual([0, 3, 4, 5]);
+    expect([...lineBounds(chunk(cut))]).toEqual([0, 3, 4, 5]);
   });
 });
 
