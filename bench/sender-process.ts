@@ -1,5 +1,6 @@
 /** The sender (bench/sender.ts) as a child process, for the benchmarks that put a load on the daemon. */
-import { spawn } from 'node:child_process';
+import { ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { join, resolve } from 'node:path';
 
 const SENDER = join(resolve(__dirname, '../..'), 'dist/bench/sender.js');
@@ -23,7 +24,14 @@ export interface SenderProcess {
 
 /** Starts the sender with its arguments: <tcp|tls|udp> <port> <count> [connections] [udp rate per second]. */
 export function runSender(args: string[]): SenderProcess {
-  const child = spawn(process.execPath, [SENDER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return senderProcess(spawn(process.execPath, [SENDER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] }), 'sender');
+}
+
+/**
+ * A sending child (the Node sender, or the C one it runs for datagrams): it prints `ready` once it
+ * starts sending, then its report as JSON, and exits 0.
+ */
+export function senderProcess(child: ChildProcessByStdio<null, Readable, null>, name: string): SenderProcess {
   let out = '';
   let signalReady: () => void = () => undefined;
   const ready = new Promise<void>((resolvePromise) => (signalReady = resolvePromise));
@@ -33,7 +41,7 @@ export function runSender(args: string[]): SenderProcess {
   });
   const done = new Promise<SenderReport>((resolvePromise, reject) => {
     child.on('exit', (code, signal) =>
-      code === 0 ? resolvePromise(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`sender exited ${code ?? signal}`)),
+      code === 0 ? resolvePromise(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`${name} exited ${code ?? signal}`)),
     );
   });
   return { ready, done, kill: () => child.kill() };

@@ -15,6 +15,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import tls from 'node:tls';
+import { senderProcess, SenderReport } from './sender-process';
 import { octetCounted } from '../test/helpers/wire';
 
 const [transport, portText, countText, connectionsText = '1', rateText = '0'] = process.argv.slice(2);
@@ -62,10 +63,7 @@ async function streams(ready: () => void): Promise<void> {
 }
 
 /** What the sending cost, and how datagrams went out. */
-interface Sent {
-  cpuSeconds: number;
-  udpSender?: 'c' | 'node';
-}
+type Sent = Required<Pick<SenderReport, 'cpuSeconds'>> & Pick<SenderReport, 'udpSender'>;
 
 /** Datagrams, through the C sender where a compiler builds it, else through Node. */
 async function datagrams(ready: () => void): Promise<Sent> {
@@ -90,23 +88,10 @@ function lengthPrefix(length: number): Buffer {
   return prefix;
 }
 
-function datagramsFromC(binary: string, file: string, ready: () => void): Promise<Sent> {
-  const child = spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  let announced = false;
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-    if (!announced && out.startsWith('ready\n')) {
-      announced = true;
-      ready();
-    }
-  });
-  return new Promise((done, fail) =>
-    child.on('exit', (code) => {
-      if (code !== 0) return fail(new Error(`udp-sender exited with ${code}`));
-      done({ cpuSeconds: (JSON.parse(out.slice('ready\n'.length)) as { cpuSeconds: number }).cpuSeconds });
-    }),
-  );
+async function datagramsFromC(binary: string, file: string, ready: () => void): Promise<Sent> {
+  const child = senderProcess(spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] }), 'udp-sender');
+  void child.ready.then(ready);
+  return { cpuSeconds: (await child.done).cpuSeconds! };
 }
 
 /**

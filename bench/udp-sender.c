@@ -22,6 +22,11 @@ static double now(void) {
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/* The length written before a datagram at `at`: 4 bytes, big-endian. */
+static uint32_t length_at(const unsigned char *data, long at) {
+  return (uint32_t)data[at] << 24 | (uint32_t)data[at + 1] << 16 | (uint32_t)data[at + 2] << 8 | data[at + 3];
+}
+
 int main(int argc, char **argv) {
   if (argc != 4) { fprintf(stderr, "usage: udp-sender FILE PORT RATE\n"); return 2; }
   FILE *file = fopen(argv[1], "rb");
@@ -33,7 +38,7 @@ int main(int argc, char **argv) {
   if (!data || fread(data, 1, size, file) != (size_t)size) { perror("read"); return 1; }
   fclose(file);
   long count = 0;
-  for (long at = 0; at + 4 <= size; count++) at += 4 + ((data[at] << 24) | (data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3]);
+  for (long at = 0; at + 4 <= size; count++) at += 4 + length_at(data, at);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
   inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
@@ -47,7 +52,7 @@ int main(int argc, char **argv) {
     long due = rate > 0 ? (long)((now() - started) * rate) : count;
     if (due > count) due = count;
     for (; sent < due; sent++) {
-      uint32_t length = (data[at] << 24) | (data[at + 1] << 16) | (data[at + 2] << 8) | data[at + 3];
+      uint32_t length = length_at(data, at);
       send(fd, data + at + 4, length, 0);
       at += 4 + length;
     }
