@@ -186,9 +186,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'replay': {
       if (values.count && values.events) throw new UsageError('--count prints counts only, not --events');
-      const { openReplayInput } = await import('./replay/input');
       const source = positionals[0] ?? '-';
-      const input = openReplayInput(source, values.count);
       // a person at a terminal sees how far a long replay has come; a pipe or a file sees nothing
       const { Progress } = await import('./replay/progress');
       const size = source === '-' ? 0 : (statSync(source, { throwIfNoEntry: false })?.size ?? 0);
@@ -198,10 +196,15 @@ async function main(argv: string[]): Promise<number> {
         const maxLineBytes = values.config ? loadOrExplain(values.config).listen.maxMessageBytes : DEFAULT_MAX_MESSAGE_BYTES;
         // its own module: counting loads nothing of the policy
         const { countLines } = await import('./replay/count');
-        await countLines(maxLineBytes, input, process.stdout, { json: values.json, progress });
+        await countLines(maxLineBytes, source, process.stdout, {
+          json: values.json,
+          progress,
+          warn: (message) => process.stderr.write(`edgeban: ${message}\n`),
+        });
       } else {
         const { replay } = await import('./replay/replay');
-        await replay(() => loadOrExplain(values.config), input, process.stdout, { json: values.json, events: values.events, progress });
+        const { openReplayInput } = await import('./replay/input');
+        await replay(() => loadOrExplain(values.config), openReplayInput(source), process.stdout, { json: values.json, events: values.events, progress });
       }
       return EXIT_OK;
     }

@@ -45,9 +45,13 @@ export class DecodeError extends EdgebanError {
   }
 }
 
-/** The message of anything thrown, for a log line: an Error's message, else its text. */
+/**
+ * The message of anything thrown, for a log line: an Error's message (also one of another realm,
+ * as a thread's error arrives under jest), else its text.
+ */
 export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
+  if (typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string') return error.message;
   if (typeof error === 'string') return error;
   try {
     return JSON.stringify(error) ?? String(error);

@@ -118,6 +118,11 @@ export class Decoder {
     return repeat === undefined ? rejection(recognised) : { type: 'rejected', reason: recognised, repeat };
   }
 
+  /** Replay's clock now: the latest message time seen (0 before any). */
+  get latestTime(): number {
+    return this.lastTime;
+  }
+
   /** Replay's clock: a line without a timestamp takes the previous line's time. */
   private messageTime(timestamp: number | null): number {
     if (timestamp !== null) this.lastTime = Math.max(this.lastTime, timestamp);

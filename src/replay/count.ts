@@ -1,35 +1,138 @@
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
+import { describeError } from '../common/errors';
+import { workerScript } from '../common/worker-script';
 import { decodeHere } from '../decode/decode-thread';
 import { Decoded, Decoder, rejection } from '../decode/decoder';
 import { LineCounter, PipelineStats } from '../decode/line-counter';
-import { ReplayInput, wholeLines } from './input';
+import { countSegments, CountWorkerData, mergeSegments, SEGMENT_BYTES, SegmentCounts, SegmentCursor, SegmentSource, segmentsIn } from './count-segments';
+import { openReplayInput, wholeLines } from './input';
 import { ByteOutput } from './output';
 import type { ReplayOptions } from './replay';
 import { printSummary } from './summary';
 
 /**
- * `replay --count`: what the lines are, deciding nothing, as fail2ban-regex tests a filter against
- * a log. Each line is parsed, recognised and counted on this one thread: a second thread would
- * only have to hand every answer back to be counted, and splitting the decoding between two
- * threads made it slower on a two-core machine.
+ * A file shorter than this many segments (128 MiB, about 1.3 million lines) is counted on one
+ * thread. A second thread starts late (a worker boots while the first thread takes a core) and
+ * slow (its code is cold), and on a shared two-core host it pays off only on a long file.
  */
-export async function countLines(
+const MIN_SEGMENTS_FOR_TWO = 32;
+
+export interface CountOptions extends Pick<ReplayOptions, 'json' | 'now' | 'progress'> {
+  /** how a file is cut between the two threads (tests cut small files) */
+  segmentBytes?: number;
+  /** told when the second thread failed and its segments were counted again on this one */
+  warn?: (message: string) => void;
+  /** the second thread's script (tests give one that fails) */
+  helperScript?: string;
+}
+
+/**
+ * `replay --count`: what the lines are, deciding nothing, as fail2ban-regex tests a filter against
+ * a log. Each line is parsed, recognised and counted. A file of some size is counted by two
+ * threads, each reading the segments it takes with its own reads, so that no line crosses between
+ * them; a pipe (`-`) by this one thread, in order.
+ */
+export async function countLines(maxLineBytes: number, source: string, output: Writable, options: CountOptions): Promise<PipelineStats> {
+  const receivedAt = options.now ?? Date.now();
+  const file = source === '-' ? null : openFile(source, options.segmentBytes ?? SEGMENT_BYTES, maxLineBytes, receivedAt);
+  let stats: PipelineStats;
+  try {
+    if (file && segmentsIn(file) >= MIN_SEGMENTS_FOR_TWO && availableParallelism() > 1) {
+      stats = await countOnTwoThreads(source, file, options);
+    } else {
+      stats = await countInOrder(maxLineBytes, receivedAt, openReplayInput(source, true), options.progress);
+    }
+  } finally {
+    if (file) closeSync(file.fd);
+  }
+  await printSummary(new ByteOutput(output), stats, options.json, true);
+  return stats;
+}
+
+/** The file open for reading at any offset, or null when it is no regular file (a FIFO reads as a pipe). */
+function openFile(path: string, segmentBytes: number, maxLineBytes: number, receivedAt: number): SegmentSource | null {
+  const fd = openSync(path, 'r');
+  const stat = fstatSync(fd);
+  if (stat.isFile()) return { fd, size: stat.size, segmentBytes, maxLineBytes, receivedAt };
+  closeSync(fd);
+  return null;
+}
+
+/** One thread, the lines in order: for a pipe, and for a file too small to share. */
+async function countInOrder(
   maxLineBytes: number,
-  input: ReplayInput,
-  output: Writable,
-  options: Pick<ReplayOptions, 'json' | 'now' | 'progress'>,
+  receivedAt: number,
+  input: ReturnType<typeof openReplayInput>,
+  progress: CountOptions['progress'],
 ): Promise<PipelineStats> {
   const decoder = new Decoder('message', true);
   const counter = new LineCounter();
   const count = (decoded: Decoded) => void counter.count(decoded);
-  const receivedAt = options.now ?? Date.now();
-  const progress = options.progress?.(() => counter.stats.lines);
+  const shown = progress?.(() => counter.stats.lines);
   // each chunk is decoded before the next read: the file may be read in place (openReplayInput)
   for await (const chunk of wholeLines(input, maxLineBytes, () => count(rejection('oversize')), true)) {
-    progress?.advance(chunk.byteLength);
+    shown?.advance(chunk.byteLength);
     decodeHere(decoder, { chunk, receivedAt, maxLineBytes, mayRepeat: true }, count);
   }
-  progress?.done();
-  await printSummary(new ByteOutput(output), counter.stats, options.json, true);
+  shown?.done();
   return counter.stats;
+}
+
+/**
+ * This thread and a helper take segments from a shared cursor until none is left; their counts
+ * are then merged as if one thread had read the file in order. Should the helper fail, the
+ * segments it took are counted here: the counts come out whole either way.
+ */
+async function countOnTwoThreads(path: string, file: SegmentSource, options: CountOptions): Promise<PipelineStats> {
+  const cursor = new SegmentCursor();
+  const { size, segmentBytes, maxLineBytes, receivedAt } = file;
+  const script = options.helperScript ?? workerScript('replay', 'count-worker');
+  const helper = startHelper(script, { path, size, segmentBytes, maxLineBytes, receivedAt, shared: cursor.shared }, options.warn);
+  let linesHere = 0;
+  const shown = options.progress?.(() => linesHere + cursor.linesOfHelper);
+  let shownBytes = 0;
+  const mine = await countSegments(
+    file,
+    () => cursor.take(),
+    (index, lines) => {
+      linesHere = lines;
+      // every segment up to this one has been taken by one thread or the other
+      const taken = Math.min(file.size, (index + 1) * file.segmentBytes);
+      shown?.advance(Math.max(0, taken - shownBytes));
+      shownBytes = Math.max(shownBytes, taken);
+    },
+  );
+  const theirs = (await helper) ?? (await countSegments(file, segmentsLeftBy(mine, segmentsIn(file))));
+  shown?.done();
+  return mergeSegments([mine, theirs]);
+}
+
+/** The helper thread's counts once it is done, or null should it fail (told to `warn`: a failure there is a bug to report). */
+function startHelper(script: string, workerData: CountWorkerData, warn: CountOptions['warn']): Promise<SegmentCounts | null> {
+  const worker = new Worker(script, { workerData });
+  return new Promise((resolve) => {
+    let answered = false;
+    const failed = (why: string) => {
+      if (answered) return;
+      answered = true;
+      warn?.(`the second counting thread ${why}; the segments it had taken were counted again on the first`);
+      resolve(null);
+    };
+    worker.once('message', (counts: SegmentCounts) => {
+      answered = true;
+      resolve(counts);
+    });
+    worker.once('error', (error) => failed(`failed (${describeError(error)})`));
+    worker.once('exit', (code) => failed(`exited with ${code} before it answered`));
+  });
+}
+
+/** Hands out the segments `counts` does not hold, then one past the last. */
+function segmentsLeftBy(counts: SegmentCounts, segments: number): () => number {
+  const done = new Set(counts.segments.map((segment) => segment.index));
+  const left = Array.from({ length: segments }, (_, index) => index).filter((index) => !done.has(index));
+  return () => left.shift() ?? segments;
 }

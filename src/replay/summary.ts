@@ -4,7 +4,7 @@ import type { ByteOutput } from './output';
 /** The last line(s): counts, and with `counted` (--count) events by kind instead of bans. */
 export async function printSummary(out: ByteOutput, stats: PipelineStats, json: boolean, counted: boolean): Promise<void> {
   const ignored = stats.ignored.toObject();
-  for (const [reason, count] of stats.rejected.entries()) if (reason !== 'not_wordpress') ignored[reason] = count;
+  for (const [reason, count] of Object.entries(stats.rejected.toObject())) if (reason !== 'not_wordpress') ignored[reason] = count;
   const classes = stats.classes.toObject();
   if (json) {
     const { lines, events, bans } = stats;
