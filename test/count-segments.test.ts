@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -99,6 +100,19 @@ describe('replay --count on two threads', () => {
     const twoThreads = await countLines(MAX_LINE_BYTES, file, sink(), { json: true, now: NOW, segmentBytes: 4096 });
     expect(plain(twoThreads)).toEqual(await inOrder(file));
     expect(twoThreads.lines).toBe(lines.length);
+  });
+
+  test("a named pipe (zcat into a FIFO, or bash's <(…)) is counted whole, on one thread, opened once", async () => {
+    const file = join(dir, 'piped.log');
+    const fifo = join(dir, 'fifo');
+    const lines = fc.sample(line, { numRuns: 20_000, seed: 3 });
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    execFileSync('mkfifo', [fifo]);
+    const writer = spawn('sh', ['-c', 'cat "$0" > "$1"', file, fifo]);
+    const written = new Promise((done) => writer.once('exit', done));
+    const counts = await countLines(MAX_LINE_BYTES, fifo, sink(), { json: true, now: NOW, segmentBytes: 1024 });
+    expect(await written).toBe(0);
+    expect(plain(counts)).toEqual(await inOrder(file));
   });
 
   test('a helper that dies holding segments leaves them to this thread: the counts come out whole, and the failure is told', async () => {

@@ -2,7 +2,7 @@ import { readSync } from 'node:fs';
 import { decodeHere } from '../decode/decode-thread';
 import { Decoded, Decoder, rejection } from '../decode/decoder';
 import { LineCounter, PipelineStats } from '../decode/line-counter';
-import { wholeLines } from './input';
+import { READ_BYTES, ReplayInput, readsInPlace, wholeLines } from './input';
 
 /**
  * `replay --count` on two threads: the file is cut into segments of this size, and each thread
@@ -10,9 +10,6 @@ import { wholeLines } from './input';
  * for the other at the end, large enough that taking one costs nothing.
  */
 export const SEGMENT_BYTES = 4 << 20;
-
-/** A read into a segment's buffer: a mebibyte, as replay reads a file. */
-const READ_BYTES = 1 << 20;
 
 /**
  * What both threads share, in one SharedArrayBuffer: the next segment to take (an Int32, taken
@@ -111,7 +108,7 @@ export async function countSegments(source: SegmentSource, take: () => number, c
   for (let index = take(); index < segmentsIn(source); index = take()) {
     const from = lineStartFrom(source.fd, index * source.segmentBytes, source.size, buffer);
     const to = lineStartFrom(source.fd, (index + 1) * source.segmentBytes, source.size, buffer);
-    await counter.countSegment(index, decoder, readRange(source.fd, from, to, buffer), source);
+    await counter.countSegment(index, decoder, readsInPlace(source.fd, buffer, { from, to }), source);
     counted?.(index, counter.linesSoFar);
   }
   return counter.result();
@@ -136,13 +133,20 @@ export function lineStartFrom(fd: number, position: number, size: number, buffer
   return size;
 }
 
-/** The bytes [from, to) of the file, read into `buffer` in place, each read good until the next. */
-function* readRange(fd: number, from: number, to: number, buffer: Buffer): Generator<Buffer> {
-  for (let at = from; at < to;) {
-    const bytesRead = readSync(fd, buffer, 0, Math.min(buffer.length, to - at), at);
-    if (bytesRead === 0) return;
-    yield buffer.subarray(0, bytesRead);
-    at += bytesRead;
+/**
+ * Decodes every whole line of `reads`, each read decoded before the next is asked for (they may be
+ * read in place), a line over `maxLineBytes` as `oversize`. `advance` is told the bytes of each chunk.
+ */
+export async function decodeReads(
+  reads: ReplayInput,
+  decoder: Decoder,
+  { maxLineBytes, receivedAt }: Pick<SegmentSource, 'maxLineBytes' | 'receivedAt'>,
+  each: (decoded: Decoded) => void,
+  advance?: (bytes: number) => void,
+): Promise<void> {
+  for await (const chunk of wholeLines(reads, maxLineBytes, () => each(rejection('oversize')), true)) {
+    advance?.(chunk.byteLength);
+    decodeHere(decoder, { chunk, receivedAt, maxLineBytes, mayRepeat: true }, each);
   }
 }
 
@@ -153,19 +157,14 @@ class SegmentCounter {
   private readonly deferred: DeferredLines = { fingerprints: [], ats: [], outcomeOf: [] };
   private readonly outcomes: Decoded[] = [];
   private readonly outcomeIndex = new Map<string, number>();
-  private deferredLines = 0;
 
   get linesSoFar(): number {
-    return this.counter.stats.lines + this.deferredLines;
+    return this.counter.stats.lines + this.deferred.fingerprints.length;
   }
 
   async countSegment(index: number, decoder: Decoder, reads: Iterable<Buffer>, source: SegmentSource): Promise<void> {
     const deferredFrom = this.deferred.fingerprints.length;
-    const each = (decoded: Decoded) => this.count(decoded);
-    const { maxLineBytes, receivedAt } = source;
-    for await (const chunk of wholeLines(reads, maxLineBytes, () => each(rejection('oversize')), true)) {
-      decodeHere(decoder, { chunk, receivedAt, maxLineBytes, mayRepeat: true }, each);
-    }
+    await decodeReads(reads, decoder, source, (decoded) => this.count(decoded));
     this.segments.push({ index, deferredFrom, deferredTo: this.deferred.fingerprints.length, clock: decoder.latestTime });
   }
 
@@ -181,7 +180,6 @@ class SegmentCounter {
 
   private count(decoded: Decoded): void {
     if (!decoded.repeat) return void this.counter.count(decoded);
-    this.deferredLines++;
     this.deferred.fingerprints.push(decoded.repeat.fingerprint);
     this.deferred.ats.push(decoded.repeat.at);
     this.deferred.outcomeOf.push(this.outcomeOf(decoded));

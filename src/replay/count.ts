@@ -4,11 +4,20 @@ import type { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { describeError } from '../common/errors';
 import { workerScript } from '../common/worker-script';
-import { decodeHere } from '../decode/decode-thread';
-import { Decoded, Decoder, rejection } from '../decode/decoder';
+import { Decoder } from '../decode/decoder';
 import { LineCounter, PipelineStats } from '../decode/line-counter';
-import { countSegments, CountWorkerData, mergeSegments, SEGMENT_BYTES, SegmentCounts, SegmentCursor, SegmentSource, segmentsIn } from './count-segments';
-import { openReplayInput, wholeLines } from './input';
+import {
+  countSegments,
+  CountWorkerData,
+  decodeReads,
+  mergeSegments,
+  SEGMENT_BYTES,
+  SegmentCounts,
+  SegmentCursor,
+  SegmentSource,
+  segmentsIn,
+} from './count-segments';
+import { openReplayInput, READ_BYTES, ReplayInput, readsInPlace } from './input';
 import { ByteOutput } from './output';
 import type { ReplayOptions } from './replay';
 import { printSummary } from './summary';
@@ -37,46 +46,45 @@ export interface CountOptions extends Pick<ReplayOptions, 'json' | 'now' | 'prog
  */
 export async function countLines(maxLineBytes: number, source: string, output: Writable, options: CountOptions): Promise<PipelineStats> {
   const receivedAt = options.now ?? Date.now();
-  const file = source === '-' ? null : openFile(source, options.segmentBytes ?? SEGMENT_BYTES, maxLineBytes, receivedAt);
+  // opened once: a FIFO closed and opened again could lose its writer in between
+  const fd = source === '-' ? null : openSync(source, 'r');
   let stats: PipelineStats;
   try {
+    const file = fd === null ? null : regularFile(fd, options.segmentBytes ?? SEGMENT_BYTES, maxLineBytes, receivedAt);
     if (file && segmentsIn(file) >= MIN_SEGMENTS_FOR_TWO && availableParallelism() > 1) {
       stats = await countOnTwoThreads(source, file, options);
     } else {
-      stats = await countInOrder(maxLineBytes, receivedAt, openReplayInput(source, true), options.progress);
+      const reads = fd === null ? openReplayInput('-') : readsInPlace(fd, Buffer.allocUnsafeSlow(READ_BYTES));
+      stats = await countInOrder(reads, { maxLineBytes, receivedAt }, options.progress);
     }
   } finally {
-    if (file) closeSync(file.fd);
+    if (fd !== null) closeSync(fd);
   }
   await printSummary(new ByteOutput(output), stats, options.json, true);
   return stats;
 }
 
-/** The file open for reading at any offset, or null when it is no regular file (a FIFO reads as a pipe). */
-function openFile(path: string, segmentBytes: number, maxLineBytes: number, receivedAt: number): SegmentSource | null {
-  const fd = openSync(path, 'r');
+/** The open file as segments can be read from it, or null when it is no regular file (a FIFO reads as a pipe). */
+function regularFile(fd: number, segmentBytes: number, maxLineBytes: number, receivedAt: number): SegmentSource | null {
   const stat = fstatSync(fd);
-  if (stat.isFile()) return { fd, size: stat.size, segmentBytes, maxLineBytes, receivedAt };
-  closeSync(fd);
-  return null;
+  return stat.isFile() ? { fd, size: stat.size, segmentBytes, maxLineBytes, receivedAt } : null;
 }
 
 /** One thread, the lines in order: for a pipe, and for a file too small to share. */
 async function countInOrder(
-  maxLineBytes: number,
-  receivedAt: number,
-  input: ReturnType<typeof openReplayInput>,
+  reads: ReplayInput,
+  limits: Pick<SegmentSource, 'maxLineBytes' | 'receivedAt'>,
   progress: CountOptions['progress'],
 ): Promise<PipelineStats> {
-  const decoder = new Decoder('message', true);
   const counter = new LineCounter();
-  const count = (decoded: Decoded) => void counter.count(decoded);
   const shown = progress?.(() => counter.stats.lines);
-  // each chunk is decoded before the next read: the file may be read in place (openReplayInput)
-  for await (const chunk of wholeLines(input, maxLineBytes, () => count(rejection('oversize')), true)) {
-    shown?.advance(chunk.byteLength);
-    decodeHere(decoder, { chunk, receivedAt, maxLineBytes, mayRepeat: true }, count);
-  }
+  await decodeReads(
+    reads,
+    new Decoder('message', true),
+    limits,
+    (decoded) => void counter.count(decoded),
+    (bytes) => shown?.advance(bytes),
+  );
   shown?.done();
   return counter.stats;
 }
