@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { plainBytes } from '../common/bytes';
 import { workerScript } from '../common/worker-script';
 import type { FrameBatch } from '../ingest/frame-batch';
 import { Decoded, Decoder, DecoderSettings, rejection } from './decoder';
@@ -82,7 +83,7 @@ interface Frames {
 }
 
 function framesOf(request: DecodeRequest): Frames {
-  return 'chunk' in request ? { bytes: request.chunk, bounds: lineBounds(request), times: request.receivedAt } : request;
+  return 'chunk' in request ? { bytes: plainBytes(request.chunk), bounds: lineBounds(request), times: request.receivedAt } : request;
 }
 
 function decodeFrame(decoder: Decoder, { bytes, bounds, times }: Frames, index: number, mayRepeat: boolean): Decoded {

@@ -1,3 +1,4 @@
+import { plainBytes } from '../common/bytes';
 import { DecodeError } from '../common/errors';
 import { ParseRejection, SyslogScanner } from '../syslog/parse';
 import { frameFingerprint } from '../syslog/repeats';
@@ -80,7 +81,7 @@ export class Decoder {
    * stream after a reconnect), so no fingerprint is taken.
    */
   decode(line: string, receivedAt: number, mayRepeat = true): Decoded {
-    const bytes = Buffer.from(line, 'utf8');
+    const bytes = plainBytes(Buffer.from(line, 'utf8'));
     return this.decodeIn(bytes, 0, bytes.length, receivedAt, mayRepeat);
   }
 

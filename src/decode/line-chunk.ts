@@ -1,4 +1,4 @@
-import { skipDigits, SP } from '../common/bytes';
+import { plainBytes, skipDigits, SP } from '../common/bytes';
 
 /**
  * Replay's input: a chunk of a file, whole lines (LF or CR LF; the last may lack its LF), all
@@ -18,7 +18,8 @@ export interface LineChunk {
  * onto a plain array cost four times the search for the line ends.
  */
 export function lineBounds({ chunk, maxLineBytes }: LineChunk): Int32Array<ArrayBuffer> {
-  const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength); // for its native indexOf
+  const plain = plainBytes(chunk);
   // room for lines of 64 bytes on average: replay's typical lines fit at once
   let bounds = new Int32Array((bytes.length >> 5) + 16);
   let count = 0;
@@ -29,7 +30,7 @@ export function lineBounds({ chunk, maxLineBytes }: LineChunk): Int32Array<Array
     if (end > start && bytes[end - 1] === 13) end--;
     if (count + 2 > bounds.length) bounds = grown(bounds);
     const tooLong = end - start > maxLineBytes;
-    bounds[count++] = tooLong ? -1 : frameStart(bytes, start, end);
+    bounds[count++] = tooLong ? -1 : frameStart(plain, start, end);
     bounds[count++] = tooLong ? -1 : end;
     start = next;
   }
