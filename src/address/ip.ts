@@ -77,18 +77,22 @@ function hexValue(c: number): number {
   return -1;
 }
 
-/** Hex groups with at most one `::`, eight groups in the end. Hot path: no regex, no library. */
+/**
+ * Hex groups with at most one `::`, eight groups in the end. Hot path: no regex, no library, and
+ * one array: the groups are written in order, and those after a `::` moved to the end.
+ */
 function parseIPv6Groups(bytes: Uint8Array, from: number, to: number): number[] | null {
-  const head: number[] = [];
-  const tail: number[] = [];
-  let current = head;
+  const groups = [0, 0, 0, 0, 0, 0, 0, 0];
+  let count = 0;
+  /** how many groups came before the `::`, -1 without one */
+  let gap = -1;
   let i = from;
   const n = to;
   if (bytes[i] === COLON) {
     if (bytes[i + 1] !== COLON) return null;
-    current = tail;
+    gap = 0;
     i += 2;
-    if (i === n) return [0, 0, 0, 0, 0, 0, 0, 0];
+    if (i === n) return groups;
   }
   for (;;) {
     let value = 0;
@@ -100,25 +104,26 @@ function parseIPv6Groups(bytes: Uint8Array, from: number, to: number): number[] 
       if (++digits > 4) return null;
       i++;
     }
-    if (digits === 0) return null;
-    current.push(value);
+    if (digits === 0 || count === 8) return null;
+    groups[count++] = value;
     if (i === n) break;
     if (bytes[i] !== COLON) return null;
     i++;
     if (i < n && bytes[i] === COLON) {
-      if (current === tail) return null; // a second ::
-      current = tail;
+      if (gap >= 0) return null; // a second ::
+      gap = count;
       i++;
       if (i === n) break;
     } else if (i === n) {
       return null; // a trailing single colon
     }
   }
-  const total = head.length + tail.length;
-  if (current === tail ? total > 7 : total !== 8) return null;
-  for (let fill = 8 - total; fill > 0; fill--) head.push(0);
-  for (const group of tail) head.push(group);
-  return head;
+  if (gap < 0) return count === 8 ? groups : null;
+  if (count > 7) return null;
+  const shift = 8 - count;
+  for (let k = count - 1; k >= gap; k--) groups[k + shift] = groups[k];
+  for (let k = gap; k < gap + shift; k++) groups[k] = 0;
+  return groups;
 }
 
 /** RFC 5952 text: lower-case hex, the longest run (two or more) of zero groups as `::`, first on a tie. */
