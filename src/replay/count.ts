@@ -23,11 +23,12 @@ import type { ReplayOptions } from './replay';
 import { printSummary } from './summary';
 
 /**
- * A file shorter than this many segments (128 MiB, about 1.3 million lines) is counted on one
- * thread. A second thread starts late (a worker boots while the first thread takes a core) and
- * slow (its code is cold), and on a shared two-core host it pays off only on a long file.
+ * A file shorter than this many segments (96 MiB, about 800,000 lines) is counted on one thread. A
+ * second thread starts late (a worker boots while the first thread takes a core) and slow (its
+ * code is cold, and compiling it takes a core too), so it pays off only on a long file: on a
+ * two-core host the two broke even at 96 MiB, lost 5 % at 80 and gained 5 to 10 % at 112.
  */
-const MIN_SEGMENTS_FOR_TWO = 32;
+const MIN_SEGMENTS_FOR_TWO = 24;
 
 export interface CountOptions extends Pick<ReplayOptions, 'json' | 'now' | 'progress'> {
   /** how a file is cut between the two threads (tests cut small files) */
