@@ -16,6 +16,7 @@ import { NODE_FLAGS } from '../src/common/node-flags';
 
 const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'dist/src/cli.js');
+const FLOOR = join(ROOT, 'dist/bench/udp-floor.js');
 
 async function measure(
   transport: 'tcp' | 'tls' | 'udp',
@@ -75,6 +76,37 @@ async function measure(
   return result;
 }
 
+/**
+ * The same datagrams at the same rate to a process that only counts them (bench/udp-floor.ts):
+ * what Node's dgram itself keeps on this machine, beside the sender, measured in the same round.
+ */
+async function udpFloor(rate: number, count: number): Promise<Record<string, unknown>> {
+  const floor = spawn(process.execPath, [...NODE_FLAGS, FLOOR], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  floor.stdout.on('data', (chunk) => (out += chunk));
+  const answer = async () => {
+    while (!out.includes('\n')) await new Promise((r) => setTimeout(r, 5));
+    const line = out.slice(0, out.indexOf('\n'));
+    out = out.slice(line.length + 1);
+    return JSON.parse(line) as Record<string, number>;
+  };
+  const { port } = await answer();
+  const sender = runSender(['udp', String(port), String(count), '1', String(rate)]);
+  await sender.ready;
+  const sent = await sender.done;
+  await new Promise((r) => setTimeout(r, 1000)); // what the socket still holds
+  floor.stdin.end();
+  const { received } = await answer();
+  await new Promise((done) => floor.once('exit', done));
+  return {
+    messages: count,
+    received,
+    offeredPerSecond: sent.perSecond,
+    senderCpuSeconds: sent.cpuSeconds,
+    lossPercent: Number((((count - received) / count) * 100).toFixed(3)),
+  };
+}
+
 /** Process start to the "edgeban listening" line, median of five. */
 async function coldStart(): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'edgeban-cold-'));
@@ -102,7 +134,7 @@ async function coldStart(): Promise<Record<string, unknown>> {
   return { medianMs: Math.round(times[2]), minMs: Math.round(times[0]), maxMs: Math.round(times[4]) };
 }
 
-/** The figures that also run alone (BENCH_INGEST_ONLY=tcp1|udp|storm), with counts BENCH_TCP_COUNT / BENCH_UDP_COUNT may change. */
+/** The figures that also run alone (BENCH_INGEST_ONLY=tcp1|udp|storm; udp brings its floor), with counts BENCH_TCP_COUNT / BENCH_UDP_COUNT may change. */
 const tcp1 = () => measure('tcp', Number(process.env.BENCH_TCP_COUNT ?? 1_000_000), 1, 0, { tcp: ['127.0.0.1:0'] });
 /** `count` datagrams offered at `rate` a second to a daemon listening on UDP only. */
 const udpAt = (rate: number, count = 300_000) => measure('udp', count, 1, rate, { udp: ['127.0.0.1:0'] });
@@ -124,6 +156,7 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
       // the capacity curve below the aim: what two cores shared with the sender keep up with
       udp50k: await udpAt(50_000),
       udp100k: await udpAt(100_000),
+      udp150kFloor: await udpFloor(150_000, 300_000),
       udp150k: await udp150k(),
       udp150kBanStorm: await udpStorm(),
       coldStart: await coldStart(),
@@ -135,7 +168,7 @@ export async function benchIngest(): Promise<Record<string, unknown>> {
 
 async function only(name: string): Promise<Record<string, unknown>> {
   if (name === 'tcp1') return { tcp1: await tcp1() };
-  if (name === 'udp') return { udp150k: await udp150k() };
+  if (name === 'udp') return { udp150kFloor: await udpFloor(150_000, 300_000), udp150k: await udp150k() };
   if (name === 'storm') return { udp150kBanStorm: await udpStorm() };
   throw new Error(`unknown BENCH_INGEST_ONLY=${name}`);
 }

@@ -47,6 +47,11 @@ const ROWS: Row[] = [
   { figure: 'UDP at 50,000 msg/s offered: lost', path: 'ingest.udp50k.lossPercent', unit: '%' },
   { figure: 'UDP at 100,000 msg/s offered: lost', path: 'ingest.udp100k.lossPercent', unit: '%' },
   { figure: 'UDP at 150,000 msg/s offered: lost', path: 'ingest.udp150k.lossPercent', unit: '%', aim: '< 0.5 %' },
+  {
+    figure: '… a Node process that only counts the datagrams (dgram alone, the floor), same sender and rate, same round: lost',
+    path: 'ingest.udp150kFloor.lossPercent',
+    unit: '%',
+  },
   { figure: 'same with a ban storm: lost', path: 'ingest.udp150kBanStorm.lossPercent', unit: '%', aim: '< 1 %' },
   { figure: 'cold start: process start to listening', path: 'ingest.coldStart.medianMs', unit: 'ms', aim: '300 ms' },
   { figure: '1,000,000 tracked IPv4 addresses: resident', path: 'memory.ipv4_1M.rssMiB', unit: 'MiB', aim: '128 MiB' },
@@ -114,7 +119,7 @@ export function renderBenchmarks(result: Json): string {
     '|---|---|---|',
     ...ROWS.map((row) => `| ${row.figure} | ${figure(at(result, row.path), row.unit)} | ${row.aim ?? ''} |`),
     '',
-    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms), `bench/shield.ts` (the low-and-slow attack through the pipeline on its own clock, as replay reads it, with the default jails and shield, among 6,000 lines to 49 other sites; the crowded networks through a daemon against the fake Cloudflare). Benchmarks of the path of one ban (latency, botnet, shared) run with `shield: false` and `widen: false`. ' +
+    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon; at 150,000 datagrams/s also against `bench/udp-floor.ts`, a process that only counts them), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms), `bench/shield.ts` (the low-and-slow attack through the pipeline on its own clock, as replay reads it, with the default jails and shield, among 6,000 lines to 49 other sites; the crowded networks through a daemon against the fake Cloudflare). Benchmarks of the path of one ban (latency, botnet, shared) run with `shield: false` and `widen: false`. ' +
       `Each runs with the Node flags edgeban runs with (\`${NODE_FLAGS.join(' ')}\`, see [Operations](operations.md)), and alone too: \`node ${NODE_FLAGS.join(' ')} dist/bench/<name>.js\`.`,
     '',
   ];

@@ -2,7 +2,7 @@ import { z } from './zod';
 import { parseCidr } from '../address/cidr';
 import { parseHostPort } from '../address/host-port';
 import { EVENT_CLASSES, EVENT_KINDS, NEVER_COUNTED } from '../wordpress/catalogue';
-import { ACTIONS, DEFAULT_MAX_MESSAGE_BYTES } from './defaults';
+import { ACTIONS, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_UDP_RECEIVE_BUFFER } from './defaults';
 import { parseDuration } from './duration';
 
 const hostPort = z.string().refine((value) => {
@@ -128,7 +128,7 @@ export const configSchema = z
           .int()
           .min(65_536)
           .max(1 << 30)
-          .default(4 << 20),
+          .default(DEFAULT_UDP_RECEIVE_BUFFER),
       })
       .strict()
       .default({}),
