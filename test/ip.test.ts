@@ -93,4 +93,28 @@ describe('CidrSet', () => {
       { numRuns: 3000 },
     );
   });
+
+  test('a block overlaps the set when it holds a range or lies in one, by ipaddr.js, both families', () => {
+    const octet = fc.integer({ min: 0, max: 255 });
+    const group = fc.constantFrom(0, 1, 0x2001, 0xdb8, 0xffff);
+    const v4 = fc.tuple(octet, octet, octet, octet).map((parts) => parts.join('.'));
+    // a first group that is never 0: no IPv4-mapped address, which parses as IPv4
+    const v6 = fc
+      .tuple(fc.constantFrom(0x2001, 0x2400, 0xfe80), fc.array(group, { minLength: 7, maxLength: 7 }))
+      .map(([first, rest]) => [first, ...rest].map((g) => g.toString(16)).join(':'));
+    const block = fc.oneof(fc.tuple(v4, fc.integer({ min: 0, max: 32 })), fc.tuple(v6, fc.integer({ min: 0, max: 128 })));
+    const holds = ([a, aBits]: [string, number], [b, bBits]: [string, number]) => {
+      const [x, y] = [ipaddr.parse(a), ipaddr.parse(b)];
+      return x.kind() === y.kind() && x.match(y, Math.min(aBits, bBits));
+    };
+    fc.assert(
+      fc.property(fc.array(block, { maxLength: 6 }), fc.array(block, { maxLength: 10 }), (ranges, probes) => {
+        const set = new CidrSet(ranges.map(([base, bits]) => `${base}/${bits}`));
+        for (const probe of [...probes, ...ranges]) {
+          expect(set.overlaps(parseIp(probe[0])!, probe[1])).toBe(ranges.some((range) => holds(probe, range)));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });

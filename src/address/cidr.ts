@@ -1,4 +1,4 @@
-import { Ip, maskIp, maskV4, parseIp, sameBlock } from './ip';
+import { Ip, maskIp, maskV4, parseIp } from './ip';
 
 interface Range4 {
   readonly base: number;
@@ -23,11 +23,6 @@ export function parseCidr(text: string): { ip: Ip; bits: number } {
   const bits = /^\d{1,3}$/.test(bitsText) ? Number(bitsText) : NaN;
   if (!(bits >= 0 && bits <= max)) throw new CidrError(`"${text}" has an invalid prefix length`);
   return { ip, bits };
-}
-
-/** Whether two ranges share an address: one holds the other, as CIDR blocks never partly overlap. */
-export function cidrsOverlap(a: { ip: Ip; bits: number }, b: { ip: Ip; bits: number }): boolean {
-  return a.ip.family === b.ip.family && sameBlock(a.ip, b.ip, Math.min(a.bits, b.bits));
 }
 
 /**
@@ -71,7 +66,24 @@ export class CidrSet {
       for (const range of this.v4) if ((ip.v4 & range.mask) >>> 0 === range.base) return true;
       return false;
     }
-    for (const range of this.v6) if (inRange6(ip.v6, range)) return true;
+    for (const range of this.v6) if (sameFirstBits(ip.v6, range.groups, range.bits)) return true;
+    return false;
+  }
+
+  /**
+   * Whether the block `ip`/`bits` shares an address with a range of the set (holds one, or lies in
+   * one): the two agree on the bits of the shorter prefix. Allocates nothing.
+   */
+  overlaps(ip: Ip, bits: number): boolean {
+    if (ip.family === 4) {
+      const blockMask = maskV4(0xffffffff, bits);
+      for (const range of this.v4) {
+        const shorter = range.mask & blockMask;
+        if ((ip.v4 & shorter) >>> 0 === (range.base & shorter) >>> 0) return true;
+      }
+      return false;
+    }
+    for (const range of this.v6) if (sameFirstBits(ip.v6, range.groups, Math.min(bits, range.bits))) return true;
     return false;
   }
 
@@ -82,11 +94,11 @@ export class CidrSet {
   }
 }
 
-function inRange6(groups: readonly number[], range: Range6): boolean {
-  let bits = range.bits;
+/** Whether two IPv6 addresses (as groups) agree on their first `bits` bits. */
+function sameFirstBits(a: readonly number[], b: readonly number[], bits: number): boolean {
   for (let i = 0; i < 8 && bits > 0; i++, bits -= 16) {
     const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
-    if ((groups[i] & mask) !== range.groups[i]) return false;
+    if ((a[i] & mask) !== (b[i] & mask)) return false;
   }
   return true;
 }

@@ -35,7 +35,7 @@ export function createEscalation(config: Config, policy: Policy): Escalation {
 
 /** The widener alone: a reload that changes `widen` replaces it and keeps the shield's counts. */
 export function createWidener(config: Config, policy: Policy): Widener | null {
-  return config.widen ? new Widener(config.widen, () => policy.neverBanned()) : null;
+  return config.widen ? new Widener(config.widen, (ip, bits) => policy.holdsNeverBanned(ip, bits)) : null;
 }
 
 export function policyOptions(config: Config, cloudflareRanges: Iterable<string> = CLOUDFLARE_RANGES): PolicyOptions {

@@ -213,9 +213,9 @@ export class Policy {
     this.keys = banKeys(this.options);
   }
 
-  /** The ranges whose addresses are never banned, as they are now. */
-  neverBanned(): string[] {
-    return this.options.trust.neverBanned();
+  /** Whether the block `ip`/`bits` holds an address that must never be banned (a wider ban must not cover it). */
+  holdsNeverBanned(ip: Ip, bits: number): boolean {
+    return this.options.trust.holdsNeverBanned(ip, bits);
   }
 
   /** The jails as configured, by name. */

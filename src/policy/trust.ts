@@ -98,6 +98,11 @@ export class Trust {
     return [this.cloudflare, this.proxies, this.allow, this.reserved].flatMap((set) => set.texts);
   }
 
+  /** Whether the block `ip`/`bits` holds (or lies in) a range whose addresses are never banned. */
+  holdsNeverBanned(ip: Ip, bits: number): boolean {
+    return [this.cloudflare, this.proxies, this.allow, this.reserved].some((set) => set.overlaps(ip, bits));
+  }
+
   reason(ip: Ip): TrustReason | null {
     if (this.cloudflare.has(ip)) return 'cloudflare';
     if (this.proxies.has(ip)) return 'proxy';

@@ -1,5 +1,4 @@
 import { LRUCache } from 'lru-cache';
-import { cidrsOverlap, parseCidr } from '../address/cidr';
 import { Ip, maskIp, maskV4, prefixKey } from '../address/ip';
 import type { BanAction, WidenConfig } from '../config/schema';
 import type { BanOrder } from './policy';
@@ -32,8 +31,8 @@ export class Widener {
 
   constructor(
     private readonly config: WidenConfig,
-    /** the ranges that must never be banned, as they are now (Cloudflare's change) */
-    private readonly neverBanned: () => readonly string[],
+    /** whether a network holds an address that must never be banned, as the ranges are now (Cloudflare's change) */
+    private readonly holdsNeverBanned: (ip: Ip, bits: number) => boolean,
   ) {}
 
   /**
@@ -55,8 +54,8 @@ export class Widener {
     network.recent.set(order.key, at);
     network.longest = Math.max(network.longest, order.until);
     if (network.recent.size < family.after) return [order];
+    if (this.holdsNeverBanned(ip, family.prefix)) return [order];
     const networkKey = prefixKey(ip, family.prefix);
-    if (this.holdsNeverBanned(networkKey)) return [order];
     network.widenedUntil = network.longest;
     const folds = [...network.recent.keys()].filter((key) => key !== order.key);
     network.recent.clear();
@@ -88,11 +87,6 @@ export class Widener {
       network.recent.delete(key);
     }
     if (network.recent.size === 0) network.longest = 0;
-  }
-
-  private holdsNeverBanned(networkKey: string): boolean {
-    const network = parseCidr(networkKey);
-    return this.neverBanned().some((range) => cidrsOverlap(network, parseCidr(range)));
   }
 }
 
