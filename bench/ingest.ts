@@ -83,9 +83,14 @@ async function measure(
 async function udpFloor(rate: number, count: number): Promise<Record<string, unknown>> {
   const floor = spawn(process.execPath, [...NODE_FLAGS, FLOOR], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
+  let closed = false;
   floor.stdout.on('data', (chunk) => (out += chunk));
+  floor.stdout.on('close', () => (closed = true));
   const answer = async () => {
-    while (!out.includes('\n')) await new Promise((r) => setTimeout(r, 5));
+    while (!out.includes('\n')) {
+      if (closed) throw new Error('the floor process ended without answering');
+      await new Promise((r) => setTimeout(r, 5));
+    }
     const line = out.slice(0, out.indexOf('\n'));
     out = out.slice(line.length + 1);
     return JSON.parse(line) as Record<string, number>;
