@@ -95,12 +95,16 @@ export class Trust {
 
   /** Every range whose addresses are never counted, and so never covered by a ban. */
   neverBanned(): string[] {
-    return [this.cloudflare, this.proxies, this.allow, this.reserved].flatMap((set) => set.texts);
+    return this.neverBannedSets().flatMap((set) => set.texts);
   }
 
   /** Whether the block `ip`/`bits` holds (or lies in) a range whose addresses are never banned. */
   holdsNeverBanned(ip: Ip, bits: number): boolean {
-    return [this.cloudflare, this.proxies, this.allow, this.reserved].some((set) => set.overlaps(ip, bits));
+    return this.neverBannedSets().some((set) => set.overlaps(ip, bits));
+  }
+
+  private neverBannedSets(): CidrSet[] {
+    return [this.cloudflare, this.proxies, this.allow, this.reserved];
   }
 
   reason(ip: Ip): TrustReason | null {

@@ -1,4 +1,3 @@
-import { readSync } from 'node:fs';
 import { decodeHere } from '../decode/decode-thread';
 import { Decoded, Decoder, rejection } from '../decode/decoder';
 import { LineCounter, PipelineStats } from '../decode/line-counter';
@@ -123,12 +122,11 @@ export function lineStartFrom(fd: number, position: number, size: number, buffer
   if (position <= 0) return 0;
   if (position >= size) return size;
   // the byte before `position` ends a line, or the line it is in ends at the next LF
-  for (let at = position - 1; at < size;) {
-    const bytesRead = readSync(fd, buffer, 0, Math.min(buffer.length, size - at), at);
-    if (bytesRead === 0) break;
-    const lf = buffer.subarray(0, bytesRead).indexOf(10);
+  let at = position - 1;
+  for (const read of readsInPlace(fd, buffer, { from: at, to: size })) {
+    const lf = read.indexOf(10);
     if (lf >= 0) return at + lf + 1;
-    at += bytesRead;
+    at += read.length;
   }
   return size;
 }

@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { createReadStream, readSync } from 'node:fs';
 
 /** A read of replay's input: a mebibyte (with a stream's default 64 KiB, reading 120 MB took 180 ms of stream overhead against 65 ms). */
 export const READ_BYTES = 1 << 20;
@@ -7,28 +7,19 @@ export const READ_BYTES = 1 << 20;
 export type ReplayInput = AsyncIterable<Buffer> | Iterable<Buffer>;
 
 /**
- * Replay's input: a file, or standard input for `-`. `inPlace`: every read of a file goes into one
- * buffer, each overwriting the last, for a reader done with a read before it asks for the next. A
- * stream's reads each take fresh memory, and the first touch of fresh memory cost more than finding
- * the lines in it.
+ * Replay's input: a file, or standard input for `-`, as a stream (its reads are handed to the
+ * decode thread, so each takes fresh memory; `replay --count` reads in place, see readsInPlace).
  */
-export function openReplayInput(source: string, inPlace = false): ReplayInput {
+export function openReplayInput(source: string): ReplayInput {
   if (source === '-') return process.stdin;
-  return inPlace ? readInPlace(source) : createReadStream(source, { highWaterMark: READ_BYTES });
-}
-
-function* readInPlace(path: string): Generator<Buffer> {
-  const fd = openSync(path, 'r');
-  try {
-    yield* readsInPlace(fd, Buffer.allocUnsafeSlow(READ_BYTES));
-  } finally {
-    closeSync(fd);
-  }
+  return createReadStream(source, { highWaterMark: READ_BYTES });
 }
 
 /**
- * Reads of an open file into `buffer`, each overwriting the last: from where the file stands to its
- * end (a pipe too), or of the bytes [from, to) of a regular file.
+ * Reads of an open file into `buffer`, each overwriting the last, for a reader done with a read
+ * before it asks for the next (the first touch of fresh memory for every read cost more than
+ * finding the lines in it): from where the file stands to its end (a pipe too), or of the bytes
+ * [from, to) of a regular file.
  */
 export function* readsInPlace(fd: number, buffer: Buffer, range?: { from: number; to: number }): Generator<Buffer> {
   const end = range?.to ?? Infinity;
