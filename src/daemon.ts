@@ -102,7 +102,8 @@ export class Daemon {
     this.ingest = new Ingest(
       ingestOptions(config),
       {
-        frames: (batch, _sender, transport) => this.router.route(batch, transport === 'udp'),
+        frames: (batch) => this.router.route(batch),
+        datagrams: (frames) => this.router.decodeNow(frames),
         outcome: (transport, outcome, count) => this.view.ingestOutcomes.addPair(transport, outcome, count),
         listenerCrashed: (error) => this.words.udpThreadStopped(error),
         listenerError: (transport, error) => this.words.listenerError(transport, error),

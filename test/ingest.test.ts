@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
 import { CidrSet } from '../src/address/cidr';
-import type { FrameBatch } from '../src/ingest/frame-batch';
+import type { Frames } from '../src/ingest/frame-batch';
 import { isIpv6Host, parseHostPort } from '../src/address/host-port';
 import { Ingest, IngestHandlers, IngestOptions, IngestOutcome, normalizeSender } from '../src/ingest/listeners';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
 
 /** Calls `each` with every frame of a batch, in order. */
-function forEachFrame(batch: FrameBatch, each: (frame: Buffer) => void): void {
+function forEachFrame(batch: Frames, each: (frame: Buffer) => void): void {
   const { bytes, bounds, times } = batch;
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < times.length; i++) each(buffer.subarray(bounds[i * 2], bounds[i * 2 + 1]));
@@ -52,6 +52,7 @@ async function start(options: Partial<IngestOptions>, extra: Partial<IngestHandl
     },
     {
       frames: (batch, sender, transport) => forEachFrame(batch, (bytes) => frames.push({ text: bytes.toString('utf8'), sender, transport })),
+      datagrams: (batch, sender) => forEachFrame(batch, (bytes) => frames.push({ text: bytes.toString('utf8'), sender, transport: 'udp' })),
       outcome: (transport, outcome: IngestOutcome, count = 1) =>
         outcomes.set(`${transport}:${outcome}`, (outcomes.get(`${transport}:${outcome}`) ?? 0) + count),
       ...extra,
@@ -91,7 +92,7 @@ async function startCountingBatches(): Promise<{ h: Harness; batches: () => numb
   let batches = 0;
   const h = await start(
     { udp: ['127.0.0.1:0'] },
-    { frames: (batch) => (batches++, void forEachFrame(batch, () => h.frames.push({ text: '', sender: '', transport: '' }))) },
+    { datagrams: (batch) => (batches++, void forEachFrame(batch, () => h.frames.push({ text: '', sender: '', transport: '' }))) },
   );
   return { h, batches: () => batches };
 }

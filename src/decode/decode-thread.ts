@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { plainBytes } from '../common/bytes';
 import { workerScript } from '../common/worker-script';
-import type { FrameBatch } from '../ingest/frame-batch';
+import type { FrameBatch, Frames } from '../ingest/frame-batch';
 import { Decoded, Decoder, DecoderSettings, rejection } from './decoder';
 import { applySites, EVENT_STRIDE, packEvent, rejectionCode, rejectionOfCode, SiteNumbers, unpackEvent } from './event-codec';
 import { LineChunk, lineBounds } from './line-chunk';
@@ -10,8 +10,12 @@ export interface DecodeWorkerData extends DecoderSettings {
   warm: boolean;
 }
 
-/** Work for the decode thread: a batch of frames, or a chunk of replay's input (split into lines there). */
+/**
+ * Work for the decode thread: a batch of frames, or a chunk of replay's input (split into lines
+ * there); on the main thread also frames where they lie (datagrams).
+ */
 export type DecodeRequest = (FrameBatch | LineChunk) & { mayRepeat: boolean };
+export type DecodeHereRequest = DecodeRequest | (Frames & { mayRepeat: boolean });
 
 /**
  * What the decode thread answers, per frame in order: `codes` 0 for an event, else its rejection's
@@ -75,18 +79,18 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
 }
 
 /** A request's frames: their bytes, each one's [start, end) (start -1: a line too long), and when they came. */
-interface Frames {
+interface Lines {
   bytes: Uint8Array;
   bounds: ArrayLike<number>;
   /** one time for all (a chunk of replay's input), or one a frame */
   times: ArrayLike<number> | number;
 }
 
-function framesOf(request: DecodeRequest): Frames {
+function framesOf(request: DecodeHereRequest): Lines {
   return 'chunk' in request ? { bytes: plainBytes(request.chunk), bounds: lineBounds(request), times: request.receivedAt } : request;
 }
 
-function decodeFrame(decoder: Decoder, { bytes, bounds, times }: Frames, index: number, mayRepeat: boolean): Decoded {
+function decodeFrame(decoder: Decoder, { bytes, bounds, times }: Lines, index: number, mayRepeat: boolean): Decoded {
   const start = bounds[index * 2];
   if (start < 0) return rejection('oversize');
   return decoder.decodeIn(bytes, start, bounds[index * 2 + 1], typeof times === 'number' ? times : times[index], mayRepeat);
@@ -97,7 +101,7 @@ function decodeFrame(decoder: Decoder, { bytes, bounds, times }: Frames, index: 
  * daemon's small reads and UDP batches, for `replay --count`, and for the decode thread's work
  * should that thread die.
  */
-export function decodeHere(decoder: Decoder, request: DecodeRequest, each: (decoded: Decoded) => void): void {
+export function decodeHere(decoder: Decoder, request: DecodeHereRequest, each: (decoded: Decoded) => void): void {
   const frames = framesOf(request);
   const count = frames.bounds.length / 2;
   for (let index = 0; index < count; index++) each(decodeFrame(decoder, frames, index, request.mayRepeat));

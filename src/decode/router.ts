@@ -1,6 +1,6 @@
 import { Tally } from '../common/tally';
-import type { FrameBatch } from '../ingest/frame-batch';
-import { DecodeThread, decodeHere } from './decode-thread';
+import type { FrameBatch, Frames } from '../ingest/frame-batch';
+import { DecodeHereRequest, DecodeThread, decodeHere } from './decode-thread';
 import type { Decoded, Decoder } from './decoder';
 
 /** Frames waiting in the decode thread: streams pause above HIGH and resume below LOW. */
@@ -50,21 +50,27 @@ export class DecodeRouter {
     return this.thread.stop();
   }
 
-  /** `viaUdp`: the frames came as datagrams, which rsyslog never repeats, so no repeat check. */
-  route(batch: FrameBatch, viaUdp: boolean): void {
-    const request = { ...batch, mayRepeat: !viaUdp };
+  /** Frames of a stream. */
+  route(batch: FrameBatch): void {
+    const request = { ...batch, mayRepeat: true };
     const frames = batch.times.length;
-    if (viaUdp || (this.thread.backlog === 0 && frames <= DECODE_HERE_MAX_FRAMES)) {
-      decodeHere(this.decoder, request, this.hooks.decoded);
-      this.decodedIn.add('main', frames);
-      const failures = this.decoder.takeFailures();
-      if (failures) this.hooks.failed(failures);
-      return;
-    }
+    if (this.thread.backlog === 0 && frames <= DECODE_HERE_MAX_FRAMES) return this.decodeHere(request, frames);
     this.decodedIn.add('thread', frames);
     this.thread.submit(request, this.hooks.decoded, () => {
       if (this.thread.backlog < BACKLOG_LOW) this.hooks.resume();
     });
     if (this.thread.backlog > BACKLOG_HIGH) this.hooks.pause();
+  }
+
+  /** Datagrams, valid only during this call: decoded here. rsyslog never repeats one, so no repeat check. */
+  decodeNow(frames: Frames): void {
+    this.decodeHere({ ...frames, mayRepeat: false }, frames.times.length);
+  }
+
+  private decodeHere(request: DecodeHereRequest, frames: number): void {
+    decodeHere(this.decoder, request, this.hooks.decoded);
+    this.decodedIn.add('main', frames);
+    const failures = this.decoder.takeFailures();
+    if (failures) this.hooks.failed(failures);
   }
 }

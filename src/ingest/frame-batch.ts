@@ -1,10 +1,20 @@
 /**
- * Frames on their way between threads: their bytes one after another in one buffer, each frame's
- * [start, end) in `bounds`, and its arrival time in `times`. Only what was packed crosses
- * (right-sized copies, transferred, not cloned). Replay's input crosses as chunks of a file
- * instead (decode/line-chunk.ts).
+ * Frames: their bytes, each frame's [start, end) in `bounds`, and its arrival time in `times`.
+ * Read where they lie (datagrams in the UDP ring, frame-ring.ts), they are valid only during the
+ * call they are handed to.
  */
-export interface FrameBatch {
+export interface Frames {
+  bytes: Uint8Array;
+  bounds: Uint32Array;
+  times: Float64Array;
+}
+
+/**
+ * Frames on their way between threads: their bytes one after another in a buffer of their own.
+ * Only what was packed crosses (right-sized copies, transferred, not cloned). Replay's input
+ * crosses as chunks of a file instead (decode/line-chunk.ts).
+ */
+export interface FrameBatch extends Frames {
   bytes: Uint8Array<ArrayBuffer>;
   bounds: Uint32Array<ArrayBuffer>;
   times: Float64Array<ArrayBuffer>;
@@ -18,21 +28,27 @@ export function transferables(batch: FrameBatch): ArrayBuffer[] {
 const LF = 10;
 
 /**
- * The lines of a frame or datagram. A raw LF before its end means two messages glued together
- * (rsyslog escapes an LF inside a message as #012), and reading them as one would take the second
- * one's address for the first one's event: each line becomes a frame of its own, decoded alone.
- * A trailing LF, as RFC 5424 templates end, is part of the frame.
+ * The lines of a frame or datagram, each as its [from, to) in `frame`. A raw LF before its end
+ * means two messages glued together (rsyslog escapes an LF inside a message as #012), and reading
+ * them as one would take the second one's address for the first one's event: each line becomes a
+ * frame of its own, decoded alone. A trailing LF, as RFC 5424 templates end, is part of the frame.
  */
-export function eachLine(frame: Buffer, each: (line: Buffer) => void): void {
-  let lf = frame.indexOf(LF);
-  if (lf < 0 || lf === frame.length - 1) return each(frame);
+export function eachLine(frame: Uint8Array, each: (from: number, to: number) => void): void {
+  if (isOneLine(frame)) return each(0, frame.length);
   let start = 0;
+  let lf = frame.indexOf(LF);
   while (lf >= 0) {
-    if (lf > start) each(frame.subarray(start, lf));
+    if (lf > start) each(start, lf);
     start = lf + 1;
     lf = frame.indexOf(LF, start);
   }
-  if (start < frame.length) each(frame.subarray(start));
+  if (start < frame.length) each(start, frame.length);
+}
+
+/** Whether a frame is one line (eachLine would hand it whole). */
+export function isOneLine(frame: Uint8Array): boolean {
+  const lf = frame.indexOf(LF);
+  return lf < 0 || lf === frame.length - 1;
 }
 
 export class FramePacker {

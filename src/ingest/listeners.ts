@@ -3,18 +3,22 @@ import tls from 'node:tls';
 import { CidrSet } from '../address/cidr';
 import { isIpv6Host, parseHostPort } from '../address/host-port';
 import { FramerEvent, StreamFramer } from './framer';
-import { eachLine, FrameBatch, FramePacker } from './frame-batch';
+import { eachLine, FrameBatch, FramePacker, Frames } from './frame-batch';
 import { normalizeSender } from './sender';
 import { SpareUdpWorker, UdpThread } from './udp-thread';
 
 export { normalizeSender };
 
 export type Transport = 'udp' | 'tcp' | 'tls';
+/** The transports that carry a stream of frames. */
+export type StreamTransport = Exclude<Transport, 'udp'>;
 
 export type IngestOutcome =
   | 'accepted'
   | 'sender_refused'
   | 'oversize'
+  /** a datagram the listener thread had no room for: the main thread was behind by the whole ring (udp-thread.ts) */
+  | 'overrun'
   | 'framing_error'
   /** an octet count over maxMessageBytes: the connection is closed, as what follows cannot be trusted */
   | 'length_over_limit'
@@ -45,8 +49,10 @@ export interface IngestOptions {
 }
 
 export interface IngestHandlers {
-  /** The frames of one read of a stream, or of one UDP batch: one sender, one transport. */
-  frames(batch: FrameBatch, sender: string, transport: Transport): void;
+  /** The frames of one read of a stream: one sender, one transport. */
+  frames(batch: FrameBatch, sender: string, transport: StreamTransport): void;
+  /** Datagrams of one sender, as they lie where the UDP thread put them: valid only during the call. */
+  datagrams(frames: Frames, sender: string): void;
   outcome(transport: Transport, outcome: IngestOutcome, count?: number): void;
   /** a UDP listener thread died; it is restarted a second later */
   listenerCrashed?(error: Error): void;
@@ -123,12 +129,14 @@ export class Ingest {
         allowedSenders: this.options.allowedSenders.texts,
         maxMessageBytes: this.options.maxMessageBytes,
       },
-      (batch) => {
-        const accepted = batch.times.length;
-        if (accepted > 0) this.handlers.outcome('udp', 'accepted', accepted);
-        if (batch.refused > 0) this.handlers.outcome('udp', 'sender_refused', batch.refused);
-        if (batch.oversize > 0) this.handlers.outcome('udp', 'oversize', batch.oversize);
-        this.handlers.frames(batch, batch.sender, 'udp');
+      (frames) => {
+        this.handlers.outcome('udp', 'accepted', frames.times.length);
+        this.handlers.datagrams(frames, frames.sender);
+      },
+      (drops) => {
+        if (drops.refused > 0) this.handlers.outcome('udp', 'sender_refused', drops.refused);
+        if (drops.oversize > 0) this.handlers.outcome('udp', 'oversize', drops.oversize);
+        if (drops.full > 0) this.handlers.outcome('udp', 'overrun', drops.full);
       },
       (error) => this.handlers.listenerCrashed?.(error),
       this.spareUdp,
@@ -156,7 +164,7 @@ export class Ingest {
     return server;
   }
 
-  private startStream(transport: 'tcp' | 'tls', address: string, server: net.Server): Promise<void> {
+  private startStream(transport: StreamTransport, address: string, server: net.Server): Promise<void> {
     const { host, port } = parseHostPort(address);
     // For TLS, 'connection' fires with the raw socket before the handshake: refuse early.
     server.on('connection', (socket: net.Socket) => this.admit(transport, socket));
@@ -209,7 +217,7 @@ export class Ingest {
     for (const socket of this.streams) socket.resume();
   }
 
-  private serve(transport: Transport, socket: net.Socket): void {
+  private serve(transport: StreamTransport, socket: net.Socket): void {
     const sender = normalizeSender(socket.remoteAddress);
     const packer = this.packer;
     let receivedAt = 0;
@@ -219,9 +227,9 @@ export class Ingest {
     };
     const framer = new StreamFramer(this.options.maxMessageBytes, {
       frame: (frame) =>
-        eachLine(frame, (bytes) => {
-          if (!packer.fits(bytes.length)) emit();
-          packer.add(bytes, receivedAt);
+        eachLine(frame, (from, to) => {
+          if (!packer.fits(to - from)) emit();
+          packer.add(frame.subarray(from, to), receivedAt);
         }),
       problem: (kind: FramerEvent) => {
         this.handlers.outcome(transport, kind);

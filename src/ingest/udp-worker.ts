@@ -1,41 +1,26 @@
 /**
  * A UDP listener in its own thread. Node hands JavaScript one datagram at a time (no recvmmsg),
  * and that costs about as much as parsing it; here it costs the main thread nothing. Datagrams
- * from the allowed senders are packed (frame-batch.ts) with their arrival times and posted in
- * batches: whatever arrived in one turn of this thread's event loop, a batch per sender.
+ * from the allowed senders go, with their arrival times, into the ring the main thread reads
+ * (frame-ring.ts); a message crosses only to wake it.
  */
 import dgram from 'node:dgram';
 import { MessagePort, parentPort } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
-import type { UdpBatch, UdpWorkerData, UdpWorkerCommand } from './udp-thread';
-import { eachLine, FramePacker, transferables } from './frame-batch';
+import type { UdpWorkerData, UdpWorkerCommand } from './udp-thread';
+import { eachLine, isOneLine } from './frame-batch';
+import { RingWriter } from './frame-ring';
 import { normalizeSender } from './sender';
 import { readConfigFile } from '../config/yaml-file';
 
-/**
- * Each batch costs a postMessage (tens of microseconds), and libuv hands over at most 32
- * datagrams a turn of the loop. So while datagrams keep coming, a batch goes out once a
- * millisecond (or when it is full); the first datagram after a quiet millisecond goes at once.
- */
-const COALESCE_MS = 1;
-
-/** This thread's socket, its allow-list and the batch being filled. */
+/** This thread's socket, its allow-list and its end of the ring. */
 class UdpReader {
   private allowed: CidrSet;
   private maxMessageBytes: number;
   /** the last sender asked about, and the answer: datagrams come in runs from one sender */
   private lastSender = '';
   private lastAllowed = false;
-  private readonly packer = new FramePacker();
-  private batchSender = '';
-  private refused = 0;
-  private oversize = 0;
-  private flushPending = false;
-  private lastFlush = 0;
-  private readonly flushDue = () => {
-    this.flushPending = false; // one flush at a time, whatever onDatagram flushed meanwhile
-    this.flush();
-  };
+  private readonly ring: RingWriter;
 
   constructor(
     private readonly port: MessagePort,
@@ -43,6 +28,7 @@ class UdpReader {
   ) {
     this.allowed = new CidrSet(data.allowedSenders);
     this.maxMessageBytes = data.maxMessageBytes;
+    this.ring = new RingWriter(data.ring);
   }
 
   listen(data: UdpWorkerData): void {
@@ -74,41 +60,17 @@ class UdpReader {
     return this.lastAllowed;
   }
 
-  private flush(): void {
-    this.lastFlush = performance.now();
-    if (this.packer.size === 0 && this.refused === 0 && this.oversize === 0) return;
-    const batch: UdpBatch = { sender: this.batchSender, ...this.packer.take(), refused: this.refused, oversize: this.oversize };
-    this.port.postMessage(batch, transferables(batch));
-    this.refused = 0;
-    this.oversize = 0;
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushPending) return;
-    this.flushPending = true;
-    const wait = this.lastFlush + COALESCE_MS - performance.now();
-    if (wait <= 0) setImmediate(this.flushDue);
-    else setTimeout(this.flushDue, wait);
-  }
-
   private onDatagram(message: Buffer, rinfo: dgram.RemoteInfo): void {
-    this.scheduleFlush();
     const sender = normalizeSender(rinfo.address);
-    if (!this.senderAllowed(sender)) {
-      this.refused++;
-      return;
-    }
-    if (message.length > this.maxMessageBytes) {
-      this.oversize++;
-      return;
-    }
-    if (this.packer.size > 0 && sender !== this.batchSender) this.flush();
-    this.batchSender = sender;
-    const receivedAt = Date.now();
-    eachLine(message, (line) => {
-      if (!this.packer.fits(line.length)) this.flush();
-      this.packer.add(line, receivedAt);
-    });
+    if (!this.senderAllowed(sender)) this.ring.refusedSender();
+    else if (message.length > this.maxMessageBytes) this.ring.oversize();
+    else this.writeLines(sender, message, Date.now());
+    if (this.ring.takeWakeRequest()) this.port.postMessage({ wake: true });
+  }
+
+  private writeLines(sender: string, message: Buffer, receivedAt: number): void {
+    if (isOneLine(message)) this.ring.write(sender, message, receivedAt);
+    else eachLine(message, (from, to) => this.ring.write(sender, message, receivedAt, from, to));
   }
 }
 
