@@ -1,7 +1,12 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import YAML from 'yaml';
+import { waitFor } from './helpers/wait';
+import { octetCounted } from './helpers/wire';
 
 /**
  * The scanner's optimised code is compiled for the one kind of byte array it meets. Should a
@@ -49,9 +54,53 @@ test('replay --count compiles its scanner once: no function of it is thrown away
     const run = spawnSync(process.execPath, ['--trace-deopt', CLI, 'replay', '--count', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/34000 lines, 34000 events/);
-    const wrongMap = [...run.stdout.matchAll(/reason: wrong map\).*?<JSFunction (\S+) /g)].map((match) => match[1]);
-    expect(wrongMap.filter((name) => SCANNERS.includes(name))).toEqual([]);
+    expect(wrongMaps(run.stdout).filter((name) => SCANNERS.includes(name))).toEqual([]);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);
+
+/** Every (function, reason) pair V8 names in --trace-deopt's output that threw a function's optimised code away for a wrong map. */
+function wrongMaps(trace: string): string[] {
+  return [...trace.matchAll(/reason: wrong map\).*?<JSFunction (\S+) /g)].map((match) => match[1]);
+}
+
+test('the daemon decodes datagrams (where the UDP thread wrote them) and stream frames with the same compiled code', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-compiled-'));
+  const file = join(dir, 'edgeban.yaml');
+  writeFileSync(file, YAML.stringify({ listen: { udp: ['127.0.0.1:0'], tcp: ['127.0.0.1:0'] }, admin: { enabled: false } }));
+  const child = spawn(process.execPath, ['--trace-deopt', CLI, 'run', '-c', file], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const exited = new Promise((done) => child.on('exit', done));
+  try {
+    await waitFor(() => out.includes('"edgeban listening"'), 10_000);
+    const listening = JSON.parse(out.split('\n').find((line) => line.includes('"edgeban listening"'))!) as { listening: string[] };
+    const port = (transport: string) =>
+      Number(
+        listening.listening
+          .find((url) => url.startsWith(transport))!
+          .split(':')
+          .pop(),
+      );
+    const stream = net.connect(port('tcp'), '127.0.0.1');
+    const socket = dgram.createSocket('udp4');
+    const line = (i: number) =>
+      `<37>2025-03-09T06:31:00.${String(i).padStart(6, '0')}+00:00 web1 wordpress(www.example.com)[4242]: Authentication failure for admin from 198.51.100.${i % 250}`;
+    // in turns, so that each path is optimised before the other comes back to it
+    for (let turn = 0; turn < 6; turn++) {
+      for (let i = 0; i < 3000; i++) socket.send(line(turn * 10_000 + i), port('udp'), '127.0.0.1');
+      await new Promise((done) => setTimeout(done, 300));
+      stream.write(Buffer.concat(Array.from({ length: 3000 }, (_, i) => octetCounted(line(turn * 10_000 + 5000 + i)))));
+      await new Promise((done) => setTimeout(done, 300));
+    }
+    socket.close();
+    stream.destroy();
+    child.kill('SIGTERM');
+    await exited;
+    expect(wrongMaps(out).filter((name) => ['decodeHere', 'decodeFrame', ...SCANNERS].includes(name))).toEqual([]);
+  } finally {
+    child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
