@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -192,6 +193,32 @@ describe('UDP', () => {
     socket.close();
     // libuv reads 32 datagrams a turn: a batch a turn would be 32 or more
     expect(batches()).toBeLessThanOrEqual(Math.floor(elapsedMs) + 1);
+  });
+
+  test('a main thread that stalls while a flood comes costs counted datagrams (overrun), never unbounded memory, and reading goes on', async () => {
+    const h = await start({ udp: ['127.0.0.1:0'], udpRingBytes: 64 * 1024 });
+    const count = 1500;
+    // a sender of its own, as this thread stalls: five datagrams a millisecond for 300 ms
+    const sender = spawn(process.execPath, [
+      '-e',
+      `const s = require('node:dgram').createSocket('udp4'); let i = 0;
+       const tick = () => { for (let k = 0; k < 5 && i < ${count}; k++, i++) s.send(${JSON.stringify(LINE)} + ' ' + i, ${h.port('udp')}, '127.0.0.1');
+         if (i < ${count}) setTimeout(tick, 1); else setTimeout(() => s.close(), 50); };
+       tick();`,
+    ]);
+    const exited = new Promise((done) => sender.on('exit', done));
+    const stalledUntil = Date.now() + 1500;
+    while (Date.now() < stalledUntil); // the main thread busy: nothing reads the ring
+    await exited;
+    const accepted = () => h.outcomes.get('udp:accepted') ?? 0;
+    const overrun = () => h.outcomes.get('udp:overrun') ?? 0;
+    await waitFor(() => accepted() + overrun() === count, 5000, `every datagram accepted or counted (${accepted()} + ${overrun()})`);
+    expect(overrun()).toBeGreaterThan(0);
+    expect(accepted()).toBeLessThan(500); // what 64 KiB holds
+    // what was read is whole and in order, and the next datagram comes through
+    expect(h.frames.map((frame) => frame.text)).toEqual(Array.from({ length: accepted() }, (_, i) => `${LINE} ${i}`));
+    await sendUdp(h.port('udp'), `${LINE} after`);
+    await waitFor(() => h.frames.at(-1)?.text === `${LINE} after`);
   });
 
   test('datagrams sent apart cross apart: none is held back waiting for more', async () => {

@@ -46,6 +46,8 @@ export interface IngestOptions {
   maxConnections: number;
   idleTimeoutMs: number;
   udpReceiveBufferBytes: number;
+  /** room between each UDP listener thread and the main thread (udp-thread.ts); tests make it small */
+  udpRingBytes?: number;
 }
 
 export interface IngestHandlers {
@@ -140,6 +142,7 @@ export class Ingest {
       },
       (error) => this.handlers.listenerCrashed?.(error),
       this.spareUdp,
+      this.options.udpRingBytes,
     );
     const bound = await thread.start();
     this.udpThreads.push(thread);

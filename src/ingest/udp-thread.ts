@@ -102,8 +102,9 @@ export class UdpThread {
     private readonly onCrash: (error: Error) => void,
     /** a thread booted ahead, taken at the first start (a restart boots its own) */
     private readonly spare: SpareUdpWorker | null = null,
+    ringBytes = UDP_RING_BYTES,
   ) {
-    this.ring = new RingReader(createRingMemory(UDP_RING_BYTES));
+    this.ring = new RingReader(createRingMemory(ringBytes));
   }
 
   /** Starts the thread and binds; resolves with the bound port. */
