@@ -15,7 +15,7 @@ export interface DecodeWorkerData extends DecoderSettings {
  * there); on the main thread also frames where they lie (datagrams).
  */
 export type DecodeRequest = (FrameBatch | LineChunk) & { mayRepeat: boolean };
-export type DecodeHereRequest = DecodeRequest | (Frames & { mayRepeat: boolean });
+export type DecodeHereRequest = (Frames | LineChunk) & { mayRepeat: boolean };
 
 /**
  * What the decode thread answers, per frame in order: `codes` 0 for an event, else its rejection's

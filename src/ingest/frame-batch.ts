@@ -34,21 +34,15 @@ const LF = 10;
  * frame of its own, decoded alone. A trailing LF, as RFC 5424 templates end, is part of the frame.
  */
 export function eachLine(frame: Uint8Array, each: (from: number, to: number) => void): void {
-  if (isOneLine(frame)) return each(0, frame.length);
-  let start = 0;
   let lf = frame.indexOf(LF);
+  if (lf < 0 || lf === frame.length - 1) return each(0, frame.length);
+  let start = 0;
   while (lf >= 0) {
     if (lf > start) each(start, lf);
     start = lf + 1;
     lf = frame.indexOf(LF, start);
   }
   if (start < frame.length) each(start, frame.length);
-}
-
-/** Whether a frame is one line (eachLine would hand it whole). */
-export function isOneLine(frame: Uint8Array): boolean {
-  const lf = frame.indexOf(LF);
-  return lf < 0 || lf === frame.length - 1;
 }
 
 export class FramePacker {

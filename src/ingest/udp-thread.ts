@@ -75,7 +75,7 @@ export class SpareUdpWorker {
 }
 
 /** Room between the listener thread and the main thread: at 150,000 datagrams a second, a third of a second of them. */
-export const UDP_RING_BYTES = 8 << 20;
+const UDP_RING_BYTES = 8 << 20;
 /** While datagrams flow, the main thread reads the ring this often (ms), */
 const READ_EVERY_MS = 1;
 /** and after this many reads that found nothing, sleeps until the thread wakes it. */

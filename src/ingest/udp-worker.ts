@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { MessagePort, parentPort } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
 import type { UdpWorkerData, UdpWorkerCommand } from './udp-thread';
-import { eachLine, isOneLine } from './frame-batch';
+import { eachLine } from './frame-batch';
 import { RingWriter } from './frame-ring';
 import { normalizeSender } from './sender';
 import { readConfigFile } from '../config/yaml-file';
@@ -69,8 +69,7 @@ class UdpReader {
   }
 
   private writeLines(sender: string, message: Buffer, receivedAt: number): void {
-    if (isOneLine(message)) this.ring.write(sender, message, receivedAt);
-    else eachLine(message, (from, to) => this.ring.write(sender, message, receivedAt, from, to));
+    eachLine(message, (from, to) => this.ring.write(sender, message, receivedAt, from, to));
   }
 }
 
