@@ -18,12 +18,26 @@ describe('TrackStore', () => {
     expect(store.size).toBe(2);
   });
 
-  test('never grows: the arrays are made once, so no insert copies and rehashes them all on the event loop', () => {
+  test('the slab never grows: it is made once, so no insert copies it on the event loop', () => {
     const store = new TrackStore(2, 300_000);
     const { cells } = store;
     for (let n = 0; n < 300_000; n++) store.row(...key(n));
     expect(store.cells).toBe(cells);
     expect(store.size).toBe(300_000);
+  });
+
+  test('the table doubles with the keys, its entries moving a few a call, never all at once', () => {
+    const store = new TrackStore(1, 100_000, 16);
+    const sizes: { table: number; moving: number }[] = [];
+    for (let n = 0; n < 100_000; n++) {
+      store.row(...key(n));
+      const now = store.tableSizes;
+      if (sizes.length === 0 || now.table !== sizes[sizes.length - 1].table) sizes.push(now);
+    }
+    // the call that doubled the table left the old one's entries to later calls
+    expect(sizes.slice(1).every(({ table, moving }) => moving === table / 2)).toBe(true);
+    expect(sizes[sizes.length - 1].table).toBe(262_144);
+    for (let n = 0; n < 100_000; n += 997) expect(store.find(...key(n))).toBeGreaterThanOrEqual(0);
   });
 
   test('made at full size, it costs resident memory only as keys come', () => {
@@ -63,13 +77,14 @@ describe('TrackStore', () => {
     for (let n = 0; n < 100; n++) expect(store.find(...key(n))).toBeGreaterThanOrEqual(0);
   });
 
-  test('agrees with a Map under random inserts, deletes and evictions (back-shifts and the clock)', () => {
+  test('agrees with a Map under random inserts, deletes and evictions (back-shifts, the clock, the table doubling)', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 300 }),
-        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 2000 })), { maxLength: 3000 }),
-        (capacity, ops) => {
-          const store = new TrackStore(2, capacity);
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 2000 })), { minLength: 100, maxLength: 3000, size: 'max' }),
+        fc.constantFrom(16, 64, 4096),
+        (capacity, ops, firstTableSize) => {
+          const store = new TrackStore(2, capacity, firstTableSize);
           const model = new Map<number, number>(); // n → the value written into its first cell
           for (const [remove, n] of ops) {
             if (remove) {
@@ -94,7 +109,7 @@ describe('TrackStore', () => {
           expect(visited).toBe(store.size);
         },
       ),
-      { numRuns: 200 },
+      { numRuns: 100 },
     );
   });
 });

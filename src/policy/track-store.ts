@@ -19,8 +19,13 @@ export class TrackStore {
   private readonly stride: number;
   /** per slot: 0 free, 1 live, 2 live and seen again since the clock hand passed */
   private readonly state: Uint8Array;
-  /** open addressing, linear probing: slot + 1, or 0 for empty */
-  private readonly table: Int32Array;
+  /** open addressing, linear probing: slot + 1, or 0 for empty; sized to the keys held, at most half full */
+  private table: Int32Array;
+  /** the table before it last doubled, while its entries move over a few at a time; null once they have */
+  private moving: Int32Array | null = null;
+  /** the next cell of `moving` to move: every cell before it is empty */
+  private movedTo = 0;
+  private readonly maxTableSize: number;
   /** the slots freed by delete, a stack of `freeCount`: made at full size too, as a growing list copies itself */
   private readonly free: Int32Array;
   private freeCount = 0;
@@ -29,21 +34,26 @@ export class TrackStore {
   private hand = 0;
 
   /**
-   * The arrays are made at full capacity at once. Growing them by doubling stopped the event loop
-   * while every key was copied and rehashed, with every ban waiting behind it; made at once, they
-   * cost no resident memory until used: the kernel maps a page when it is first written, slots are
-   * taken in order, and only the table (4 bytes a slot, twice over) fills at random.
+   * The slab and the slot arrays are made at full capacity at once. Growing them by doubling
+   * stopped the event loop while every key was copied and rehashed, with every ban waiting behind
+   * it; made at once, they cost no resident memory until used: the kernel maps a page when it is
+   * first written, and slots are taken in order. The table is the exception: it is read at random,
+   * and one sized for a million keys spreads a few thousand over every page of 8 MiB, a cache and
+   * TLB miss a lookup. It starts small and doubles as keys come, its entries moving to the new
+   * table a few cells a call rather than all at once.
    */
   constructor(
     readonly width: number,
     readonly capacity: number,
+    firstTableSize = FIRST_TABLE_SIZE,
   ) {
     this.stride = width + KEY_CELLS;
     const slab = new ArrayBuffer(capacity * this.stride * Int32Array.BYTES_PER_ELEMENT);
     this.cells = new Int32Array(slab);
     this.keys = new Uint32Array(slab);
     this.state = new Uint8Array(capacity);
-    this.table = new Int32Array(tableSizeFor(capacity));
+    this.maxTableSize = tableSizeFor(capacity);
+    this.table = new Int32Array(Math.min(this.maxTableSize, tableSizeFor(firstTableSize / 2)));
     this.free = new Int32Array(capacity);
   }
 
@@ -51,14 +61,20 @@ export class TrackStore {
     return this.live;
   }
 
+  /** the table's cells, and the old table's while its entries move (0 when none do) */
+  get tableSizes(): { table: number; moving: number } {
+    return { table: this.table.length, moving: this.moving?.length ?? 0 };
+  }
+
   /** Where a key's cells start in `cells`, or -1. The halves are unsigned 32-bit integers. */
   find(hi: number, lo: number): number {
-    const index = this.indexOf(hi, lo);
-    return index < 0 ? -1 : this.cellsOf(this.table[index] - 1);
+    const slot = this.slotOf(hi, lo);
+    return slot < 0 ? -1 : this.cellsOf(slot);
   }
 
   /** Where a key's cells start in `cells`, created zeroed when new (evicting when full); marks it seen. */
   row(hi: number, lo: number): number {
+    if (this.moving !== null) this.moveSome();
     const { keys, stride, table } = this;
     const mask = table.length - 1;
     for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
@@ -70,14 +86,21 @@ export class TrackStore {
         return at + KEY_CELLS;
       }
     }
+    const slot = this.moving === null ? -1 : this.slotIn(this.moving, hi, lo);
+    if (slot >= 0) {
+      this.state[slot] = 2;
+      return this.cellsOf(slot);
+    }
     return this.cellsOf(this.insert(hi, lo));
   }
 
   delete(hi: number, lo: number): void {
-    const index = this.indexOf(hi, lo);
+    let index = this.indexIn(this.table, hi, lo);
+    let table = this.table;
+    if (index < 0 && this.moving !== null) index = this.indexIn((table = this.moving), hi, lo);
     if (index < 0) return;
-    const slot = this.table[index] - 1;
-    this.removeAt(index);
+    const slot = table[index] - 1;
+    this.removeAt(table, index);
     this.state[slot] = 0;
     this.free[this.freeCount++] = slot;
     this.live--;
@@ -116,40 +139,80 @@ export class TrackStore {
     this.keys[at + 1] = lo;
     this.state[slot] = 1;
     this.cells.fill(0, at + KEY_CELLS, at + this.stride);
-    this.place(slot);
     this.live++;
+    if (this.live * 2 > this.table.length && this.table.length < this.maxTableSize) this.grow();
+    this.place(this.table, slot);
     return slot;
   }
 
-  private indexOf(hi: number, lo: number): number {
-    const mask = this.table.length - 1;
+  /** A key's slot, wherever its entry is, or -1. */
+  private slotOf(hi: number, lo: number): number {
+    const slot = this.slotIn(this.table, hi, lo);
+    return slot >= 0 || this.moving === null ? slot : this.slotIn(this.moving, hi, lo);
+  }
+
+  private slotIn(table: Int32Array, hi: number, lo: number): number {
+    const index = this.indexIn(table, hi, lo);
+    return index < 0 ? -1 : table[index] - 1;
+  }
+
+  private indexIn(table: Int32Array, hi: number, lo: number): number {
+    const mask = table.length - 1;
     for (let i = hash(hi, lo) & mask; ; i = (i + 1) & mask) {
-      const entry = this.table[i];
+      const entry = table[i];
       if (entry === 0) return -1;
       if (this.hiOf(entry - 1) === hi && this.loOf(entry - 1) === lo) return i;
     }
   }
 
-  private place(slot: number): void {
-    const mask = this.table.length - 1;
+  private place(table: Int32Array, slot: number): void {
+    const mask = table.length - 1;
     let i = hash(this.hiOf(slot), this.loOf(slot)) & mask;
-    while (this.table[i] !== 0) i = (i + 1) & mask;
-    this.table[i] = slot + 1;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = slot + 1;
+  }
+
+  /** Doubles the table; the entries of the old one move over in later calls (moveSome). */
+  private grow(): void {
+    // keys come at most one a call, and each call moves MOVE_CELLS: the last doubling has moved
+    // before the next, unless deletes and inserts came without lookups between them
+    while (this.moving !== null) this.moveSome();
+    this.moving = this.table;
+    this.movedTo = 0;
+    this.table = new Int32Array(this.table.length * 2);
+  }
+
+  /**
+   * Moves the entries of the next few cells of the old table into the new one. A cell's entry
+   * leaves by the same back-shift a delete uses, so the old table stays a table of the keys still
+   * in it; entries shift only into cells at or after the one moved, never behind it.
+   */
+  private moveSome(): void {
+    const moving = this.moving!;
+    const end = Math.min(moving.length, this.movedTo + MOVE_CELLS);
+    for (; this.movedTo < end; this.movedTo++) {
+      while (moving[this.movedTo] !== 0) {
+        const slot = moving[this.movedTo] - 1;
+        this.removeAt(moving, this.movedTo);
+        this.place(this.table, slot);
+      }
+    }
+    if (this.movedTo === moving.length) this.moving = null;
   }
 
   /** Empties a table cell and shifts back the entries after it that would no longer be found. */
-  private removeAt(index: number): void {
-    const mask = this.table.length - 1;
+  private removeAt(table: Int32Array, index: number): void {
+    const mask = table.length - 1;
     let hole = index;
-    this.table[hole] = 0;
-    for (let i = (hole + 1) & mask; this.table[i] !== 0; i = (i + 1) & mask) {
-      const slot = this.table[i] - 1;
+    table[hole] = 0;
+    for (let i = (hole + 1) & mask; table[i] !== 0; i = (i + 1) & mask) {
+      const slot = table[i] - 1;
       const home = hash(this.hiOf(slot), this.loOf(slot)) & mask;
       // The entry may move into the hole unless its home lies cyclically in (hole, i].
       const stays = hole < i ? home > hole && home <= i : home > hole || home <= i;
       if (stays) continue;
-      this.table[hole] = this.table[i];
-      this.table[i] = 0;
+      table[hole] = table[i];
+      table[i] = 0;
       hole = i;
     }
   }
@@ -163,12 +226,21 @@ export class TrackStore {
         this.state[slot] = 1;
         continue;
       }
-      this.removeAt(this.indexOf(this.hiOf(slot), this.loOf(slot)));
+      const hi = this.hiOf(slot);
+      const lo = this.loOf(slot);
+      const index = this.indexIn(this.table, hi, lo);
+      if (index >= 0) this.removeAt(this.table, index);
+      else this.removeAt(this.moving!, this.indexIn(this.moving!, hi, lo));
       this.live--;
       return slot;
     }
   }
 }
+
+/** The table's first size (cells), before it doubles with the keys: 16 KiB. */
+const FIRST_TABLE_SIZE = 4096;
+/** Cells of the old table moved a call while the table doubles. */
+const MOVE_CELLS = 8;
 
 /** a key's two halves, before its cells */
 const KEY_CELLS = 2;
