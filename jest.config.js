@@ -5,4 +5,5 @@ module.exports = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }] },
   testTimeout: 30000,
   maxWorkers: 2,
+  setupFilesAfterEnv: ['<rootDir>/test/helpers/fast-check-size.ts'],
 };
