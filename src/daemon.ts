@@ -98,6 +98,7 @@ export class Daemon {
       resume: () => this.ingest.resumeStreams(),
       crashed: (error) => this.words.decodeThreadStopped(error),
       failed: (failures) => this.words.decodeFailed(failures),
+      lookAhead: (numbers, from, to) => this.pipeline.policy.prefetch(numbers, from, to),
     });
     this.ingest = new Ingest(
       ingestOptions(config),

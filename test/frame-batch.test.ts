@@ -1,5 +1,5 @@
 import { decodeBatch, readDecoded } from '../src/decode/decode-thread';
-import { SiteNumbers } from '../src/decode/event-codec';
+import { addressWordAt, familyAt, EVENT_STRIDE, SiteNumbers } from '../src/decode/event-codec';
 import { LineChunk, lineBounds } from '../src/decode/line-chunk';
 import { FrameBatch, FramePacker } from '../src/ingest/frame-batch';
 import { Decoded, Decoder } from '../src/decode/decoder';
@@ -69,5 +69,37 @@ describe('the sites table across threads', () => {
       expect(table.length).toBeLessThanOrEqual(3); // two, and what the batch that filled it added
     }
     expect(seen).toEqual(['a.example', 'b.example', 'c.example', 'd.example', 'a.example', 'e.example', 'a.example', 'e.example']);
+  });
+});
+
+describe('the look-ahead (the policy fetches windows before the events come)', () => {
+  test('hears of every event once, in order, before it is read, a few hundred at a time; rejected lines are no rows', () => {
+    const decoder = new Decoder('arrival');
+    const frames = Array.from({ length: 700 }, (_, i) =>
+      Buffer.from(i % 5 === 4 ? 'garbage' : `<37>Mar  9 06:31:00 web1 wordpress(a.example)[1]: Authentication failure for x from 10.0.${i >> 8}.${i & 255}`),
+    );
+    const answer = decodeBatch(decoder, { ...packed(frames), mayRepeat: false }, new SiteNumbers());
+    const told: number[] = [];
+    const runs: number[] = [];
+    let toldUpTo = 0;
+    const read: number[] = [];
+    readDecoded(
+      answer,
+      [],
+      (decoded: Decoded) => {
+        if (decoded.type !== 'event' || decoded.event.ip.family !== 4) return;
+        expect(told.length).toBeGreaterThan(read.length); // told before read
+        read.push(decoded.event.ip.v4);
+      },
+      (numbers, from, to) => {
+        expect(from).toBe(toldUpTo); // no row twice, none left out
+        toldUpTo = to;
+        runs.push((to - from) / EVENT_STRIDE);
+        for (let at = from; at < to; at += EVENT_STRIDE) if (familyAt(numbers, at) === 4) told.push(addressWordAt(numbers, at, 0));
+      },
+    );
+    expect(read).toHaveLength(560);
+    expect(told).toEqual(read);
+    expect(runs).toEqual([256, 256, 48]);
   });
 });

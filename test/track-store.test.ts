@@ -87,6 +87,8 @@ describe('TrackStore', () => {
           const store = new TrackStore(2, capacity, firstTableSize);
           const model = new Map<number, number>(); // n → the value written into its first cell
           for (const [remove, n] of ops) {
+            // fetching ahead, for keys that may or may not be there, changes nothing
+            store.prefetch(Uint32Array.of(key(n)[0], key(n + 1)[0]), Uint32Array.of(key(n)[1], key(n + 1)[1]), 2);
             if (remove) {
               store.delete(...key(n));
               model.delete(n);

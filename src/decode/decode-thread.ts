@@ -60,10 +60,24 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: Sit
   return { codes, fingerprints, repeatAts, numbers, ...sites.take(), failures: decoder.takeFailures() };
 }
 
-/** On the main thread: the decoded lines back as objects, one by one; `sites` is this side's sites table. */
-export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded: Decoded) => void): void {
+/**
+ * Told of the events in rows [from, to) of `numbers` (event-codec.ts) before they are read: a
+ * reader that looks up state per address fetches it for many at once (Policy.prefetch).
+ */
+export type LookAhead = (numbers: Float64Array, from: number, to: number) => void;
+
+/** Events a look-ahead is told of at once: their state stays in the cache until they are read. */
+const LOOK_AHEAD_EVENTS = 256;
+
+/**
+ * On the main thread: the decoded lines back as objects, one by one; `sites` is this side's sites
+ * table. `lookAhead` hears of the next events' rows before they are read.
+ */
+export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded: Decoded) => void, lookAhead?: LookAhead): void {
   applySites(sites, batch);
   let row = 0;
+  let toldUpTo = 0;
+  const rows = lookAhead ? eventsIn(batch.codes) * EVENT_STRIDE : 0;
   for (let i = 0; i < batch.codes.length; i++) {
     const code = batch.codes[i];
     const fingerprint = batch.fingerprints[i];
@@ -72,6 +86,10 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
       const reason = rejectionOfCode(code);
       each(repeat ? { type: 'rejected', reason, repeat } : rejection(reason));
       continue;
+    }
+    if (lookAhead && row >= toldUpTo) {
+      toldUpTo = Math.min(rows, row + LOOK_AHEAD_EVENTS * EVENT_STRIDE);
+      lookAhead(batch.numbers, row, toldUpTo);
     }
     each({ type: 'event', event: unpackEvent(batch.numbers, row, sites), repeat });
     row += EVENT_STRIDE;
@@ -84,6 +102,13 @@ interface Lines {
   bounds: ArrayLike<number>;
   /** one time for all (a chunk of replay's input), or one a frame */
   times: ArrayLike<number> | number;
+}
+
+/** The events among a batch's lines (the rows of `numbers` in use: it is made for every line). */
+function eventsIn(codes: Uint8Array): number {
+  let events = 0;
+  for (let i = 0; i < codes.length; i++) if (codes[i] === 0) events++;
+  return events;
 }
 
 function framesOf(request: DecodeHereRequest): Lines {
@@ -151,6 +176,8 @@ export class DecodeThread {
     private readonly warm = true,
     /** lines the thread could not decode (a bug there): what the first threw, and how many */
     private readonly onFailures: (failures: { error: string; count: number }) => void = () => undefined,
+    /** hears of the events of each answer before they are read (see LookAhead) */
+    private readonly lookAhead?: LookAhead,
   ) {}
 
   /** Resolves once at most `bytes` bytes of requests wait for an answer; `below(0)`: once all are answered. */
@@ -212,7 +239,7 @@ export class DecodeThread {
     const next = this.pending.shift();
     if (!next) return;
     this.count(next, -1);
-    readDecoded(batch, this.sites, next.each);
+    readDecoded(batch, this.sites, next.each, this.lookAhead);
     if (batch.failures) this.onFailures(batch.failures);
     next.done?.();
     if (this.waiting && this.settledBelow(this.waiting.bytes)) {

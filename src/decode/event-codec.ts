@@ -63,6 +63,16 @@ export function unpackEvent(numbers: Float64Array, at: number, sites: readonly s
   };
 }
 
+/** The family (4 or 6) of the event in the row at offset `at`, read without making the event. */
+export function familyAt(numbers: Float64Array, at: number): number {
+  return numbers[at + FIELD.FAMILY];
+}
+
+/** The address's `word`th 32-bit word (an IPv4 address is word 0), read without making the event. */
+export function addressWordAt(numbers: Float64Array, at: number, word: number): number {
+  return numbers[at + FIELD.ADDRESS + word];
+}
+
 /** Eight 16-bit groups from four 32-bit words. */
 function groupsOf(numbers: Float64Array, from: number): number[] {
   const groups = new Array<number>(8);

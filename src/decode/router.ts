@@ -1,6 +1,6 @@
 import { Tally } from '../common/tally';
 import type { FrameBatch, Frames } from '../ingest/frame-batch';
-import { DecodeHereRequest, DecodeThread, decodeHere } from './decode-thread';
+import { DecodeHereRequest, DecodeThread, decodeHere, LookAhead } from './decode-thread';
 import type { Decoded, Decoder } from './decoder';
 
 /** Frames waiting in the decode thread: streams pause above HIGH and resume below LOW. */
@@ -19,6 +19,8 @@ export interface RouterHooks {
   crashed(error: Error): void;
   /** lines made the decoder throw (a bug there): they were dropped and counted as decode_failed */
   failed(failures: { error: string; count: number }): void;
+  /** the decode thread's next events, before `decoded` hears of them one by one */
+  lookAhead?: LookAhead;
 }
 
 /**
@@ -38,7 +40,7 @@ export class DecodeRouter {
     private readonly decoder: Decoder,
     private readonly hooks: RouterHooks,
   ) {
-    this.thread = new DecodeThread(decoder, hooks.crashed, true, hooks.failed);
+    this.thread = new DecodeThread(decoder, hooks.crashed, true, hooks.failed, hooks.lookAhead);
   }
 
   start(): Promise<void> {

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { Ip, maskV4, parseIp, prefixKey } from '../address/ip';
 import type { BanAction, JailConfig } from '../config/schema';
+import { addressWordAt, EVENT_STRIDE, familyAt } from '../decode/event-codec';
 import { NEVER_COUNTED } from '../wordpress/catalogue';
 import type { WpEvent } from '../wordpress/recognise';
 import { BanKeys } from './ban-keys';
@@ -126,8 +127,12 @@ function banKeys(options: PolicyOptions): BanKeys {
 }
 
 function v6Half(groups: readonly number[], first: number, bits: number): number {
-  const value = ((groups[first] << 16) | groups[first + 1]) >>> 0;
-  return bits >= 32 ? value : bits <= 0 ? 0 : maskV4(value, bits);
+  return maskedWord(((groups[first] << 16) | groups[first + 1]) >>> 0, bits);
+}
+
+/** The first `bits` bits of a 32-bit word (all of it from 32 on, none at 0 or below). */
+function maskedWord(word: number, bits: number): number {
+  return bits >= 32 ? word : bits <= 0 ? 0 : maskV4(word, bits);
 }
 
 /** A hit `before` ms before its window's end as a cell; 0 (dropped) when too far before it to count. */
@@ -164,6 +169,9 @@ export class Policy {
   /** bans so far per jail and key, for the increment; forgotten increment.max after the last ban ends */
   private offences: LRUCache<string, { count: number; forgetAt: number }> | null = null;
   private readonly warnedSites: LRUCache<string, number>;
+  /** prefetch's keys, the halves of each */
+  private aheadHi = new Uint32Array(0);
+  private aheadLo = new Uint32Array(0);
   /** the slot the next purgeStale starts at */
   private purgeFrom = 0;
   private now = 0;
@@ -279,6 +287,25 @@ export class Policy {
       this.keyHi = v6Half(ip.v6, 0, prefix);
       this.keyLo = v6Half(ip.v6, 2, prefix - 32);
     }
+  }
+
+  /**
+   * Brings into the cache the windows of the events in rows [from, to) of a decoded batch (see
+   * LookAhead), before they are decided one by one: fetched together, their cache misses overlap.
+   * The keys are those of the configured prefixes; a key that comes out otherwise (an address
+   * never banned, a single IPv6 address) is fetched in vain, and decided right all the same.
+   */
+  prefetch(numbers: Float64Array, from: number, to: number): void {
+    const count = Math.max(0, Math.ceil((to - from) / EVENT_STRIDE));
+    if (this.aheadHi.length < count) [this.aheadHi, this.aheadLo] = [new Uint32Array(count), new Uint32Array(count)];
+    const { aheadHi, aheadLo } = this;
+    const { ipv4Prefix, ipv6Prefix } = this.options;
+    for (let k = 0, at = from; k < count; k++, at += EVENT_STRIDE) {
+      const v6 = familyAt(numbers, at) === 6;
+      aheadHi[k] = v6 ? maskedWord(addressWordAt(numbers, at, 0), ipv6Prefix) : IPV4_HI;
+      aheadLo[k] = v6 ? maskedWord(addressWordAt(numbers, at, 1), ipv6Prefix - 32) : maskV4(addressWordAt(numbers, at, 0), ipv4Prefix);
+    }
+    this.tracks.prefetch(aheadHi, aheadLo, count);
   }
 
   /** The prefix a ban of this address covers, in CIDR form (the window's key as text); null when none may be banned. */

@@ -32,6 +32,10 @@ export class TrackStore {
   private used = 0;
   private live = 0;
   private hand = 0;
+  /** prefetch's table cells, one a key */
+  private aheadCells = new Int32Array(0);
+  /** what prefetch read, kept (and public) so that the compiler cannot leave the reads out */
+  fetched = 0;
 
   /**
    * The slab and the slot arrays are made at full capacity at once. Growing them by doubling
@@ -70,6 +74,29 @@ export class TrackStore {
   find(hi: number, lo: number): number {
     const slot = this.slotOf(hi, lo);
     return slot < 0 ? -1 : this.cellsOf(slot);
+  }
+
+  /**
+   * Reads, for `count` keys about to be looked up, their table cells and then their slots (the key
+   * and its last cell), and changes nothing. A lookup's two reads depend on each other, and a
+   * lookup a time waits for each miss in turn; here the reads of all the keys are independent, so
+   * the processor overlaps their misses, and the lookups that follow find them in the cache.
+   */
+  prefetch(his: Uint32Array, los: Uint32Array, count: number): void {
+    if (this.aheadCells.length < count) this.aheadCells = new Int32Array(count);
+    const { table, keys, stride, aheadCells } = this;
+    const mask = table.length - 1;
+    let fetched = 0;
+    for (let k = 0; k < count; k++) {
+      const index = hash(his[k], los[k]) & mask;
+      aheadCells[k] = index;
+      fetched ^= table[index];
+    }
+    for (let k = 0; k < count; k++) {
+      const entry = table[aheadCells[k]];
+      if (entry !== 0) fetched ^= keys[(entry - 1) * stride] ^ keys[entry * stride - 1];
+    }
+    this.fetched = fetched;
   }
 
   /** Where a key's cells start in `cells`, created zeroed when new (evicting when full); marks it seen. */

@@ -31,9 +31,11 @@ export async function replay(getConfig: () => Config, input: ReplayInput, output
   const decoder = new Decoder('message', true);
   // The chunks it held were handed over, not copied: its death would leave the counts short.
   let died: Error | null = null;
-  const decoding = new DecodeThread(decoder, (error) => (died ??= error), false);
-  const ready = decoding.start(); // the thread boots while the config loads and the input opens
   let pipeline: Pipeline;
+  // answers come only for chunks submitted, after the pipeline is made
+  const lookAhead = (numbers: Float64Array, from: number, to: number) => pipeline.policy.prefetch(numbers, from, to);
+  const decoding = new DecodeThread(decoder, (error) => (died ??= error), false, undefined, lookAhead);
+  const ready = decoding.start(); // the thread boots while the config loads and the input opens
   let maxLineBytes: number;
   try {
     const config = getConfig();
