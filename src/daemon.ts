@@ -128,9 +128,6 @@ export class Daemon {
 
   async start(): Promise<void> {
     const { config } = this.options;
-    // The decode thread is not waited for: frames asked of it before it runs wait in its queue, and
-    // its boot (a V8 isolate, a tenth of a second on a busy core) need not delay listening.
-    void this.router.start();
     await this.startOrUndo(this.shared?.windows.start() ?? Promise.resolve(), async () => (await this.shared?.windows.stop(), await this.router.stop()));
     await this.startOrUndo(this.ingest.start(), () => this.router.stop());
     if (config.admin.enabled) {
@@ -143,6 +140,10 @@ export class Daemon {
     this.ranges.follow(config.trust.cloudflareRanges);
     const admin = this.admin ? `http://${formatHost(parseHostPort(config.admin.listen).host)}:${this.admin.port}` : null;
     this.words.listening(this.ingest.bound, admin, this.admin?.exposed ?? false, config.privacy.logAddresses);
+    // The decode thread boots after the listening line and is not waited for: its boot (a V8
+    // isolate, a tenth of a second of a core) took a core from the start's own work on two cores,
+    // and frames that come before it runs are decoded here.
+    void this.router.start();
     this.startupSweep = this.sweep();
     // after the listening line: metrics are for the minutes to come, not for the start
     setImmediate(() => this.view.startMetrics());
