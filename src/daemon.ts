@@ -141,8 +141,8 @@ export class Daemon {
     const admin = this.admin ? `http://${formatHost(parseHostPort(config.admin.listen).host)}:${this.admin.port}` : null;
     this.words.listening(this.ingest.bound, admin, this.admin?.exposed ?? false, config.privacy.logAddresses);
     // The decode thread boots after the listening line and is not waited for: its boot (a V8
-    // isolate, a tenth of a second of a core) took a core from the start's own work on two cores,
-    // and frames that come before it runs are decoded here.
+    // isolate, a tenth of a second of a core) took a core from the start's own work on two cores.
+    // Frames that came before this line were decoded here; those that come while it boots wait in its queue.
     void this.router.start();
     this.startupSweep = this.sweep();
     // after the listening line: metrics are for the minutes to come, not for the start
