@@ -209,6 +209,11 @@ export class DecodeThread {
     });
   }
 
+  /** Whether what is submitted now goes to the thread (not before it starts, nor after it died). */
+  get running(): boolean {
+    return this.worker !== null && !this.decodingHere;
+  }
+
   /** Frames asked about and not answered yet. */
   get backlog(): number {
     return this.pendingFrames;

@@ -57,7 +57,7 @@ export class DecodeRouter {
     const request = { bytes: batch.bytes, bounds: batch.bounds, times: batch.times, mayRepeat: true };
     const frames = batch.times.length;
     if (this.thread.backlog === 0 && frames <= DECODE_HERE_MAX_FRAMES) return this.decodeHere(request, frames);
-    this.decodedIn.add('thread', frames);
+    this.decodedIn.add(this.thread.running ? 'thread' : 'main', frames);
     this.thread.submit(request, this.hooks.decoded, () => {
       if (this.thread.backlog < BACKLOG_LOW) this.hooks.resume();
     });
