@@ -48,7 +48,7 @@ export class Widener {
     let network = networks.get(id);
     if (!network) networks.set(id, (network = { recent: new Map(), longest: 0, widenedUntil: 0 }));
     const at = (order.until - order.duration) * 1000;
-    if (network.widenedUntil > at / 1000) return this.extend(network, () => prefixKey(ip, family.prefix), order, at);
+    if (network.widenedUntil > at / 1000) return this.extend(network, ip, family.prefix, order, at);
     this.forgetOld(network, at);
     network.recent.delete(order.key);
     network.recent.set(order.key, at);
@@ -67,10 +67,10 @@ export class Widener {
    * the key's ban left. Then it is extended to the key's end: while the attack goes on the network
    * stays banned, at one extension a half ban time rather than one call per new address.
    */
-  private extend(network: Network, networkKey: () => string, order: BanOrder, at: number): BanOrder[] {
+  private extend(network: Network, ip: Ip, prefix: number, order: BanOrder, at: number): BanOrder[] {
     if (order.until <= network.widenedUntil || network.widenedUntil - at / 1000 > order.duration / 2) return [];
     network.widenedUntil = order.until;
-    return [this.networkOrder(networkKey(), order, order.until, at, [])];
+    return [this.networkOrder(prefixKey(ip, prefix), order, order.until, at, [])];
   }
 
   private networkOrder(key: string, trigger: BanOrder, until: number, at: number, folds: string[]): BanOrder {
