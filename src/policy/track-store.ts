@@ -122,12 +122,8 @@ export class TrackStore {
   }
 
   delete(hi: number, lo: number): void {
-    let index = this.indexIn(this.table, hi, lo);
-    let table = this.table;
-    if (index < 0 && this.moving !== null) index = this.indexIn((table = this.moving), hi, lo);
-    if (index < 0) return;
-    const slot = table[index] - 1;
-    this.removeAt(table, index);
+    const slot = this.unplace(hi, lo);
+    if (slot < 0) return;
     this.state[slot] = 0;
     this.free[this.freeCount++] = slot;
     this.live--;
@@ -178,6 +174,17 @@ export class TrackStore {
     return slot >= 0 || this.moving === null ? slot : this.slotIn(this.moving, hi, lo);
   }
 
+  /** Removes a key's entry from whichever table holds it; returns its slot, or -1 when neither does. */
+  private unplace(hi: number, lo: number): number {
+    let table = this.table;
+    let index = this.indexIn(table, hi, lo);
+    if (index < 0 && this.moving !== null) index = this.indexIn((table = this.moving), hi, lo);
+    if (index < 0) return -1;
+    const slot = table[index] - 1;
+    this.removeAt(table, index);
+    return slot;
+  }
+
   private slotIn(table: Int32Array, hi: number, lo: number): number {
     const index = this.indexIn(table, hi, lo);
     return index < 0 ? -1 : table[index] - 1;
@@ -201,8 +208,9 @@ export class TrackStore {
 
   /** Doubles the table; the entries of the old one move over in later calls (moveSome). */
   private grow(): void {
-    // keys come at most one a call, and each call moves MOVE_CELLS: the last doubling has moved
-    // before the next, unless deletes and inserts came without lookups between them
+    // Every insert comes through row, which moves MOVE_CELLS first, and the next doubling needs
+    // as many inserts as half the old table's cells: the old table has always moved by then. This
+    // guards that, should another way to insert ever skip the moving.
     while (this.moving !== null) this.moveSome();
     this.moving = this.table;
     this.movedTo = 0;
@@ -253,11 +261,7 @@ export class TrackStore {
         this.state[slot] = 1;
         continue;
       }
-      const hi = this.hiOf(slot);
-      const lo = this.loOf(slot);
-      const index = this.indexIn(this.table, hi, lo);
-      if (index >= 0) this.removeAt(this.table, index);
-      else this.removeAt(this.moving!, this.indexIn(this.moving!, hi, lo));
+      this.unplace(this.hiOf(slot), this.loOf(slot));
       this.live--;
       return slot;
     }
