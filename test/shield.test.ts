@@ -14,6 +14,8 @@ import { checkCloudflare } from '../src/cloudflare/check';
 import { CloudflareClient } from '../src/cloudflare/client';
 import { shieldExpression, shieldSite, shieldSites, ShieldRules } from '../src/cloudflare/shield-rules';
 import { buildConfig } from '../src/config/load';
+import fc from 'fast-check';
+import { RecentAttackers } from '../src/policy/recent-attackers';
 import { ShieldWatch } from '../src/policy/shield-watch';
 import type { WpEvent } from '../src/wordpress/recognise';
 import type { FakeCloudflare, FakeOptions } from './fake-cloudflare/server';
@@ -75,6 +77,28 @@ describe('counting distinct attackers per site', () => {
     // counted again from 900 s (half the shield left): five new addresses at 1,020 s, then 2,040 and 3,060 s
     expect(orders).toBe(3);
     expect(last).toBe(Math.floor(t / 1000) + 3060 + 1800);
+  });
+
+  test('the recent attackers are the last `cap` distinct ones, in the order of their last attack, whatever comes', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 60 }), fc.constantFrom('a:b:c:d', 'e:f:0:1')), { maxLength: 2000 }),
+        (cap, attacks) => {
+          const recent = new RecentAttackers(cap);
+          // the model: a Map kept in order of last attack by deleting and setting again
+          const model = new Map<number | string, number>();
+          attacks.forEach((who, at) => {
+            recent.record(who, at);
+            model.delete(who);
+            model.set(who, at);
+            if (model.size > cap) model.delete(model.keys().next().value!);
+            expect(recent.size).toBe(model.size);
+            expect(recent.oldestAt).toBe(model.values().next().value);
+          });
+        },
+      ),
+    );
   });
 
   test('a hostile Host header never reaches an expression', () => {

@@ -1,7 +1,8 @@
-import { LRUCache } from 'lru-cache';
 import type { Ip } from '../address/ip';
+import { StampedMap } from '../common/stamped-map';
 import type { BanAction, ShieldConfig } from '../config/schema';
 import type { WpEvent } from '../wordpress/recognise';
+import { RecentAttackers } from './recent-attackers';
 
 /** What the policy asks the ban stage to do for a site under attack from many addresses at once. */
 export interface ShieldOrder {
@@ -11,11 +12,13 @@ export interface ShieldOrder {
   until: number;
 }
 
-/** Per site: its most recent distinct attacking addresses, oldest first, each with when it last attacked (ms). */
+/** Per site: its most recent distinct attacking addresses. */
 interface SiteWindow {
-  recent: Map<number | string, number>;
+  recent: RecentAttackers;
   /** unix seconds of the last order for this site; 0 when it has none */
   until: number;
+  /** ms of the site's last attack */
+  lastAttack: number;
 }
 
 /** Sites watched at once; the one not attacked for longest gives way. */
@@ -44,7 +47,7 @@ function attacker(ip: Ip): number | string {
  * costs a lookup an event.
  */
 export class ShieldWatch {
-  private readonly sites = new LRUCache<string, SiteWindow>({ max: MAX_SITES });
+  private readonly sites = new StampedMap<string, SiteWindow>(MAX_SITES, (window) => window.lastAttack);
   private readonly selects: Set<string>;
 
   constructor(private readonly config: ShieldConfig) {
@@ -61,18 +64,15 @@ export class ShieldWatch {
     if (!this.counts(event)) return null;
     const site = event.site!;
     let window = this.sites.get(site);
-    if (!window) this.sites.set(site, (window = { recent: new Map(), until: 0 }));
+    if (!window) this.sites.set(site, (window = { recent: new RecentAttackers(this.config.distinct), until: 0, lastAttack: 0 }));
+    window.lastAttack = Math.max(window.lastAttack, event.at);
     const now = Math.floor(event.at / 1000);
     // shielded with more than half its time left: nothing to decide, and nothing worth the work of counting
     if (window.until - now > this.config.duration / 2) return null;
-    const who = attacker(event.ip);
     const { recent } = window;
-    recent.delete(who); // re-inserted last: the map's order is the order of last attack
-    recent.set(who, event.at);
-    if (recent.size > this.config.distinct) recent.delete(recent.keys().next().value!);
+    recent.record(attacker(event.ip), event.at);
     if (recent.size < this.config.distinct) return null;
-    const oldest = recent.values().next().value!;
-    if (oldest <= event.at - this.config.findtime * 1000) return null;
+    if (recent.oldestAt <= event.at - this.config.findtime * 1000) return null;
     window.until = now + this.config.duration;
     return { site, action: this.config.action, until: window.until };
   }

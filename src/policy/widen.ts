@@ -1,5 +1,5 @@
-import { LRUCache } from 'lru-cache';
 import { Ip, maskIp, maskV4, prefixKey } from '../address/ip';
+import { StampedMap } from '../common/stamped-map';
 import type { BanAction, WidenConfig } from '../config/schema';
 import type { BanOrder } from './policy';
 
@@ -11,6 +11,8 @@ interface Network {
   longest: number;
   /** unix seconds until which the network itself is banned; 0 while it is not */
   widenedUntil: number;
+  /** when its latest key was ordered (ms) */
+  lastAt: number;
 }
 
 /** Networks watched at once; the one with the oldest ban gives way. */
@@ -27,7 +29,7 @@ const MAX_NETWORKS = 100_000;
  */
 export class Widener {
   /** per action, the networks watched: a block never grows out of challenges */
-  private readonly networks = new Map<BanAction, LRUCache<number | string, Network>>();
+  private readonly networks = new Map<BanAction, StampedMap<number | string, Network>>();
 
   constructor(
     private readonly config: WidenConfig,
@@ -44,10 +46,11 @@ export class Widener {
     if (keyBits(order.key) <= family.prefix) return [order];
     const id = networkId(ip, family.prefix);
     let networks = this.networks.get(order.action);
-    if (!networks) this.networks.set(order.action, (networks = new LRUCache({ max: MAX_NETWORKS })));
+    if (!networks) this.networks.set(order.action, (networks = new StampedMap(MAX_NETWORKS, (network) => network.lastAt)));
     let network = networks.get(id);
-    if (!network) networks.set(id, (network = { recent: new Map(), longest: 0, widenedUntil: 0 }));
+    if (!network) networks.set(id, (network = { recent: new Map(), longest: 0, widenedUntil: 0, lastAt: 0 }));
     const at = (order.until - order.duration) * 1000;
+    network.lastAt = Math.max(network.lastAt, at);
     if (network.widenedUntil > at / 1000) return this.extend(network, ip, family.prefix, order, at);
     this.forgetOld(network, at);
     network.recent.delete(order.key);
