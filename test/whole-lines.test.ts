@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { READ_BYTES, readsInPlace, wholeLines } from '../src/replay/input';
+import { rampUp, READ_BYTES, readsInPlace, wholeLines } from '../src/replay/input';
 
 /** An unpooled copy: Node copies a buffer of its small-buffer pool rather than hand it over. */
 function ownCopy(bytes: Uint8Array): Buffer {
@@ -39,6 +39,30 @@ describe('wholeLines (replay input)', () => {
         }
         expect(Buffer.concat(handedOver).toString()).toBe(text);
       }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('ramped up, the first chunk comes in small pieces of whole lines, each its own to hand over', async () => {
+    const line = fc.stringMatching(/^[a-z0-9 .:()[\]-]{0,40}$/);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(line, { maxLength: 60 }),
+        fc.array(fc.nat(), { maxLength: 4 }),
+        fc.array(fc.nat({ max: 200 }), { maxLength: 4 }),
+        async (lines, cuts, sizes) => {
+          const text = lines.map((l) => `${l}\n`).join('');
+          const handedOver: Uint8Array[] = [];
+          for await (const chunk of rampUp(
+            wholeLines(Readable.from(reads(text, cuts, false)), 1000, () => undefined),
+            sizes,
+          )) {
+            expect(chunk[chunk.length - 1]).toBe(10);
+            handedOver.push(structuredClone(chunk, { transfer: [chunk.buffer] }));
+          }
+          expect(Buffer.concat(handedOver).toString()).toBe(text);
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -89,3 +89,31 @@ function* completed(carry: Buffer[], chunk: Buffer, head: number, cut: number): 
   yield new Uint8Array(Buffer.concat([...carry, chunk.subarray(head, lineEnd)]));
   if (lineEnd < cut) yield chunk.subarray(lineEnd, cut) as Uint8Array<ArrayBuffer>;
 }
+
+/** The sizes the first chunk is cut to: small first, so the first lines come back soon. */
+const RAMP_BYTES = [16 << 10, 64 << 10, 256 << 10];
+
+/**
+ * The chunks of wholeLines, the first cut into pieces of growing size at line ends. A thread
+ * decodes a chunk whole before it answers, the first one with cold code: a mebibyte kept the
+ * policy waiting for it, while a first piece of a few hundred lines comes back in a few
+ * milliseconds. The pieces are copies, so the rest of the chunk is still the only view of its buffer.
+ */
+export async function* rampUp(chunks: AsyncIterable<Uint8Array<ArrayBuffer>>, sizes = RAMP_BYTES): AsyncGenerator<Uint8Array<ArrayBuffer>> {
+  let first = true;
+  for await (const chunk of chunks) {
+    if (!first) {
+      yield chunk;
+      continue;
+    }
+    first = false;
+    let head = 0;
+    for (const bytes of sizes) {
+      const end = chunk.indexOf(10, head + bytes) + 1;
+      if (end <= 0 || end >= chunk.length) break;
+      yield new Uint8Array(chunk.subarray(head, end)); // a copy (a Buffer's slice would be a view)
+      head = end;
+    }
+    yield chunk.subarray(head);
+  }
+}

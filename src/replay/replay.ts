@@ -5,7 +5,7 @@ import { Decoded, Decoder, rejection } from '../decode/decoder';
 import type { PipelineStats } from '../decode/line-counter';
 import { createEscalation, createPolicy, Pipeline } from '../policy/pipeline';
 import type { Progress } from './progress';
-import { ReplayInput, wholeLines } from './input';
+import { rampUp, ReplayInput, wholeLines } from './input';
 import { printSummary } from './summary';
 import { BanJsonWriter, banText, ByteOutput, eventJson, eventText, shieldJson, shieldText } from './output';
 
@@ -60,7 +60,7 @@ export async function replay(getConfig: () => Config, input: ReplayInput, output
   try {
     const oversize = () => show(rejection('oversize'));
     const progress = options.progress?.(() => pipeline.stats.lines);
-    for await (const chunk of wholeLines(input, maxLineBytes, oversize)) {
+    for await (const chunk of rampUp(wholeLines(input, maxLineBytes, oversize))) {
       progress?.advance(chunk.byteLength);
       await ready;
       decoding.submit({ chunk, receivedAt: now, maxLineBytes, mayRepeat: true }, show);
