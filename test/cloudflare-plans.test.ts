@@ -249,7 +249,7 @@ test('an outage: every ban queued during it lands once it ends, each exactly onc
   fake.fail({ ms: 1500, status: 503 });
   const now = Math.floor(Date.now() / 1000);
   for (let n = 1; n <= 20; n++)
-    ledger.ban({ key: `203.0.113.${n}/32`, jail: 'j', action: 'block', duration: 3600, until: now + 3600, site: 'www.example.com' });
+    ledger.ban({ key: `203.0.113.${n}/32`, bits: 32, jail: 'j', action: 'block', duration: 3600, until: now + 3600, site: 'www.example.com' });
   await waitFor(() => outcomes.filter((o) => o === 'banned').length === 20, 15_000, 'all twenty banned');
   expect(fake.allRules()).toHaveLength(20);
   const created = fake.requests.filter((r) => r.method === 'POST' && r.status === 200);

@@ -41,7 +41,7 @@ function untilsAtCloudflare(kind: Kind): number[] {
   return notes.map((text) => parseNotes(text)!.until);
 }
 
-const order = (until: number) => ({ key: '203.0.113.9/32', jail: 'soft', action: 'block' as const, duration: 2, until, site: 'www.example.com' });
+const order = (until: number) => ({ key: '203.0.113.9/32', bits: 32, jail: 'soft', action: 'block' as const, duration: 2, until, site: 'www.example.com' });
 
 describe.each<Kind>(['access-rules', 'ip-list'])('two receivers on one Cloudflare (%s)', (kind) => {
   test("B extends a ban A made; A's older expiry leaves it standing; at the new expiry it is lifted once", async () => {

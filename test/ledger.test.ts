@@ -65,6 +65,7 @@ beforeEach(() => jest.useFakeTimers({ now: T0 }));
 afterEach(() => jest.useRealTimers());
 const order = (key: string, seconds: number, site: string | null = 'a.example'): BanOrder => ({
   key,
+  bits: Number(key.split('/')[1]),
   jail: 'j',
   action: 'block',
   duration: seconds,

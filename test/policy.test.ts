@@ -91,7 +91,7 @@ describe('jails', () => {
   test('the default hard jail bans on the first hard event, with block for 1h', () => {
     const decision = policyWith().decide(hard('203.0.113.7', T0));
     expect(decision.orders).toEqual([
-      { key: '203.0.113.7/32', jail: 'wordpress-hard', action: 'block', duration: 3600, until: T0 / 1000 + 3600, site: 'example.com' },
+      { key: '203.0.113.7/32', bits: 32, jail: 'wordpress-hard', action: 'block', duration: 3600, until: T0 / 1000 + 3600, site: 'example.com' },
     ]);
   });
 

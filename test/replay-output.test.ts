@@ -19,6 +19,7 @@ function collector(slow = false) {
 
 const order = (over: Partial<BanOrder> = {}): BanOrder => ({
   key: '192.0.2.1/32',
+  bits: 32,
   jail: 'wordpress-hard',
   action: 'block',
   duration: 3600,

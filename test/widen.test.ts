@@ -20,7 +20,7 @@ function applyTo(widener: Widener, made: BanOrder): BanOrder[] {
 }
 
 function order(key: string, at: number, duration = 3600, action: BanOrder['action'] = 'block'): BanOrder {
-  return { key, jail: 'hard', action, duration, until: at + duration, site: 'www.example.com' };
+  return { key, bits: Number(key.split('/')[1]), jail: 'hard', action, duration, until: at + duration, site: 'www.example.com' };
 }
 
 describe('the widener', () => {

@@ -11,6 +11,8 @@ import { Trust, TRUST_REASONS, TrustReason } from './trust';
 /** What the policy asks the ban stage to do. `key` is the banned prefix in CIDR form. */
 export interface BanOrder {
   key: string;
+  /** the key's prefix length, kept apart so that no one reads it back from the text */
+  bits: number;
   jail: string;
   action: BanAction;
   /** seconds */
@@ -349,7 +351,7 @@ export class Policy {
     const jail = this.jails.find((each) => each.name === jailName);
     const prefix = this.keys.prefixFor(event.ip);
     if (!jail || prefix === null) return null;
-    const order = this.order(jail, prefixKey(event.ip, prefix), event);
+    const order = this.order(jail, prefixKey(event.ip, prefix), prefix, event);
     if (this.keys.narrowed(event.ip, prefix)) order.narrowed = true;
     return order;
   }
@@ -406,14 +408,14 @@ export class Policy {
       }
     }
     const prefix = this.keyPrefix!;
-    const order = this.order(jail, prefixKey(ip, prefix), event);
+    const order = this.order(jail, prefixKey(ip, prefix), prefix, event);
     if (this.keys.narrowed(ip, prefix)) order.narrowed = true;
     zero(track, base + 1, base + maxretry);
     track[base] = -epochSeconds(order.until * 1000);
     return order;
   }
 
-  private order(jail: Jail, key: string, event: WpEvent): BanOrder {
+  private order(jail: Jail, key: string, bits: number, event: WpEvent): BanOrder {
     const { bantime, increment, action } = jail.config;
     let duration = bantime;
     if (increment && this.offences) {
@@ -424,7 +426,7 @@ export class Policy {
       this.offences.set(id, { count: count + 1, forgetAt: event.at + (duration + increment.max) * 1000 });
     }
     const untilMs = event.at + duration * 1000;
-    return { key, jail: jail.name, action, duration, until: Math.floor(untilMs / 1000), site: event.site };
+    return { key, bits, jail: jail.name, action, duration, until: Math.floor(untilMs / 1000), site: event.site };
   }
 
   private shouldWarn(site: string): boolean {

@@ -43,7 +43,7 @@ export class Widener {
    */
   apply(order: BanOrder, ip: Ip): BanOrder[] {
     const family = ip.family === 4 ? this.config.ipv4 : this.config.ipv6;
-    if (keyBits(order.key) <= family.prefix) return [order];
+    if (order.bits <= family.prefix) return [order];
     const id = networkId(ip, family.prefix);
     let networks = this.networks.get(order.action);
     if (!networks) this.networks.set(order.action, (networks = new StampedMap(MAX_NETWORKS, (network) => network.lastAt)));
@@ -62,7 +62,7 @@ export class Widener {
     network.widenedUntil = network.longest;
     const folds = [...network.recent.keys()].filter((key) => key !== order.key);
     network.recent.clear();
-    return [this.networkOrder(networkKey, order, network.widenedUntil, at, folds)];
+    return [this.networkOrder(networkKey, family.prefix, order, network.widenedUntil, at, folds)];
   }
 
   /**
@@ -73,12 +73,12 @@ export class Widener {
   private extend(network: Network, ip: Ip, prefix: number, order: BanOrder, at: number): BanOrder[] {
     if (order.until <= network.widenedUntil || network.widenedUntil - at / 1000 > order.duration / 2) return [];
     network.widenedUntil = order.until;
-    return [this.networkOrder(prefixKey(ip, prefix), order, order.until, at, [])];
+    return [this.networkOrder(prefixKey(ip, prefix), prefix, order, order.until, at, [])];
   }
 
-  private networkOrder(key: string, trigger: BanOrder, until: number, at: number, folds: string[]): BanOrder {
+  private networkOrder(key: string, bits: number, trigger: BanOrder, until: number, at: number, folds: string[]): BanOrder {
     const duration = Math.max(1, until - Math.floor(at / 1000));
-    const order: BanOrder = { key, jail: trigger.jail, action: trigger.action, duration, until, site: trigger.site, widened: true };
+    const order: BanOrder = { key, bits, jail: trigger.jail, action: trigger.action, duration, until, site: trigger.site, widened: true };
     if (folds.length > 0) order.folds = folds;
     return order;
   }
@@ -91,13 +91,6 @@ export class Widener {
     }
     if (network.recent.size === 0) network.longest = 0;
   }
-}
-
-/** The prefix length of a ban key (`203.0.113.7/32`): its last digits, read without parsing the address. */
-function keyBits(key: string): number {
-  let bits = 0;
-  for (let i = key.lastIndexOf('/') + 1; i > 0 && i < key.length; i++) bits = bits * 10 + (key.charCodeAt(i) - 48);
-  return bits;
 }
 
 /** A network as one number where it fits (IPv4; IPv6 up to /48, above 2^48), else as text. */
