@@ -94,6 +94,24 @@ describe('CidrSet', () => {
     );
   });
 
+  test('IPv6 membership agrees with ipaddr.js, ranges wider and narrower than /32 side by side', () => {
+    // few distinct groups, so that ranges and probes share their first 32 bits and neighbour each other
+    const group = fc.constantFrom(0, 1, 2, 0xdb8, 0xdb9, 0xffff);
+    const v6 = fc
+      .tuple(fc.constantFrom(0x2001, 0x2002, 0x2400), fc.array(group, { minLength: 7, maxLength: 7 }))
+      .map(([first, rest]) => [first, ...rest].map((g) => g.toString(16)).join(':'));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(v6, fc.integer({ min: 0, max: 128 })), { maxLength: 8 }), fc.array(v6, { maxLength: 20 }), (ranges, probes) => {
+        const set = new CidrSet(ranges.map(([base, bits]) => `${base}/${bits}`));
+        for (const probe of [...probes, ...ranges.map(([base]) => base)]) {
+          const expected = ranges.some(([base, bits]) => ipaddr.parse(probe).match(ipaddr.parse(base), bits));
+          expect(set.hasText(probe)).toBe(expected);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
   test('a block overlaps the set when it holds a range or lies in one, by ipaddr.js, both families', () => {
     const octet = fc.integer({ min: 0, max: 255 });
     const group = fc.constantFrom(0, 1, 0x2001, 0xdb8, 0xffff);

@@ -34,14 +34,21 @@ export class CidrSet {
   private readonly v6: Range6[] = [];
   /** per first octet, whether any IPv4 range can hold it: most addresses skip the scan */
   private readonly v4FirstOctets = new Uint8Array(256);
+  /**
+   * The first 32 bits an IPv6 range can hold, as sorted disjoint [from, to] pairs: most addresses
+   * skip the scan after a binary search (a first-group table would not do: 2001::/16 holds both
+   * many reserved blocks and much of the real internet).
+   */
+  private readonly v6Spans: Float64Array;
   /** the ranges as given, to rebuild the set elsewhere (a worker thread) */
   readonly texts: string[] = [];
 
   constructor(cidrs: Iterable<string> = []) {
     for (const cidr of cidrs) this.add(cidr);
+    this.v6Spans = first32Spans(this.v6);
   }
 
-  add(cidr: string): this {
+  private add(cidr: string): void {
     const { ip, bits } = parseCidr(cidr);
     this.texts.push(cidr);
     if (ip.family === 4) {
@@ -53,7 +60,6 @@ export class CidrSet {
       const masked = maskIp(ip, bits);
       if (masked.family === 6) this.v6.push({ groups: masked.v6, bits });
     }
-    return this;
   }
 
   get size(): number {
@@ -66,6 +72,7 @@ export class CidrSet {
       for (const range of this.v4) if ((ip.v4 & range.mask) >>> 0 === range.base) return true;
       return false;
     }
+    if (!inSpans(this.v6Spans, first32(ip.v6))) return false;
     for (const range of this.v6) if (sameFirstBits(ip.v6, range.groups, range.bits)) return true;
     return false;
   }
@@ -92,6 +99,35 @@ export class CidrSet {
     const ip = parseIp(text);
     return ip !== null && this.has(ip);
   }
+}
+
+function first32(groups: readonly number[]): number {
+  return groups[0] * 65536 + groups[1];
+}
+
+/** The first 32 bits the ranges can hold, merged into sorted disjoint [from, to] pairs. */
+function first32Spans(ranges: readonly Range6[]): Float64Array {
+  const spans = ranges.map(({ groups, bits }) => [first32(groups), first32(groups) + 2 ** Math.max(0, 32 - bits) - 1]).sort(([a], [b]) => a - b);
+  const merged: number[][] = [];
+  for (const [from, to] of spans) {
+    const last = merged[merged.length - 1];
+    if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to);
+    else merged.push([from, to]);
+  }
+  return Float64Array.from(merged.flat());
+}
+
+/** Whether `value` lies in one of the sorted disjoint [from, to] pairs. */
+function inSpans(spans: Float64Array, value: number): boolean {
+  let low = 0;
+  let high = spans.length / 2 - 1;
+  while (low <= high) {
+    const middle = (low + high) >> 1;
+    if (value < spans[middle * 2]) high = middle - 1;
+    else if (value > spans[middle * 2 + 1]) low = middle + 1;
+    else return true;
+  }
+  return false;
 }
 
 /** Whether two IPv6 addresses (as groups) agree on their first `bits` bits. */
