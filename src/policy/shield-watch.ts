@@ -21,7 +21,7 @@ interface SiteWindow {
   lastAttack: number;
 }
 
-/** Sites watched at once; the one not attacked for longest gives way. */
+/** Sites watched at once; when full, the tenth not attacked for longest give way. */
 const MAX_SITES = 10_000;
 
 /**

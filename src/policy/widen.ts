@@ -15,7 +15,7 @@ interface Network {
   lastAt: number;
 }
 
-/** Networks watched at once; the one with the oldest ban gives way. */
+/** Networks watched at once; when full, the tenth whose latest ban is oldest give way. */
 const MAX_NETWORKS = 100_000;
 
 /**
