@@ -1,4 +1,4 @@
-import { Ip, maskIp, maskV4, parseIp } from './ip';
+import { Ip, maskIp, maskV4, parseIp, v6First32 } from './ip';
 
 interface Range4 {
   readonly base: number;
@@ -72,7 +72,7 @@ export class CidrSet {
       for (const range of this.v4) if ((ip.v4 & range.mask) >>> 0 === range.base) return true;
       return false;
     }
-    if (!inSpans(this.v6Spans, first32(ip.v6))) return false;
+    if (!inSpans(this.v6Spans, v6First32(ip.v6))) return false;
     for (const range of this.v6) if (sameFirstBits(ip.v6, range.groups, range.bits)) return true;
     return false;
   }
@@ -101,13 +101,9 @@ export class CidrSet {
   }
 }
 
-function first32(groups: readonly number[]): number {
-  return groups[0] * 65536 + groups[1];
-}
-
 /** The first 32 bits the ranges can hold, merged into sorted disjoint [from, to] pairs. */
 function first32Spans(ranges: readonly Range6[]): Float64Array {
-  const spans = ranges.map(({ groups, bits }) => [first32(groups), first32(groups) + 2 ** Math.max(0, 32 - bits) - 1]).sort(([a], [b]) => a - b);
+  const spans = ranges.map(({ groups, bits }) => [v6First32(groups), v6First32(groups) + 2 ** Math.max(0, 32 - bits) - 1]).sort(([a], [b]) => a - b);
   const merged: number[][] = [];
   for (const [from, to] of spans) {
     const last = merged[merged.length - 1];

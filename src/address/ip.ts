@@ -168,6 +168,11 @@ export function maskV4(v4: number, bits: number): number {
   return bits === 0 ? 0 : (v4 & (0xffffffff << (32 - bits))) >>> 0;
 }
 
+/** The first 32 bits of an IPv6 address (its first two groups) as one number. */
+export function v6First32(groups: readonly number[]): number {
+  return groups[0] * 65536 + groups[1];
+}
+
 /** Keeps the first `bits` bits of an address and zeroes the rest. */
 export function maskIp(ip: Ip, bits: number): Ip {
   if (ip.family === 4) return { family: 4, v4: maskV4(ip.v4, bits) };

@@ -1,5 +1,5 @@
 import { parseCidr } from '../address/cidr';
-import { Ip, maskIp, maskV4, sameBlock } from '../address/ip';
+import { Ip, maskIp, maskV4, sameBlock, v6First32 } from '../address/ip';
 
 /** The prefixes Cloudflare takes for a ban, widest first: access-rule ranges, then one address. */
 const V4_STEPS = [16, 24, 32];
@@ -43,7 +43,7 @@ export class BanKeys {
       if (bits <= (ip.family === 4 ? options.ipv4Prefix : options.ipv6Prefix)) continue; // holds whole blocks: its addresses are never counted
       this.narrow.push({ ip: maskIp(ip, bits), bits });
       if (ip.family === 4) this.blocks4.add(maskV4(ip.v4, options.ipv4Prefix));
-      else this.blocks6.add(first32(maskIp(ip, Math.min(options.ipv6Prefix, 32))));
+      else this.blocks6.add(maskV4(v6First32(ip.v6), Math.min(options.ipv6Prefix, 32)));
     }
   }
 
@@ -55,7 +55,7 @@ export class BanKeys {
     }
     const prefix = this.options.ipv6Prefix;
     const teredo = ip.v6[0] === TEREDO_FIRST_GROUPS[0] && ip.v6[1] === TEREDO_FIRST_GROUPS[1];
-    if (!teredo && (this.blocks6.size === 0 || !this.blocks6.has(first32(maskIp(ip, Math.min(prefix, 32)))))) return prefix;
+    if (!teredo && (this.blocks6.size === 0 || !this.blocks6.has(maskV4(v6First32(ip.v6), Math.min(prefix, 32))))) return prefix;
     return this.widest(ip, teredo ? [128] : V6_STEPS, prefix);
   }
 
@@ -72,8 +72,4 @@ export class BanKeys {
     }
     return null;
   }
-}
-
-function first32(ip: Ip): number {
-  return ip.family === 4 ? ip.v4 : ((ip.v6[0] << 16) | ip.v6[1]) >>> 0;
 }
