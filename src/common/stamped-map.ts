@@ -25,10 +25,6 @@ export class StampedMap<K, V> {
     this.entries.set(key, value);
   }
 
-  values(): IterableIterator<V> {
-    return this.entries.values();
-  }
-
   private dropOldest(): void {
     const byStamp = [...this.entries].sort(([, a], [, b]) => this.stampOf(a) - this.stampOf(b));
     const drop = Math.max(1, Math.ceil(this.max / 10));
