@@ -2,10 +2,14 @@
  * Wider bans for crowded networks: several keys banned inside one /24 (or /48) become one ban of
  * the network, the narrower ones folded into it; never a network that holds a trusted address.
  */
+import fc from 'fast-check';
 import { CidrSet, parseCidr } from '../src/address/cidr';
 import { buildConfig } from '../src/config/load';
+import { Decoder } from '../src/decode/decoder';
+import { createEscalation, createPolicy, Pipeline } from '../src/policy/pipeline';
 import type { BanOrder } from '../src/policy/policy';
 import { Widener } from '../src/policy/widen';
+import { makeEvent, WpEvent } from '../src/wordpress/recognise';
 import type { FakeCloudflare } from './fake-cloudflare/server';
 import { fakeCloudflareEachTest } from './helpers/fake';
 import { TestDaemon } from './helpers/in-process';
@@ -64,6 +68,20 @@ describe('the widener', () => {
     expect(extended.folds).toBeUndefined();
   });
 
+  test('covers says what apply would swallow, and only that', () => {
+    const widener = new Widener(WIDEN, () => false);
+    const coversOrder = (made: BanOrder) => widener.covers(parseCidr(made.key).ip, made.bits, made.action, made.until, made.duration);
+    for (let i = 1; i <= 4; i++) expect(coversOrder(order(`198.51.100.${i}/32`, T + i))).toBe(false);
+    for (let i = 1; i <= 5; i++) applyTo(widener, order(`198.51.100.${i}/32`, T + i));
+    const network = T + 5 + 3600;
+    expect(coversOrder(order('198.51.100.9/32', T + 1000))).toBe(true);
+    expect(coversOrder(order('198.51.100.9/32', T + 1000, 3600, 'managed_challenge'))).toBe(false); // another action
+    expect(coversOrder(order('198.51.101.9/32', T + 1000))).toBe(false); // another network
+    expect(coversOrder(order('198.51.100.0/24', T + 1000))).toBe(false); // the network itself is no key inside it
+    expect(coversOrder(order('198.51.100.9/32', network - 1000))).toBe(false); // to be extended
+    expect(coversOrder(order('198.51.100.9/32', network))).toBe(false); // the network's ban is over
+  });
+
   test('config: prefixes the backend cannot take are refused, false turns it off', () => {
     expect(() => buildConfig({ widen: { ipv4: { prefix: 20, after: 5 } } }, {})).toThrow(/widen\.ipv4\.prefix/);
     expect(() => buildConfig({ widen: { ipv6: { prefix: 40, after: 3 } } }, {})).toThrow(/widen\.ipv6\.prefix/);
@@ -72,6 +90,66 @@ describe('the widener', () => {
     });
     expect(buildConfig({ widen: false }, {}).widen).toBe(false);
     expect(buildConfig({}, {}).widen).toMatchObject(WIDEN);
+  });
+});
+
+describe('the policy asks the widener before it makes an order', () => {
+  const T0 = Date.UTC(2026, 0, 1);
+  const hard = (address: string, at: number) => makeEvent({ kind: 'user_enumeration', class: 'hard', address, site: 'www.example.com', at });
+
+  test('a key inside a banned network is banned without an order, and stays banned', () => {
+    const config = buildConfig({}, {});
+    const policy = createPolicy(config);
+    const pipeline = new Pipeline(policy, new Decoder('arrival'), createEscalation(config, policy));
+    const keys = (address: string, at: number) => {
+      const outcome = pipeline.account({ type: 'event', event: hard(address, at) });
+      return outcome.type === 'event' ? outcome.orders.map((each) => each.key) : [];
+    };
+    for (let i = 1; i <= 4; i++) expect(keys(`198.51.100.${i}`, T0 + i * 1000)).toEqual([`198.51.100.${i}/32`]);
+    expect(keys('198.51.100.5', T0 + 5000)).toEqual(['198.51.100.0/24']);
+    // the network holds the sixth: the jail bans its key, and no order is made to be swallowed
+    expect(policy.decide(hard('198.51.100.6', T0 + 6000), pipeline.escalation.widen)).toMatchObject({ ignored: null, orders: [] });
+    // banned: asked again without the widener, the jail orders nothing
+    expect(policy.decide(hard('198.51.100.6', T0 + 7000))).toMatchObject({ ignored: null, orders: [] });
+    // a key outside the network is ordered
+    expect(policy.decide(hard('198.51.101.6', T0 + 8000), pipeline.escalation.widen).orders.map((each) => each.key)).toEqual(['198.51.101.6/32']);
+  });
+
+  test('property: the same orders as deciding first and widening after, event by event', () => {
+    const jails = {
+      hard: { events: ['hard'], maxretry: 1, findtime: 600, bantime: 900, action: 'block' },
+      soft: { events: ['soft'], maxretry: 2, findtime: 600, bantime: 1200, action: 'block' },
+      challenge: { events: ['soft'], maxretry: 3, findtime: 600, bantime: 600, action: 'managed_challenge' },
+    };
+    const config = buildConfig({ jails, widen: { ipv4: { prefix: 24, after: 3 }, ipv6: { prefix: 48, after: 2 } }, trust: { maxTracked: 1000 } }, {});
+    const address = fc.oneof(
+      fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 12 })).map(([net, host]) => `198.51.${100 + net}.${host}`),
+      fc.tuple(fc.integer({ min: 0, max: 1 }), fc.integer({ min: 1, max: 6 })).map(([net, sub]) => `2001:db8:${net}:${sub}::1`),
+    );
+    const step = fc.record({ address, hard: fc.boolean(), gap: fc.integer({ min: 0, max: 400 }) });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 150 }), (steps) => {
+        const policy = createPolicy(config);
+        const pipeline = new Pipeline(policy, new Decoder('arrival'), createEscalation(config, policy));
+        const reference = createPolicy(config);
+        const referenceWidener = createEscalation(config, reference).widen!;
+        let at = T0;
+        for (const { address: text, hard: isHard, gap } of steps) {
+          at += gap * 1000;
+          const event: WpEvent = makeEvent({
+            kind: isHard ? 'user_enumeration' : 'auth_failure',
+            class: isHard ? 'hard' : 'soft',
+            address: text,
+            site: 'a.example',
+            at,
+          });
+          const outcome = pipeline.account({ type: 'event', event });
+          const expected = reference.decide(event).orders.flatMap((made) => referenceWidener.apply(made, event.ip));
+          expect(outcome.type === 'event' ? outcome.orders : []).toEqual(expected);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

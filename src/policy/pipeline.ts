@@ -73,7 +73,7 @@ export class Pipeline extends LineCounter {
   account(decoded: Decoded): LineOutcome {
     const event = this.count(decoded);
     if (typeof event === 'string') return rejection(event) as LineOutcome;
-    const decision = this.policy.decide(event);
+    const decision = this.policy.decide(event, this.escalation.widen);
     const { ignored } = decision;
     if (ignored) this.stats.ignored.add(ignored);
     const orders = decision.orders.length === 0 ? decision.orders : this.widen(decision.orders, event.ip);

@@ -42,6 +42,14 @@ export interface Decision {
   warnMisconfigured: boolean;
 }
 
+/**
+ * A wider ban that may hold a key already (the widener's banned networks): asked before an order
+ * is made, so that none is made, keyed and sent only to be swallowed.
+ */
+export interface Coverage {
+  covers(ip: Ip, bits: number, action: BanAction, until: number, duration: number): boolean;
+}
+
 export interface PolicyOptions {
   jails: Record<string, JailConfig>;
   trust: Trust;
@@ -144,6 +152,11 @@ function hitCell(before: number, unit: number): number {
 }
 
 const WARN_INTERVAL_MS = 3_600_000;
+
+/** When a ban of `duration` seconds ordered at `at` (ms) ends, in unix seconds. */
+function banEnd(at: number, duration: number): number {
+  return Math.floor((at + duration * 1000) / 1000);
+}
 
 /**
  * From WpEvent to BanOrder, in memory only. The clock is the events' own `at`, so replay can run
@@ -316,7 +329,8 @@ export class Policy {
     return prefix === null ? null : prefixKey(ip, prefix);
   }
 
-  decide(event: WpEvent): Decision {
+  /** `coverage`: bans standing wider than the keys (see Coverage); a key they hold is banned without an order. */
+  decide(event: WpEvent, coverage?: Coverage | null): Decision {
     this.advance(event.at);
     const { ip } = event;
     const reason = this.options.trust.reason(ip);
@@ -331,7 +345,7 @@ export class Policy {
       if (this.keyPrefix === null) return IGNORED.get('unbannable')!;
       const row = this.tracks.row(this.keyHi, this.keyLo);
       for (const jail of jails) {
-        const order = this.hit(jail, ip, row, event);
+        const order = this.hit(jail, ip, row, event, coverage);
         if (order) orders = orders === NO_ORDERS ? [order] : [...orders, order];
       }
     }
@@ -377,7 +391,7 @@ export class Policy {
     return state === 0 || Math.abs(state) <= this.nowSeconds;
   }
 
-  private hit(jail: Jail, ip: Ip, row: number, event: WpEvent): BanOrder | null {
+  private hit(jail: Jail, ip: Ip, row: number, event: WpEvent, coverage?: Coverage | null): BanOrder | null {
     const at = event.at;
     const { maxretry, findtime } = jail.config;
     const track = this.tracks.cells;
@@ -408,9 +422,15 @@ export class Policy {
       }
     }
     const prefix = this.keyPrefix!;
+    zero(track, base + 1, base + maxretry);
+    const { bantime, increment, action } = jail.config;
+    // an increment's term depends on the key's past offences, counted as the order is made
+    if (!increment && coverage?.covers(ip, prefix, action, banEnd(at, bantime), bantime)) {
+      track[base] = -epochSeconds(banEnd(at, bantime) * 1000);
+      return null;
+    }
     const order = this.order(jail, prefixKey(ip, prefix), prefix, event);
     if (this.keys.narrowed(ip, prefix)) order.narrowed = true;
-    zero(track, base + 1, base + maxretry);
     track[base] = -epochSeconds(order.until * 1000);
     return order;
   }
@@ -425,8 +445,7 @@ export class Policy {
       duration = Math.min(increment.max, Math.round(bantime * increment.factor ** count));
       this.offences.set(id, { count: count + 1, forgetAt: event.at + (duration + increment.max) * 1000 });
     }
-    const untilMs = event.at + duration * 1000;
-    return { key, bits, jail: jail.name, action, duration, until: Math.floor(untilMs / 1000), site: event.site };
+    return { key, bits, jail: jail.name, action, duration, until: banEnd(event.at, duration), site: event.site };
   }
 
   private shouldWarn(site: string): boolean {
