@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { buildConfig } from '../src/config/load';
-import { DecodeThread } from '../src/decode/decode-thread';
+import { DecodeThread, DecodeThreadOptions } from '../src/decode/decode-thread';
 import { FrameBatch, FramePacker } from '../src/ingest/frame-batch';
 import { Decoded, Decoder } from '../src/decode/decoder';
 import { createPolicy, Pipeline } from '../src/policy/pipeline';
@@ -29,8 +29,8 @@ afterEach(async () => {
   await Promise.all(threads.splice(0).map((thread) => thread.stop()));
 });
 
-async function started(onCrash: (error: Error) => void = () => undefined): Promise<DecodeThread> {
-  const thread = new DecodeThread(new Decoder('arrival'), onCrash);
+async function started(onCrash: (error: Error) => void = () => undefined, options?: DecodeThreadOptions): Promise<DecodeThread> {
+  const thread = new DecodeThread(new Decoder('arrival'), onCrash, options);
   threads.push(thread);
   await thread.start();
   return thread;
@@ -56,6 +56,23 @@ describe('DecodeThread', () => {
     const here = new Decoder('arrival');
     const expected = LINES.map((line, i) => here.decode(line, T0 + i, true));
     expect(await submitted(thread, batchOf(LINES))).toEqual(expected);
+  });
+
+  test('reusing its objects, each line reads as the main thread would decode it while it is read', async () => {
+    const thread = await started(undefined, { reuseEvents: true });
+    const here = new Decoder('arrival');
+    // IPv4 and IPv6 events, other sites, repeats and rejections in between, over several batches
+    const lines = [...LINES, ...LINES.slice(0, 3).reverse(), ...LINES];
+    const expected = lines.map((line, i) => here.decode(line, T0 + i, true));
+    const seen: Decoded[] = [];
+    const firstBatch = batchOf(lines.slice(0, 9));
+    const secondBatch = batchOf(lines.slice(9), T0 + 9);
+    await new Promise<void>((done) => {
+      const copy = (line: Decoded) => seen.push(structuredClone(line));
+      thread.submit({ ...firstBatch, mayRepeat: true }, copy);
+      thread.submit({ ...secondBatch, mayRepeat: true }, copy, done);
+    });
+    expect(seen).toEqual(expected);
   });
 
   test('answers in the order asked', async () => {

@@ -3,7 +3,7 @@ import { plainBytes } from '../common/bytes';
 import { workerScript } from '../common/worker-script';
 import type { FrameBatch, Frames } from '../ingest/frame-batch';
 import { Decoded, Decoder, DecoderSettings, rejection } from './decoder';
-import { applySites, EVENT_STRIDE, packEvent, rejectionCode, rejectionOfCode, SiteNumbers, unpackEvent } from './event-codec';
+import { applySites, EVENT_STRIDE, packEvent, rejectionCode, rejectionOfCode, ReusedEvent, SiteNumbers, unpackEvent } from './event-codec';
 import { LineChunk, lineBounds } from './line-chunk';
 
 export interface DecodeWorkerData extends DecoderSettings {
@@ -71,9 +71,10 @@ const LOOK_AHEAD_EVENTS = 256;
 
 /**
  * On the main thread: the decoded lines back as objects, one by one; `sites` is this side's sites
- * table. `lookAhead` hears of the next events' rows before they are read.
+ * table. `lookAhead` hears of the next events' rows before they are read. With `reused`, every
+ * event comes in its objects (see DecodeThreadOptions.reuseEvents).
  */
-export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded: Decoded) => void, lookAhead?: LookAhead): void {
+export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded: Decoded) => void, lookAhead?: LookAhead, reused?: ReusedEvent | null): void {
   applySites(sites, batch);
   let row = 0;
   let toldUpTo = 0;
@@ -91,7 +92,7 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
       toldUpTo = Math.min(rows, row + LOOK_AHEAD_EVENTS * EVENT_STRIDE);
       lookAhead(batch.numbers, row, toldUpTo);
     }
-    each({ type: 'event', event: unpackEvent(batch.numbers, row, sites), repeat });
+    each(reused ? reused.unpack(batch.numbers, row, sites, repeat) : { type: 'event', event: unpackEvent(batch.numbers, row, sites), repeat });
     row += EVENT_STRIDE;
   }
 }
@@ -152,8 +153,28 @@ function sizeOf(request: DecodeRequest): { bytes: number; frames: number } {
  * the caller through `onCrash`): no frame is lost. Replay's chunks are handed over, not copied:
  * those the thread held are gone with it, and replay stops with an error.
  */
+/** How a DecodeThread serves its caller. */
+export interface DecodeThreadOptions {
+  /**
+   * The thread decodes sample lines before it says it is ready, so that the first real ones are
+   * not slow (the daemon's ban latency); replay needs no such thing. Default true.
+   */
+  warm?: boolean;
+  /** lines the thread could not decode (a bug there): what the first threw, and how many */
+  onFailures?: (failures: { error: string; count: number }) => void;
+  /** hears of the events of each answer before they are read (see LookAhead) */
+  lookAhead?: LookAhead;
+  /**
+   * Each line the thread decoded is handed over in the same objects, filled anew: for a caller
+   * that keeps nothing of a line once it has returned (replay, which decides each at once).
+   * Lines decoded here, should the thread die, come in objects of their own all the same.
+   */
+  reuseEvents?: boolean;
+}
+
 export class DecodeThread {
   private worker: Worker | null = null;
+  private readonly reused: ReusedEvent | null;
   private readonly pending: Pending[] = [];
   /** the sites table, this thread's half (see DecodedBatch) */
   private readonly sites: string[] = [];
@@ -167,18 +188,15 @@ export class DecodeThread {
 
   /**
    * `here` is the main thread's decoder: the thread runs a twin of it, and `here` takes over should
-   * the thread die. `warm`: the thread decodes sample lines before it says it is ready, so that
-   * the first real ones are not slow (the daemon's ban latency); replay needs no such thing.
+   * the thread die.
    */
   constructor(
     private readonly here: Decoder,
     private readonly onCrash: (error: Error) => void,
-    private readonly warm = true,
-    /** lines the thread could not decode (a bug there): what the first threw, and how many */
-    private readonly onFailures: (failures: { error: string; count: number }) => void = () => undefined,
-    /** hears of the events of each answer before they are read (see LookAhead) */
-    private readonly lookAhead?: LookAhead,
-  ) {}
+    private readonly options: DecodeThreadOptions = {},
+  ) {
+    this.reused = options.reuseEvents ? new ReusedEvent() : null;
+  }
 
   /** Resolves once at most `bytes` bytes of requests wait for an answer; `below(0)`: once all are answered. */
   below(bytes: number): Promise<void> {
@@ -192,7 +210,7 @@ export class DecodeThread {
 
   /** Starts the thread; resolves once it is warm and answering. */
   start(): Promise<void> {
-    const workerData: DecodeWorkerData = { ...this.here.settings, warm: this.warm };
+    const workerData: DecodeWorkerData = { ...this.here.settings, warm: this.options.warm ?? true };
     const worker = new Worker(workerScript('decode', 'decode-worker'), { workerData });
     worker.unref(); // the sockets keep the daemon alive, not this thread
     this.worker = worker;
@@ -244,8 +262,8 @@ export class DecodeThread {
     const next = this.pending.shift();
     if (!next) return;
     this.count(next, -1);
-    readDecoded(batch, this.sites, next.each, this.lookAhead);
-    if (batch.failures) this.onFailures(batch.failures);
+    readDecoded(batch, this.sites, next.each, this.options.lookAhead, this.reused);
+    if (batch.failures) this.options.onFailures?.(batch.failures);
     next.done?.();
     if (this.waiting && this.settledBelow(this.waiting.bytes)) {
       this.waiting.resolve();
@@ -283,7 +301,7 @@ export class DecodeThread {
   private decodePendingHere({ request, each, done }: Pending): void {
     decodeHere(this.here, request, each);
     const failures = this.here.takeFailures();
-    if (failures) this.onFailures(failures);
+    if (failures) this.options.onFailures?.(failures);
     done?.();
   }
 }

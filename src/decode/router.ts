@@ -40,7 +40,7 @@ export class DecodeRouter {
     private readonly decoder: Decoder,
     private readonly hooks: RouterHooks,
   ) {
-    this.thread = new DecodeThread(decoder, hooks.crashed, true, hooks.failed, hooks.lookAhead);
+    this.thread = new DecodeThread(decoder, hooks.crashed, { onFailures: hooks.failed, lookAhead: hooks.lookAhead });
   }
 
   start(): Promise<void> {

@@ -34,7 +34,8 @@ export async function replay(getConfig: () => Config, input: ReplayInput, output
   let pipeline: Pipeline;
   // answers come only for chunks submitted, after the pipeline is made
   const lookAhead = (numbers: Float64Array, from: number, to: number) => pipeline.policy.prefetch(numbers, from, to);
-  const decoding = new DecodeThread(decoder, (error) => (died ??= error), false, undefined, lookAhead);
+  // `show` keeps nothing of a line: each event may come in the same objects
+  const decoding = new DecodeThread(decoder, (error) => (died ??= error), { warm: false, lookAhead, reuseEvents: true });
   const ready = decoding.start(); // the thread boots while the config loads and the input opens
   let maxLineBytes: number;
   try {
