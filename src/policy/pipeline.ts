@@ -9,17 +9,17 @@ import { CLOUDFLARE_RANGES, Trust } from './trust';
 import { ShieldOrder, ShieldWatch } from './shield-watch';
 import { Widener } from './widen';
 
-export type LineOutcome =
-  | { type: 'rejected'; reason: LineRejection }
-  | {
-      type: 'event';
-      event: WpEvent;
-      ignored: IgnoreReason | null;
-      orders: readonly BanOrder[];
-      /** the site's shield to raise or extend, when this event made its attack cross the threshold */
-      shield: ShieldOrder | null;
-      warnMisconfigured: boolean;
-    };
+export type LineOutcome = { type: 'rejected'; reason: LineRejection } | EventOutcome;
+
+export interface EventOutcome {
+  type: 'event';
+  event: WpEvent;
+  ignored: IgnoreReason | null;
+  orders: readonly BanOrder[];
+  /** the site's shield to raise or extend, when this event made its attack cross the threshold */
+  shield: ShieldOrder | null;
+  warnMisconfigured: boolean;
+}
 
 /** What answers attacks that per-address counting cannot see: many addresses at once, crowded networks. */
 export interface Escalation {
@@ -56,6 +56,9 @@ export function createPolicy(config: Config, cloudflareRanges: Iterable<string> 
 
 /** Frame text → decoded line → decision, counting every step. */
 export class Pipeline extends LineCounter {
+  /** what `account` answers for an event, filled anew each time */
+  private readonly outcome: EventOutcome = { type: 'event', event: null!, ignored: null, orders: [], shield: null, warnMisconfigured: false };
+
   /** `decoder` decodes `handle`'s lines, and is the one a decode thread runs a twin of. */
   constructor(
     readonly policy: Policy,
@@ -65,11 +68,16 @@ export class Pipeline extends LineCounter {
     super();
   }
 
+  /** As `account`, the answer for an event is good until the next call. */
   handle(line: string, receivedAt: number, mayRepeat = true): LineOutcome {
     return this.account(this.decoder.decode(line, receivedAt, mayRepeat));
   }
 
-  /** Counts a decoded line and decides on its event. */
+  /**
+   * Counts a decoded line and decides on its event. The answer for an event is good until the
+   * next call, which fills the same object: a caller that keeps it copies it (a million events
+   * made a million answers, each garbage a moment later).
+   */
   account(decoded: Decoded): LineOutcome {
     const event = this.count(decoded);
     if (typeof event === 'string') return rejection(event) as LineOutcome;
@@ -80,7 +88,13 @@ export class Pipeline extends LineCounter {
     this.stats.bans += orders.length;
     // an address that cannot be banned still attacks the site; a trusted one does not
     const shield = (ignored === null || ignored === 'unbannable') && this.escalation.shield ? this.escalation.shield.observe(event) : null;
-    return { type: 'event', event, ignored, orders, shield, warnMisconfigured: decision.warnMisconfigured };
+    const outcome = this.outcome;
+    outcome.event = event;
+    outcome.ignored = ignored;
+    outcome.orders = orders;
+    outcome.shield = shield;
+    outcome.warnMisconfigured = decision.warnMisconfigured;
+    return outcome;
   }
 
   /** The orders to send for those the jails made: a crowded network's instead of its keys. */

@@ -55,7 +55,8 @@ export async function replay(getConfig: () => Config, input: ReplayInput, output
     const outcome = pipeline.account(line);
     if (outcome.type !== 'event') return;
     if (options.events) printing = out.line(options.json ? eventJson(outcome.event, outcome.ignored) : eventText(outcome.event, outcome.ignored)) ?? printing;
-    for (const order of outcome.orders) printing = (options.json ? bans.write(out, order) : out.line(banText(order))) ?? printing;
+    const { orders } = outcome;
+    for (let i = 0; i < orders.length; i++) printing = (options.json ? bans.write(out, orders[i]) : out.line(banText(orders[i]))) ?? printing;
     if (outcome.shield) printing = out.line(options.json ? shieldJson(outcome.shield) : shieldText(outcome.shield)) ?? printing;
   };
   try {
