@@ -146,13 +146,6 @@ function sizeOf(request: DecodeRequest): { bytes: number; frames: number } {
   return 'chunk' in request ? { bytes: request.chunk.byteLength, frames: 0 } : { bytes: request.bytes.byteLength, frames: request.times.length };
 }
 
-/**
- * Parsing, the repeat filter and recognition in a thread of their own, so that the main thread
- * keeps only the sockets, the policy and the bans. Answers come back in the order asked. Should
- * the thread die, what it had not answered is decoded here, and so is everything after (logged by
- * the caller through `onCrash`): no frame is lost. Replay's chunks are handed over, not copied:
- * those the thread held are gone with it, and replay stops with an error.
- */
 /** How a DecodeThread serves its caller. */
 export interface DecodeThreadOptions {
   /**
@@ -172,6 +165,13 @@ export interface DecodeThreadOptions {
   reuseEvents?: boolean;
 }
 
+/**
+ * Parsing, the repeat filter and recognition in a thread of their own, so that the main thread
+ * keeps only the sockets, the policy and the bans. Answers come back in the order asked. Should
+ * the thread die, what it had not answered is decoded here, and so is everything after (logged by
+ * the caller through `onCrash`): no frame is lost. Replay's chunks are handed over, not copied:
+ * those the thread held are gone with it, and replay stops with an error.
+ */
 export class DecodeThread {
   private worker: Worker | null = null;
   private readonly reused: ReusedEvent | null;
