@@ -42,7 +42,6 @@ export class Widener {
    * key): itself, the network's instead, or none when the network already holds it.
    */
   apply(order: BanOrder, ip: Ip): BanOrder[] {
-    if (this.covers(ip, order.bits, order.action, order.until, order.duration)) return [];
     const family = ip.family === 4 ? this.config.ipv4 : this.config.ipv6;
     if (order.bits <= family.prefix) return [order];
     const id = networkId(ip, family.prefix);
@@ -50,6 +49,7 @@ export class Widener {
     if (!networks) this.networks.set(order.action, (networks = new StampedMap(MAX_NETWORKS, (network) => network.lastAt)));
     let network = networks.get(id);
     if (!network) networks.set(id, (network = { recent: new Map(), longest: 0, widenedUntil: 0, lastAt: 0 }));
+    if (swallows(network, order.until, order.duration)) return [];
     const at = (order.until - order.duration) * 1000;
     network.lastAt = Math.max(network.lastAt, at);
     // widened, yet not covering it: the network's ban has less than half the key's left
@@ -79,11 +79,7 @@ export class Widener {
     const family = ip.family === 4 ? this.config.ipv4 : this.config.ipv6;
     if (bits <= family.prefix) return false;
     const network = this.networks.get(action)?.get(networkId(ip, family.prefix));
-    const start = until - duration;
-    if (!network || network.widenedUntil <= start) return false;
-    if (until > network.widenedUntil && network.widenedUntil - start <= duration / 2) return false;
-    network.lastAt = Math.max(network.lastAt, start * 1000);
-    return true;
+    return network !== undefined && swallows(network, until, duration);
   }
 
   /** A key inside a network banned already, not covered by it (see `covers`): the network's ban extended to the key's end. */
@@ -107,6 +103,15 @@ export class Widener {
     }
     if (network.recent.size === 0) network.longest = 0;
   }
+}
+
+/** Whether the network's ban holds a key's ban (`duration` seconds until `until`), as `covers` says; marks the network used if so. */
+function swallows(network: Network, until: number, duration: number): boolean {
+  const start = until - duration;
+  if (network.widenedUntil <= start) return false;
+  if (until > network.widenedUntil && network.widenedUntil - start <= duration / 2) return false;
+  network.lastAt = Math.max(network.lastAt, start * 1000);
+  return true;
 }
 
 /** A network as one number where it fits (IPv4; IPv6 up to /48, above 2^48), else as text. */
