@@ -425,8 +425,9 @@ export class Policy {
     zero(track, base + 1, base + maxretry);
     const { bantime, increment, action } = jail.config;
     // an increment's term depends on the key's past offences, counted as the order is made
-    if (!increment && coverage?.covers(ip, prefix, action, banEnd(at, bantime), bantime)) {
-      track[base] = -epochSeconds(banEnd(at, bantime) * 1000);
+    const until = banEnd(at, bantime);
+    if (!increment && coverage?.covers(ip, prefix, action, until, bantime)) {
+      track[base] = -epochSeconds(until * 1000);
       return null;
     }
     const order = this.order(jail, prefixKey(ip, prefix), prefix, event);
