@@ -76,7 +76,7 @@ async function datagrams(ready: () => void): Promise<Sent> {
     if (built.error || built.status !== 0) return { ...(await datagramsFromNode(payloads, ready)), udpSender: 'node' };
     const file = join(dir, 'datagrams');
     writeFileSync(file, Buffer.concat(payloads.flatMap((payload) => [lengthPrefix(payload.length), payload])));
-    return { ...(await datagramsFromC(binary, file, ready)), udpSender: 'c' };
+    return { ...(await datagramsFromC(binary, file, ready, () => rmSync(dir, { recursive: true, force: true }))), udpSender: 'c' };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -88,8 +88,18 @@ function lengthPrefix(length: number): Buffer {
   return prefix;
 }
 
-async function datagramsFromC(binary: string, file: string, ready: () => void): Promise<Sent> {
-  const child = senderProcess(spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] }), 'udp-sender');
+/**
+ * A load stopped early (the latency benchmark stops it once its bans are in) stops the C sender too:
+ * left alone it would go on sending into the next benchmark, and its datagrams file would stay.
+ */
+async function datagramsFromC(binary: string, file: string, ready: () => void, removeFiles: () => void): Promise<Sent> {
+  const sending = spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  process.once('SIGTERM', () => {
+    sending.kill('SIGKILL');
+    removeFiles();
+    process.exit(143);
+  });
+  const child = senderProcess(sending, 'udp-sender');
   void child.ready.then(ready);
   return { cpuSeconds: (await child.done).cpuSeconds! };
 }

@@ -54,12 +54,14 @@ async function forwardAndRecognise(
 }
 
 withRsyslog('rsyslog → edgeban', () => {
-  test('every rule in rsyslog/ passes rsyslogd -N1', () => {
+  test('every rule in rsyslog/ passes rsyslogd -N1', async () => {
     const pki = makePki();
     try {
       for (const file of ['30-edgeban-tcp.conf', '30-edgeban-udp.conf', '30-edgeban-failover.conf', ...(hasOpenssl ? ['30-edgeban-tls.conf'] : [])]) {
         const rule = ruleFor(file, 5514, tlsFiles(pki));
-        expect(new PrivateRsyslog(rsyslogd!, rule).validate()).toBeNull();
+        const rsyslog = new PrivateRsyslog(rsyslogd!, rule);
+        expect(rsyslog.validate()).toBeNull();
+        await rsyslog.stop();
       }
     } finally {
       pki.remove();

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prettyLine } from '../src/observe/log';
@@ -28,12 +28,14 @@ function firstLine(args: string[]): Promise<{ line: string; code: number | null 
 
 test('--log-format pretty and json; anything else is a usage error', async () => {
   // free ports: the embedded default's listeners could collide with another test's daemon
-  const file = join(mkdtempSync(join(tmpdir(), 'edgeban-log-')), 'c.yaml');
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-log-'));
+  const file = join(dir, 'c.yaml');
   writeFileSync(file, 'listen:\n  tcp: ["127.0.0.1:0"]\n  udp: []\nadmin:\n  listen: "127.0.0.1:0"\n');
   const config = ['-c', file];
   const pretty = await firstLine([...config, '--log-format', 'pretty']);
-  expect(pretty.line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} {2}INFO {3}edgeban listening {2}listening=/);
   const json = await firstLine([...config, '--log-format', 'json']);
+  rmSync(dir, { recursive: true, force: true });
+  expect(pretty.line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} {2}INFO {3}edgeban listening {2}listening=/);
   expect(JSON.parse(json.line)).toMatchObject({ level: 'info', msg: 'edgeban listening' });
   const wrong = await firstLine(['--log-format', 'yaml']);
   expect([wrong.code, wrong.line]).toEqual([2, 'edgeban: --log-format takes json or pretty']);

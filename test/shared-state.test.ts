@@ -100,7 +100,7 @@ withRedis('two receivers sharing windows through redis-server', () => {
     const [a, b] = [await receiver(), await receiver()];
     await waitFor(() => a.daemon.shared!.up && b.daemon.shared!.up, 5000, 'both joined');
     const port = redis.port;
-    await redis.kill();
+    await redis.stop();
     await waitFor(() => !a.daemon.shared!.up && !b.daemon.shared!.up, 5000, 'both noticed');
     await attack('203.0.113.53', [a], 4);
     await attack('203.0.113.54', [b], 4);

@@ -5,7 +5,7 @@
  * custom rules are never exceeded.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseIp } from '../src/address/ip';
@@ -131,7 +131,8 @@ describe('replay shows what a shield would do', () => {
     ).join('\n');
     const run = (json: boolean) =>
       spawnSync(process.execPath, [CLI, 'replay', '-c', config, ...(json ? ['--json'] : []), '-'], { input: lines, encoding: 'utf8' });
-    const json = run(true);
+    const [json, text] = [run(true), run(false)];
+    rmSync(dir, { recursive: true, force: true });
     expect(json.status).toBe(0);
     const shields = json.stdout
       .trim()
@@ -139,7 +140,7 @@ describe('replay shows what a shield would do', () => {
       .map((line) => JSON.parse(line))
       .filter((line) => line.type === 'shield');
     expect(shields).toEqual([{ type: 'shield', site: 'www.example.com', action: 'managed_challenge', until: expect.any(Number) }]);
-    expect(run(false).stdout).toMatch(/^shield www\.example\.com action=managed_challenge until \d{4}-/m);
+    expect(text.stdout).toMatch(/^shield www\.example\.com action=managed_challenge until \d{4}-/m);
   });
 });
 

@@ -23,7 +23,7 @@ export class DaemonProcess {
 
   private constructor(
     readonly child: ChildProcess,
-    private readonly dir: string,
+    dir: string,
     /** the YAML config file it runs on (tests rewrite it before SIGHUP) */
     readonly file: string,
   ) {
@@ -34,7 +34,13 @@ export class DaemonProcess {
       for (const part of parts) if (part.trim()) this.lines.push(JSON.parse(part) as LogLine);
     });
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve((this.exitCode = code))));
+    // its directory goes when it exits, also when it ends by itself (a refused config)
+    this.exited = new Promise((resolve) =>
+      child.on('exit', (code) => {
+        rmSync(dir, { recursive: true, force: true });
+        resolve((this.exitCode = code));
+      }),
+    );
   }
 
   /** Starts edgeban with `config` (an object written as YAML to a temporary file). */
@@ -96,8 +102,6 @@ export class DaemonProcess {
         this.child.kill(signal);
       }
     }
-    const code = await this.exited;
-    rmSync(this.dir, { recursive: true, force: true });
-    return code;
+    return this.exited;
   }
 }
