@@ -18,23 +18,34 @@ export interface LineChunk {
  * onto a plain array cost four times the search for the line ends.
  */
 export function lineBounds({ chunk, maxLineBytes }: LineChunk): Int32Array<ArrayBuffer> {
+  // room for lines of 64 bytes on average: replay's typical lines fit at once
+  const found = { bounds: new Int32Array((chunk.length >> 5) + 16) };
+  const count = findLines(chunk, maxLineBytes, found);
+  return found.bounds.subarray(0, count);
+}
+
+/**
+ * The loop of lineBounds, a function of its own: V8 compiles a long first loop while it runs, and
+ * code after such a loop, never run before, was compiled blind and thrown away at every exit.
+ * Returns the cells written; `found.bounds` is replaced when it grows.
+ */
+function findLines(chunk: Uint8Array<ArrayBuffer>, maxLineBytes: number, found: { bounds: Int32Array<ArrayBuffer> }): number {
   const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength); // for its native indexOf
   const plain = plainBytes(chunk);
-  // room for lines of 64 bytes on average: replay's typical lines fit at once
-  let bounds = new Int32Array((bytes.length >> 5) + 16);
+  let { bounds } = found;
   let count = 0;
   for (let start = 0; start < bytes.length;) {
     let end = bytes.indexOf(10, start);
     const next = end < 0 ? bytes.length : end + 1;
     if (end < 0) end = bytes.length;
     if (end > start && bytes[end - 1] === 13) end--;
-    if (count + 2 > bounds.length) bounds = grown(bounds);
+    if (count + 2 > bounds.length) bounds = found.bounds = grown(bounds);
     const tooLong = end - start > maxLineBytes;
     bounds[count++] = tooLong ? -1 : frameStart(plain, start, end);
     bounds[count++] = tooLong ? -1 : end;
     start = next;
   }
-  return bounds.subarray(0, count);
+  return count;
 }
 
 function grown(bounds: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {

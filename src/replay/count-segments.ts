@@ -155,6 +155,8 @@ class SegmentCounter {
   private readonly deferred: DeferredLines = { fingerprints: [], ats: [], outcomeOf: [] };
   private readonly outcomes: Decoded[] = [];
   private readonly outcomeIndex = new Map<string, number>();
+  /** one callback for every segment: a new closure a segment deoptimised the decoding loop that calls it */
+  private readonly countOne = (decoded: Decoded): void => this.count(decoded);
 
   get linesSoFar(): number {
     return this.counter.stats.lines + this.deferred.fingerprints.length;
@@ -162,7 +164,7 @@ class SegmentCounter {
 
   async countSegment(index: number, decoder: Decoder, reads: Iterable<Buffer>, source: SegmentSource): Promise<void> {
     const deferredFrom = this.deferred.fingerprints.length;
-    await decodeReads(reads, decoder, source, (decoded) => this.count(decoded));
+    await decodeReads(reads, decoder, source, this.countOne);
     this.segments.push({ index, deferredFrom, deferredTo: this.deferred.fingerprints.length, clock: decoder.latestTime });
   }
 
