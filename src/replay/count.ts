@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { describeError } from '../common/errors';
 import { workerScript } from '../common/worker-script';
@@ -119,8 +120,18 @@ async function countOnTwoThreads(path: string, file: SegmentSource, options: Cou
   return mergeSegments([mine, theirs]);
 }
 
-/** The helper thread's counts once it is done, or null should it fail (told to `warn`: a failure there is a bug to report). */
+/**
+ * The helper thread's counts once it is done, or null should it fail (told to `warn`: a failure
+ * there is a bug to report).
+ *
+ * The helper compiles its hot code on its own thread rather than handing it to V8's compiler
+ * threads: in a run this short, its code waits for those threads, which take the cores both
+ * counting threads need, and compiling that way cost about twice the CPU. V8 reads the setting when
+ * a thread's isolate is made, so it holds for the helper only (this thread keeps compiling in the
+ * background); this process ends when the count does. The daemon's threads are never made after it.
+ */
 function startHelper(script: string, workerData: CountWorkerData, warn: CountOptions['warn']): Promise<SegmentCounts | null> {
+  setFlagsFromString('--no-concurrent-recompilation');
   const worker = new Worker(script, { workerData });
   return new Promise((resolve) => {
     let answered = false;
