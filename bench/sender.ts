@@ -8,12 +8,13 @@
  * datagram, in C); without a C compiler, through Node's dgram, which costs the shared cores more.
  * Its JSON says which (`udpSender`) and the CPU the sending took (`cpuSeconds`).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { senderProcess, SenderReport } from './sender-process';
 import { octetCounted } from '../test/helpers/wire';
@@ -65,10 +66,20 @@ async function streams(ready: () => void): Promise<void> {
 /** What the sending cost, and how datagrams went out. */
 type Sent = Required<Pick<SenderReport, 'cpuSeconds'>> & Pick<SenderReport, 'udpSender'>;
 
-/** Datagrams, through the C sender where a compiler builds it, else through Node. */
+/**
+ * Datagrams, through the C sender where a compiler builds it, else through Node. A load stopped
+ * early (the latency benchmark stops it once its bans are in) stops the C sender too: left alone it
+ * would go on sending into the next benchmark, and its files would stay.
+ */
 async function datagrams(ready: () => void): Promise<Sent> {
   const payloads = Array.from({ length: count }, (_, i) => Buffer.from(message(i)));
   const dir = mkdtempSync(join(tmpdir(), 'edgeban-sender-'));
+  const sending: { child?: ChildProcessByStdio<null, Readable, null> } = {};
+  process.once('SIGTERM', () => {
+    sending.child?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(143);
+  });
   try {
     const binary = join(dir, 'udp-sender');
     const source = resolve(__dirname, '../../bench/udp-sender.c');
@@ -76,7 +87,8 @@ async function datagrams(ready: () => void): Promise<Sent> {
     if (built.error || built.status !== 0) return { ...(await datagramsFromNode(payloads, ready)), udpSender: 'node' };
     const file = join(dir, 'datagrams');
     writeFileSync(file, Buffer.concat(payloads.flatMap((payload) => [lengthPrefix(payload.length), payload])));
-    return { ...(await datagramsFromC(binary, file, ready, () => rmSync(dir, { recursive: true, force: true }))), udpSender: 'c' };
+    sending.child = spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    return { ...(await datagramsFromC(sending.child, ready)), udpSender: 'c' };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -88,17 +100,7 @@ function lengthPrefix(length: number): Buffer {
   return prefix;
 }
 
-/**
- * A load stopped early (the latency benchmark stops it once its bans are in) stops the C sender too:
- * left alone it would go on sending into the next benchmark, and its datagrams file would stay.
- */
-async function datagramsFromC(binary: string, file: string, ready: () => void, removeFiles: () => void): Promise<Sent> {
-  const sending = spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.once('SIGTERM', () => {
-    sending.kill('SIGKILL');
-    removeFiles();
-    process.exit(143);
-  });
+async function datagramsFromC(sending: ChildProcessByStdio<null, Readable, null>, ready: () => void): Promise<Sent> {
   const child = senderProcess(sending, 'udp-sender');
   void child.ready.then(ready);
   return { cpuSeconds: (await child.done).cpuSeconds! };
