@@ -4,7 +4,7 @@
  * set rate with its loss. Also cold start: process start to listening. Loopback only. Prints JSON.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '../src/config/load';
@@ -30,6 +30,7 @@ async function measure(
   await daemon.start();
   const port = daemon.bound.find((b) => b.transport === transport)!.port;
   const stats = daemon.pipeline.stats;
+  const kernelBefore = receiveBufferErrors();
   const sender = runSender([transport, String(port), String(count), String(connections), String(udpRate)]);
   await sender.ready;
   const started = performance.now();
@@ -56,6 +57,7 @@ async function measure(
   const seconds = (lastCountAt - started) / 1000;
   await sender.done;
   const received = stats.lines;
+  const ringDropped = daemon.view.ingestOutcomes.get('udp:overrun');
   await daemon.stop(100);
   const result: Record<string, unknown> = {
     transport,
@@ -71,9 +73,38 @@ async function measure(
     result.offeredPerSecond = report?.perSecond;
     result.udpSender = report?.udpSender;
     result.senderCpuSeconds = report?.cpuSeconds;
-    result.lossPercent = Number((((count - received) / count) * 100).toFixed(3));
+    result.lossPercent = percentOf(count - received, count);
+    Object.assign(result, whereLost(kernelBefore, count), { ringDroppedPercent: percentOf(ringDropped, count) });
   }
   return result;
+}
+
+function percentOf(part: number, whole: number): number {
+  return Number(((part / whole) * 100).toFixed(3));
+}
+
+/**
+ * The kernel's count of UDP datagrams dropped because a socket's receive buffer was full
+ * (RcvbufErrors in /proc/net/snmp, all of the host's UDP sockets: on this loopback run, the
+ * benchmark's own), or null where there is no such file.
+ */
+function receiveBufferErrors(): number | null {
+  try {
+    const [names, values] = readFileSync('/proc/net/snmp', 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('Udp:'))
+      .map((line) => line.split(/\s+/));
+    const value = Number(values[names.indexOf('RcvbufErrors')]);
+    return Number.isFinite(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Where datagrams went missing: the part the kernel dropped (a reader that did not keep up) since `before`. */
+function whereLost(before: number | null, count: number): Record<string, number> {
+  const after = receiveBufferErrors();
+  return before === null || after === null ? {} : { kernelDroppedPercent: percentOf(after - before, count) };
 }
 
 /**
@@ -96,6 +127,7 @@ async function udpFloor(rate: number, count: number): Promise<Record<string, unk
     return JSON.parse(line) as Record<string, number>;
   };
   const { port } = await answer();
+  const kernelBefore = receiveBufferErrors();
   const sender = runSender(['udp', String(port), String(count), '1', String(rate)]);
   await sender.ready;
   const sent = await sender.done;
@@ -108,7 +140,8 @@ async function udpFloor(rate: number, count: number): Promise<Record<string, unk
     received,
     offeredPerSecond: sent.perSecond,
     senderCpuSeconds: sent.cpuSeconds,
-    lossPercent: Number((((count - received) / count) * 100).toFixed(3)),
+    lossPercent: percentOf(count - received, count),
+    ...whereLost(kernelBefore, count),
   };
 }
 
