@@ -74,7 +74,7 @@ async function measure(
     result.udpSender = report?.udpSender;
     result.senderCpuSeconds = report?.cpuSeconds;
     result.lossPercent = percentOf(count - received, count);
-    Object.assign(result, whereLost(kernelBefore, count), { ringDroppedPercent: percentOf(ringDropped, count) });
+    Object.assign(result, kernelDropsSince(kernelBefore, count), { ringDroppedPercent: percentOf(ringDropped, count) });
   }
   return result;
 }
@@ -101,8 +101,8 @@ function receiveBufferErrors(): number | null {
   }
 }
 
-/** Where datagrams went missing: the part the kernel dropped (a reader that did not keep up) since `before`. */
-function whereLost(before: number | null, count: number): Record<string, number> {
+/** The part of `count` datagrams the kernel dropped since `before` (a reader that did not keep up), where it tells. */
+function kernelDropsSince(before: number | null, count: number): Record<string, number> {
   const after = receiveBufferErrors();
   return before === null || after === null ? {} : { kernelDroppedPercent: percentOf(after - before, count) };
 }
@@ -141,7 +141,7 @@ async function udpFloor(rate: number, count: number): Promise<Record<string, unk
     offeredPerSecond: sent.perSecond,
     senderCpuSeconds: sent.cpuSeconds,
     lossPercent: percentOf(count - received, count),
-    ...whereLost(kernelBefore, count),
+    ...kernelDropsSince(kernelBefore, count),
   };
 }
 

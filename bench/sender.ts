@@ -74,9 +74,9 @@ type Sent = Required<Pick<SenderReport, 'cpuSeconds'>> & Pick<SenderReport, 'udp
 async function datagrams(ready: () => void): Promise<Sent> {
   const payloads = Array.from({ length: count }, (_, i) => Buffer.from(message(i)));
   const dir = mkdtempSync(join(tmpdir(), 'edgeban-sender-'));
-  const sending: { child?: ChildProcessByStdio<null, Readable, null> } = {};
+  let sending: ChildProcessByStdio<null, Readable, null> | undefined;
   process.once('SIGTERM', () => {
-    sending.child?.kill('SIGKILL');
+    sending?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
     process.exit(143);
   });
@@ -87,8 +87,8 @@ async function datagrams(ready: () => void): Promise<Sent> {
     if (built.error || built.status !== 0) return { ...(await datagramsFromNode(payloads, ready)), udpSender: 'node' };
     const file = join(dir, 'datagrams');
     writeFileSync(file, Buffer.concat(payloads.flatMap((payload) => [lengthPrefix(payload.length), payload])));
-    sending.child = spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    return { ...(await datagramsFromC(sending.child, ready)), udpSender: 'c' };
+    sending = spawn(binary, [file, String(port), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    return { ...(await datagramsFromC(sending, ready)), udpSender: 'c' };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
