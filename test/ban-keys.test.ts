@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { CidrSet, parseCidr } from '../src/address/cidr';
-import { formatIp, Ip, maskIp } from '../src/address/ip';
+import { formatIp, Ip, ipv4, ipv6, maskIp } from '../src/address/ip';
 import { Policy } from '../src/policy/policy';
 import { CLOUDFLARE_RANGES, RESERVED_RANGES, Trust } from '../src/policy/trust';
 import { makeEvent } from '../src/wordpress/recognise';
@@ -71,22 +71,22 @@ describe('a ban key never covers what must never be banned', () => {
 });
 
 describe('property: for random addresses and trust settings, no ban key overlaps a never-banned range', () => {
-  const v4 = fc.integer({ min: 0, max: 2 ** 32 - 1 }).map((value): Ip => ({ family: 4, v4: value }));
+  const v4 = fc.integer({ min: 0, max: 2 ** 32 - 1 }).map((value): Ip => ipv4(value));
   const v6Groups = fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 });
   // global unicast, documentation, Teredo, IPv4-compatible and embedded forms
   const v6 = fc.oneof(
-    v6Groups.map((g): Ip => ({ family: 6, v6: [0x2000 | (g[0] & 0x1fff), ...g.slice(1)] })),
-    v6Groups.map((g): Ip => ({ family: 6, v6: [0x2001, 0xdb8, ...g.slice(2)] })),
-    v6Groups.map((g): Ip => ({ family: 6, v6: [0x2001, 0, ...g.slice(2)] })),
-    v6Groups.map((g): Ip => ({ family: 6, v6: [0, 0, 0, 0, 0, 0, g[6], g[7]] })),
-    v6Groups.map((g): Ip => ({ family: 6, v6: [0x64, 0xff9b, 0, 0, 0, 0, g[6], g[7]] })),
-    v6Groups.map((g): Ip => ({ family: 6, v6: [0x2002, ...g.slice(1)] })),
+    v6Groups.map((g): Ip => ipv6([0x2000 | (g[0] & 0x1fff), ...g.slice(1)])),
+    v6Groups.map((g): Ip => ipv6([0x2001, 0xdb8, ...g.slice(2)])),
+    v6Groups.map((g): Ip => ipv6([0x2001, 0, ...g.slice(2)])),
+    v6Groups.map((g): Ip => ipv6([0, 0, 0, 0, 0, 0, g[6], g[7]])),
+    v6Groups.map((g): Ip => ipv6([0x64, 0xff9b, 0, 0, 0, 0, g[6], g[7]])),
+    v6Groups.map((g): Ip => ipv6([0x2002, ...g.slice(1)])),
   );
   const address = fc.oneof(v4, v6);
   /** a trusted range near the address: the same address, or one in its /64 or /24, at some prefix length */
   const near = (ip: Ip) =>
     fc.record({ offset: fc.integer({ min: 0, max: 255 }), bits: fc.integer({ min: 0, max: 128 }) }).map(({ offset, bits }) => {
-      const neighbour: Ip = ip.family === 4 ? { family: 4, v4: (ip.v4 & ~255) | offset } : { family: 6, v6: [...ip.v6.slice(0, 7), offset] };
+      const neighbour: Ip = ip.family === 4 ? ipv4((ip.v4 & ~255) | offset) : ipv6([...ip.v6.slice(0, 7), offset]);
       const length = Math.min(bits, ip.family === 4 ? 32 : 128);
       return `${formatIp(maskIp(neighbour, length))}/${length}`;
     });

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
-import type { Ip } from '../src/address/ip';
+import { Ip, ipv4, ipv6 } from '../src/address/ip';
 import { LINE_REJECTIONS } from '../src/decode/decoder';
 import { applySites, EVENT_STRIDE, packEvent, rejectionCode, rejectionOfCode, SiteNumbers, unpackEvent } from '../src/decode/event-codec';
 import { EVENT_CLASSES, EVENT_KINDS } from '../src/wordpress/catalogue';
 import type { WpEvent } from '../src/wordpress/recognise';
 
 const ip: fc.Arbitrary<Ip> = fc.oneof(
-  fc.integer({ min: 0, max: 2 ** 32 - 1 }).map((v4) => ({ family: 4 as const, v4 })),
-  fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }).map((v6) => ({ family: 6 as const, v6 })),
+  fc.integer({ min: 0, max: 2 ** 32 - 1 }).map(ipv4),
+  fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 }).map(ipv6),
 );
 const event: fc.Arbitrary<WpEvent> = fc.record({
   kind: fc.constantFrom(...EVENT_KINDS),

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
-import { formatIp, parseIp, prefixKey } from '../src/address/ip';
+import { formatIp, maskIp, parseIp, prefixKey } from '../src/address/ip';
+import { EVENT_STRIDE, packEvent, ReusedEvent, unpackEvent } from '../src/decode/event-codec';
+import { EVENT_CLASSES, EVENT_KINDS } from '../src/wordpress/catalogue';
 import { CidrSet, parseCidr } from '../src/address/cidr';
 
 /** ipaddr.js is the reference the hand-written hot-path parser must agree with. */
@@ -59,6 +61,29 @@ describe('parseIp / formatIp', () => {
     expect(prefixKey(parseIp('2001:db8:1:2:ffff::1')!, 64)).toBe('2001:db8:1:2::/64');
     expect(prefixKey(parseIp('2001:db8:1:2:ffff::1')!, 48)).toBe('2001:db8:1::/48');
   });
+});
+
+test('addresses of both families have the same fields in the same order, wherever they are made (one hidden class for V8)', () => {
+  const fieldsOf = (ip: unknown) => Object.keys(ip as object).join(',');
+  const v4 = parseIp('203.0.113.7')!;
+  const v6 = parseIp('2001:db8::7')!;
+  const numbers = new Float64Array(2 * EVENT_STRIDE);
+  packEvent(numbers, 0, { kind: EVENT_KINDS[0], class: EVENT_CLASSES[0], ip: v4, site: 'a', at: 0 }, 0);
+  packEvent(numbers, EVENT_STRIDE, { kind: EVENT_KINDS[0], class: EVENT_CLASSES[0], ip: v6, site: 'a', at: 0 }, 0);
+  const reused = new ReusedEvent();
+  const made = [
+    v4,
+    v6,
+    parseIp('::ffff:203.0.113.7')!,
+    maskIp(v4, 24),
+    maskIp(v6, 64),
+    parseCidr('198.51.100.0/24').ip,
+    unpackEvent(numbers, 0, ['a']).ip,
+    unpackEvent(numbers, EVENT_STRIDE, ['a']).ip,
+    (reused.unpack(numbers, 0, ['a'], undefined) as { event: { ip: unknown } }).event.ip,
+    (reused.unpack(numbers, EVENT_STRIDE, ['a'], undefined) as { event: { ip: unknown } }).event.ip,
+  ];
+  expect(new Set(made.map(fieldsOf))).toEqual(new Set(['family,v4,v6']));
 });
 
 describe('CIDR', () => {

@@ -1,4 +1,4 @@
-import type { Ip } from '../address/ip';
+import { Ip, ipv4, ipv6 } from '../address/ip';
 import { EVENT_CLASSES, EVENT_KINDS, EventClass, EventKind } from '../wordpress/catalogue';
 import type { WpEvent } from '../wordpress/recognise';
 import { Decoded, LINE_REJECTIONS, LineRejection, RepeatKey } from './decoder';
@@ -52,7 +52,7 @@ export function packEvent(numbers: Float64Array, at: number, event: WpEvent, sit
 /** The event of the row at offset `at`; `sites` is this side's sites table. */
 export function unpackEvent(numbers: Float64Array, at: number, sites: readonly string[]): WpEvent {
   const address = at + FIELD.ADDRESS;
-  const ip: Ip = numbers[at + FIELD.FAMILY] === 4 ? { family: 4, v4: numbers[address] } : { family: 6, v6: groupsOf(numbers, address) };
+  const ip: Ip = numbers[at + FIELD.FAMILY] === 4 ? ipv4(numbers[address]) : ipv6(groupsOf(numbers, address));
   const site = numbers[at + FIELD.SITE];
   return {
     kind: EVENT_KINDS[numbers[at + FIELD.KIND]],
@@ -69,8 +69,9 @@ export function unpackEvent(numbers: Float64Array, at: number, sites: readonly s
  * wrappers were a third of what its main thread allocated, all of it garbage at once.
  */
 export class ReusedEvent {
-  private readonly v4 = { family: 4 as const, v4: 0 };
-  private readonly v6 = { family: 6 as const, v6: new Array<number>(8).fill(0) };
+  /** made as every address is (see ipv4), then written in place */
+  private readonly v4 = ipv4(0) as { family: 4; v4: number };
+  private readonly v6 = ipv6(new Array<number>(8).fill(0)) as { family: 6; v6: number[] };
   private readonly event: WpEvent = { kind: EVENT_KINDS[0], class: EVENT_CLASSES[0], ip: this.v4, site: null, at: 0 };
   private readonly decoded: { type: 'event'; event: WpEvent; repeat: RepeatKey | undefined } = { type: 'event', event: this.event, repeat: undefined };
 
