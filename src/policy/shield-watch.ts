@@ -25,13 +25,15 @@ interface SiteWindow {
 const MAX_SITES = 10_000;
 
 /**
- * The address's identity for counting distinct attackers: an IPv4 address as its number, an IPv6
- * address by its /64, since one host holds a whole /64 and could otherwise count as thousands.
+ * The address's identity for counting distinct attackers, as the halves of a 64-bit key: an IPv4
+ * address below all ones (ffff:ffff::/32 is multicast, never a visitor's prefix), an IPv6 address
+ * by its /64, since one host holds a whole /64 and could otherwise count as thousands.
  */
-function attacker(ip: Ip): number | string {
-  if (ip.family === 4) return ip.v4;
-  const [a, b, c, d] = ip.v6;
-  return `${a}:${b}:${c}:${d}`;
+const IPV4_HI = 0xffffffff;
+
+function record(recent: RecentAttackers, ip: Ip, at: number): void {
+  if (ip.family === 4) recent.record(IPV4_HI, ip.v4, at);
+  else recent.record(((ip.v6[0] << 16) | ip.v6[1]) >>> 0, ((ip.v6[2] << 16) | ip.v6[3]) >>> 0, at);
 }
 
 /**
@@ -70,7 +72,7 @@ export class ShieldWatch {
     // shielded with more than half its time left: nothing to decide, and nothing worth the work of counting
     if (window.until - now > this.config.duration / 2) return null;
     const { recent } = window;
-    recent.record(attacker(event.ip), event.at);
+    record(recent, event.ip, event.at);
     if (recent.size < this.config.distinct) return null;
     if (recent.oldestAt <= event.at - this.config.findtime * 1000) return null;
     window.until = now + this.config.duration;

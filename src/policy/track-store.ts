@@ -1,3 +1,5 @@
+import { pairHash as hash } from '../common/pair-hash';
+
 /**
  * The window's memory: per key, `width` 32-bit cells in one slab made at full size, bounded by
  * `capacity` keys. A key is 64 bits given as two unsigned 32-bit halves (an IPv4 address, or an
@@ -281,14 +283,4 @@ function tableSizeFor(slots: number): number {
   let size = 16;
   while (size < slots * 2) size *= 2;
   return size;
-}
-
-/** Held once: under jest's sandbox a global `Math` lookup per call made the hash loops 100× slower. */
-const imul = Math.imul;
-
-function hash(hi: number, lo: number): number {
-  let h = imul(lo ^ imul(hi, 0x9e3779b1), 0x85ebca6b);
-  h ^= h >>> 13;
-  h = imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
