@@ -26,8 +26,9 @@ const MAX_SITES = 10_000;
 
 /**
  * The address's identity for counting distinct attackers, as the halves of a 64-bit key: an IPv4
- * address below all ones (ffff:ffff::/32 is multicast, never a visitor's prefix), an IPv6 address
- * by its /64, since one host holds a whole /64 and could otherwise count as thousands.
+ * address as the low half under a high half of all ones (as IPv6, ffff:ffff::/32 is multicast,
+ * never a visitor's), an IPv6 address by its /64, since one host holds a whole /64 and could
+ * otherwise count as thousands.
  */
 const IPV4_HI = 0xffffffff;
 
