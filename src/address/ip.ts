@@ -193,6 +193,18 @@ export function v6First32(groups: readonly number[]): number {
   return groups[0] * 65536 + groups[1];
 }
 
+/** The 32-bit word of an IPv6 address made of groups `first` and `first + 1`. */
+export function v6Word(groups: readonly number[], first: number): number {
+  return ((groups[first] << 16) | groups[first + 1]) >>> 0;
+}
+
+/**
+ * An address as a 64-bit key in two unsigned 32-bit halves puts an IPv4 address in the low half
+ * under this high half: as IPv6, ffff:ffff::/32 is multicast, never a visitor's prefix, so no
+ * IPv6 key (a prefix of at most 64 bits, as two words) can take it.
+ */
+export const IPV4_KEY_HI = 0xffffffff;
+
 /** Keeps the first `bits` bits of an address and zeroes the rest. */
 export function maskIp(ip: Ip, bits: number): Ip {
   if (ip.family === 4) return ipv4(maskV4(ip.v4, bits));

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { Ip, maskV4, parseIp, prefixKey } from '../address/ip';
+import { Ip, IPV4_KEY_HI, maskV4, parseIp, prefixKey, v6Word } from '../address/ip';
 import type { BanAction, JailConfig } from '../config/schema';
 import { addressWordAt, EVENT_STRIDE, familyAt } from '../decode/event-codec';
 import { NEVER_COUNTED } from '../wordpress/catalogue';
@@ -114,11 +114,10 @@ function hitUnitFor(config: JailConfig): number {
 
 /**
  * The window's key for an address, as the two 32-bit halves TrackStore takes: an IPv4 address
- * masked to its ban key's prefix with all ones above it (ffff:ffff::/32 is multicast, never a visitor's
- * prefix), or the first 64 bits of an IPv6 address masked to its ban key's prefix (a single IPv6 address: see SINGLE_V6_HI). The CIDR text is built
- * only for a ban.
+ * masked to its ban key's prefix under IPV4_KEY_HI, or the first 64 bits of an IPv6 address masked
+ * to its ban key's prefix (a single IPv6 address: see SINGLE_V6_HI). The CIDR text is built only
+ * for a ban.
  */
-const IPV4_HI = 0xffffffff;
 /**
  * A single IPv6 address (a key narrowed to /128) does not fit in 64 bits: its key is a 56-bit hash
  * of the address in ff00::/8, multicast space that no visitor's prefix key can take.
@@ -137,7 +136,7 @@ function banKeys(options: PolicyOptions): BanKeys {
 }
 
 function v6Half(groups: readonly number[], first: number, bits: number): number {
-  return maskedWord(((groups[first] << 16) | groups[first + 1]) >>> 0, bits);
+  return maskedWord(v6Word(groups, first), bits);
 }
 
 /** The first `bits` bits of a 32-bit word (all of it from 32 on, none at 0 or below). */
@@ -293,7 +292,7 @@ export class Policy {
     const prefix = (this.keyPrefix = this.keys.prefixFor(ip));
     if (prefix === null) return;
     if (ip.family === 4) {
-      this.keyHi = IPV4_HI;
+      this.keyHi = IPV4_KEY_HI;
       this.keyLo = maskV4(ip.v4, prefix);
     } else if (prefix === 128) {
       this.keyHi = (SINGLE_V6_HI | (groupsHash(ip.v6, 0x811c9dc5) & 0xffffff)) >>> 0;
@@ -317,7 +316,7 @@ export class Policy {
     const { ipv4Prefix, ipv6Prefix } = this.options;
     for (let k = 0, at = from; k < count; k++, at += EVENT_STRIDE) {
       const v6 = familyAt(numbers, at) === 6;
-      aheadHi[k] = v6 ? maskedWord(addressWordAt(numbers, at, 0), ipv6Prefix) : IPV4_HI;
+      aheadHi[k] = v6 ? maskedWord(addressWordAt(numbers, at, 0), ipv6Prefix) : IPV4_KEY_HI;
       aheadLo[k] = v6 ? maskedWord(addressWordAt(numbers, at, 1), ipv6Prefix - 32) : maskV4(addressWordAt(numbers, at, 0), ipv4Prefix);
     }
     this.tracks.prefetch(aheadHi, aheadLo, count);

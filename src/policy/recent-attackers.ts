@@ -1,4 +1,4 @@
-import { pairHash } from '../common/pair-hash';
+import { pairHash, tableSizeFor } from '../common/pair-hash';
 
 /** Room for this many attackers first; the arrays double up to the cap as more come. */
 const FIRST_ROOM = 16;
@@ -73,9 +73,7 @@ export class RecentAttackers {
     this.times = grown(this.times, new Float64Array(room));
     this.newer = grown(this.newer, new Int32Array(room));
     this.older = grown(this.older, new Int32Array(room));
-    let size = 16;
-    while (size < room * 2) size *= 2;
-    this.table = new Int32Array(size);
+    this.table = new Int32Array(tableSizeFor(room));
     for (let slot = 0; slot < this.count - 1; slot++) this.place(slot); // the slot being claimed is placed by record
   }
 

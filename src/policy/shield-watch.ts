@@ -1,4 +1,4 @@
-import type { Ip } from '../address/ip';
+import { Ip, IPV4_KEY_HI, v6Word } from '../address/ip';
 import { StampedMap } from '../common/stamped-map';
 import type { BanAction, ShieldConfig } from '../config/schema';
 import type { WpEvent } from '../wordpress/recognise';
@@ -25,16 +25,13 @@ interface SiteWindow {
 const MAX_SITES = 10_000;
 
 /**
- * The address's identity for counting distinct attackers, as the halves of a 64-bit key: an IPv4
- * address as the low half under a high half of all ones (as IPv6, ffff:ffff::/32 is multicast,
- * never a visitor's), an IPv6 address by its /64, since one host holds a whole /64 and could
- * otherwise count as thousands.
+ * The address's identity for counting distinct attackers, as a 64-bit key: an IPv4 address under
+ * IPV4_KEY_HI, an IPv6 address by its /64, since one host holds a whole /64 and could otherwise
+ * count as thousands.
  */
-const IPV4_HI = 0xffffffff;
-
 function record(recent: RecentAttackers, ip: Ip, at: number): void {
-  if (ip.family === 4) recent.record(IPV4_HI, ip.v4, at);
-  else recent.record(((ip.v6[0] << 16) | ip.v6[1]) >>> 0, ((ip.v6[2] << 16) | ip.v6[3]) >>> 0, at);
+  if (ip.family === 4) recent.record(IPV4_KEY_HI, ip.v4, at);
+  else recent.record(v6Word(ip.v6, 0), v6Word(ip.v6, 2), at);
 }
 
 /**

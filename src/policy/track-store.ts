@@ -1,4 +1,4 @@
-import { pairHash as hash } from '../common/pair-hash';
+import { pairHash as hash, tableSizeFor } from '../common/pair-hash';
 
 /**
  * The window's memory: per key, `width` 32-bit cells in one slab made at full size, bounded by
@@ -277,10 +277,3 @@ const MOVE_CELLS = 8;
 
 /** a key's two halves, before its cells */
 const KEY_CELLS = 2;
-
-/** A power of two at least twice the slots: the table stays at most half full. */
-function tableSizeFor(slots: number): number {
-  let size = 16;
-  while (size < slots * 2) size *= 2;
-  return size;
-}
