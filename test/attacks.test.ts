@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeCloudflare } from './fake-cloudflare/server';
 import { fakeCloudflareEachTest } from './helpers/fake';
-import { CLI } from './helpers/daemon';
+import { CLI, DaemonProcess } from './helpers/daemon';
 import { TestDaemon } from './helpers/in-process';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
@@ -122,6 +122,19 @@ describe('the admin endpoint lets in no one who should not be there', () => {
     const warnings = d.logs.filter((l) => l.level === 'warn').map((l) => String(l.msg));
     expect(warnings.some((m) => m.startsWith("UDP listens beyond loopback: a datagram's source address can be forged"))).toBe(true);
     expect(warnings.some((m) => m.startsWith('the admin endpoint listens beyond loopback'))).toBe(true);
+  });
+
+  test("UDP read through Node's dgram (the batch reader turned off, or not built) is warned about at start, and only then", async () => {
+    const cases: [NodeJS.ProcessEnv, boolean][] = [
+      [{ EDGEBAN_UDP_READER: 'node' }, true],
+      [{}, process.platform !== 'linux'], // npm install builds the batch reader on Linux
+    ];
+    for (const [env, warned] of cases) {
+      const daemon = await DaemonProcess.start({ listen: { udp: ['127.0.0.1:0'], tcp: [] } }, env);
+      await daemon.stop();
+      const warning = daemon.lines.find((line) => line.level === 'warn' && line.msg.startsWith("UDP is read through Node's dgram"));
+      expect([env, warning !== undefined]).toEqual([env, warned]);
+    }
   });
 });
 

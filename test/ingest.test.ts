@@ -11,6 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readConfigFile } from '../src/config/yaml-file';
 import { SpareUdpWorker } from '../src/ingest/udp-thread';
+import { chosenUdpReader, datagramSender, loadNativeUdp, META_STRIDE, UdpReader } from '../src/ingest/native-udp';
+import { formatIp } from '../src/address/ip';
+import fc from 'fast-check';
+import ipaddr from 'ipaddr.js';
 import { makePki, TestPki } from './helpers/certs';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
@@ -36,7 +40,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((ingest) => ingest.stop()));
 });
 
-async function start(options: Partial<IngestOptions>, extra: Partial<IngestHandlers> = {}, spare: SpareUdpWorker | null = null): Promise<Harness> {
+async function startIngest(options: Partial<IngestOptions>, extra: Partial<IngestHandlers> = {}, spare: SpareUdpWorker | null = null): Promise<Harness> {
   const frames: Harness['frames'] = [];
   const outcomes = new Map<string, number>();
   const ingest = new Ingest(
@@ -89,14 +93,16 @@ function connectTcp(port: number, host = '127.0.0.1'): Promise<net.Socket> {
 }
 
 /** A UDP listener whose handler counts the batches it is handed (their frames go to h.frames). */
-async function startCountingBatches(): Promise<{ h: Harness; batches: () => number }> {
+async function startCountingBatchesWith(udpReader: UdpReader): Promise<{ h: Harness; batches: () => number }> {
   let batches = 0;
-  const h = await start(
-    { udp: ['127.0.0.1:0'] },
+  const h = await startIngest(
+    { udp: ['127.0.0.1:0'], udpReader },
     { datagrams: (batch) => (batches++, void forEachFrame(batch, () => h.frames.push({ text: '', sender: '', transport: '' }))) },
   );
   return { h, batches: () => batches };
 }
+
+const start = startIngest;
 
 describe('helpers', () => {
   test('host:port parsing', () => {
@@ -117,7 +123,20 @@ describe('helpers', () => {
   });
 });
 
-describe('UDP', () => {
+const READERS: { name: string; reader: UdpReader }[] = [
+  { name: 'the batch reader', reader: 'batch' },
+  { name: "Node's dgram reader", reader: 'node' },
+];
+
+describe.each(READERS)('UDP, read by $name', ({ reader }) => {
+  const start = (options: Partial<IngestOptions>, extra: Partial<IngestHandlers> = {}) => startIngest({ udpReader: reader, ...options }, extra);
+  const startCountingBatches = () => startCountingBatchesWith(reader);
+
+  test('uses the reader asked for', async () => {
+    const h = await start({ udp: ['127.0.0.1:0'] });
+    expect(h.ingest.bound[0].reader).toBe(reader);
+  });
+
   test('IPv4 and IPv6 datagrams arrive as frames', async () => {
     const h = await start({ udp: ['127.0.0.1:0', '[::1]:0'] });
     const [v4, v6] = h.ingest.bound;
@@ -229,6 +248,67 @@ describe('UDP', () => {
       await sleep(20);
     }
     expect(batches()).toBe(10);
+  });
+
+  test('an IPv4 sender on a dual-stack listener ([::]) is seen as IPv4, and checked as such', async () => {
+    const h = await start({ udp: ['[::]:0'], allowedSenders: new CidrSet(['127.0.0.1/32']) });
+    await sendUdp(h.port('udp'), LINE);
+    await sendUdp(h.port('udp'), LINE, '::1');
+    await waitFor(() => h.frames.length === 1 && h.outcomes.get('udp:sender_refused') === 1);
+    expect(h.frames[0].sender).toBe('127.0.0.1');
+  });
+
+  test('senders interleaved within one burst are each checked: none is taken for the one before', async () => {
+    const h = await start({ udp: ['127.0.0.1:0'], allowedSenders: new CidrSet(['127.0.0.1/32']) });
+    const allowed = dgram.createSocket('udp4');
+    const refused = dgram.createSocket('udp4');
+    await Promise.all([
+      new Promise((bound) => allowed.bind(0, '127.0.0.1', () => bound(null))),
+      new Promise((bound) => refused.bind(0, '127.0.0.2', () => bound(null))),
+    ]);
+    try {
+      for (let i = 0; i < 200; i++) (i % 3 === 0 ? refused : allowed).send(`${LINE} ${i}`, h.port('udp'), '127.0.0.1');
+      const refusedCount = Math.ceil(200 / 3);
+      await waitFor(() => h.frames.length === 200 - refusedCount && h.outcomes.get('udp:sender_refused') === refusedCount);
+    } finally {
+      allowed.close();
+      refused.close();
+    }
+    expect(h.frames.every((frame, n) => frame.sender === '127.0.0.1' && Number(frame.text.split(' ').at(-1)) % 3 !== 0 && n < 200)).toBe(true);
+  });
+
+  test('the largest datagram there is arrives whole when allowed, is counted as oversize when not; an empty one is an empty frame', async () => {
+    const largest = 65_507; // IPv4's limit
+    const h = await start({ udp: ['127.0.0.1:0'], maxMessageBytes: 1_048_576 });
+    await sendUdp(h.port('udp'), Buffer.alloc(largest, 'x'));
+    await sendUdp(h.port('udp'), Buffer.alloc(0));
+    await waitFor(() => h.frames.length === 2);
+    expect(h.frames.map((frame) => frame.text.length)).toEqual([largest, 0]);
+    const small = await start({ udp: ['127.0.0.1:0'], maxMessageBytes: 480 });
+    await sendUdp(small.port('udp'), Buffer.alloc(largest, 'x'));
+    await sendUdp(small.port('udp'), Buffer.alloc(481, 'x'));
+    await sendUdp(small.port('udp'), Buffer.alloc(480, 'x'));
+    await waitFor(() => small.frames.length === 1 && small.outcomes.get('udp:oversize') === 2);
+  });
+
+  test("a failed bind says why in Node's words, as Node's dgram says it", async () => {
+    const taken = dgram.createSocket('udp4');
+    const port = await new Promise<number>((bound) => taken.bind(0, '127.0.0.1', () => bound(taken.address().port)));
+    try {
+      await expect(start({ udp: [`127.0.0.1:${port}`] })).rejects.toThrow(`bind EADDRINUSE 127.0.0.1:${port}`);
+    } finally {
+      taken.close();
+    }
+  });
+
+  test('stops at once: the thread does not linger in its read', async () => {
+    const h = await start({ udp: ['127.0.0.1:0'] });
+    await sendUdp(h.port('udp'), LINE);
+    await waitFor(() => h.frames.length === 1);
+    const started = performance.now();
+    await h.ingest.stop();
+    // the main thread terminates a thread that has not ended within a second
+    expect(performance.now() - started).toBeLessThan(500);
   });
 });
 
@@ -447,4 +527,27 @@ describe('a UDP listener thread booted before the config is read', () => {
     await expect(start({ tcp: [`127.0.0.1:${taken.port('tcp')}`] }, {}, spare)).rejects.toThrow(/EADDRINUSE/);
     await exited;
   });
+});
+
+describe('the batch reader', () => {
+  test('is built on Linux (npm install builds it), and the operator can turn it off', () => {
+    if (process.platform === 'linux') expect(loadNativeUdp(chosenUdpReader({}))).not.toBeNull();
+    expect(chosenUdpReader({ EDGEBAN_UDP_READER: 'node' })).toBe('node');
+    expect(loadNativeUdp('node')).toBeNull();
+  });
+});
+
+test("the batch reader's sender words make the address the sender has (an IPv4-mapped one as IPv4)", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.boolean(), (bytes, mapped) => {
+      if (mapped) bytes.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+      const meta = new Int32Array(META_STRIDE);
+      const words = new DataView(bytes.buffer);
+      meta[2] = 6; // as recvmmsg fills it: network order, read as big-endian words
+      for (let i = 0; i < 4; i++) meta[3 + i] = words.getInt32(i * 4, false);
+      const address = ipaddr.fromByteArray([...bytes]) as ipaddr.IPv6;
+      const expected = address.isIPv4MappedAddress() ? address.toIPv4Address().toString() : address.toRFC5952String();
+      expect(formatIp(datagramSender(meta, 0)!)).toBe(expected);
+    }),
+  );
 });

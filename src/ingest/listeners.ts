@@ -6,6 +6,7 @@ import { FramerEvent, StreamFramer } from './framer';
 import { eachLine, FrameBatch, FramePacker, Frames } from './frame-batch';
 import { normalizeSender } from './sender';
 import { SpareUdpWorker, UdpThread } from './udp-thread';
+import type { UdpReader } from './native-udp';
 
 export { normalizeSender };
 
@@ -48,6 +49,8 @@ export interface IngestOptions {
   udpReceiveBufferBytes: number;
   /** room between each UDP listener thread and the main thread (udp-thread.ts); tests make it small */
   udpRingBytes?: number;
+  /** how UDP listeners read (native-udp.ts): in batches unless Node's reader is asked for */
+  udpReader?: UdpReader;
 }
 
 export interface IngestHandlers {
@@ -66,6 +69,8 @@ export interface BoundAddress {
   transport: Transport;
   host: string;
   port: number;
+  /** a UDP listener's reader */
+  reader?: UdpReader;
 }
 
 /** The UDP, TCP and TLS listeners. Stops cleanly; never lets a peer crash the process. */
@@ -130,6 +135,7 @@ export class Ingest {
         recvBufferSize: this.options.udpReceiveBufferBytes,
         allowedSenders: this.options.allowedSenders.texts,
         maxMessageBytes: this.options.maxMessageBytes,
+        reader: this.options.udpReader ?? 'batch',
       },
       (frames) => {
         this.handlers.outcome('udp', 'accepted', frames.times.length);
@@ -144,9 +150,9 @@ export class Ingest {
       this.spareUdp,
       this.options.udpRingBytes,
     );
-    const bound = await thread.start();
+    const { port: bound, reader } = await thread.start();
     this.udpThreads.push(thread);
-    this.bound.push({ transport: 'udp', host, port: bound });
+    this.bound.push({ transport: 'udp', host, port: bound, reader });
   }
 
   private createTlsServer(endpoint: TlsEndpoint): tls.Server {

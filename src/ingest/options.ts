@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { CidrSet } from '../address/cidr';
 import type { Config } from '../config/schema';
 import type { IngestOptions } from './listeners';
+import { chosenUdpReader } from './native-udp';
 
 /** The listener settings that apply to new frames and connections without a restart. */
 export function ingestLimits(config: Config): Pick<IngestOptions, 'allowedSenders' | 'maxMessageBytes' | 'maxConnections' | 'idleTimeoutMs'> {
@@ -10,7 +11,7 @@ export function ingestLimits(config: Config): Pick<IngestOptions, 'allowedSender
 }
 
 /** Everything the listeners need, certificates read from their files. */
-export function ingestOptions(config: Config): IngestOptions {
+export function ingestOptions(config: Config, env: NodeJS.ProcessEnv = process.env): IngestOptions {
   const { udp, tcp, tls, udpReceiveBuffer } = config.listen;
   const endpoints = tls.map(({ address, cert, key, ca }) => ({
     address,
@@ -18,5 +19,5 @@ export function ingestOptions(config: Config): IngestOptions {
     key: readFileSync(key),
     ca: ca ? readFileSync(ca) : undefined,
   }));
-  return { udp, tcp, tls: endpoints, udpReceiveBufferBytes: udpReceiveBuffer, ...ingestLimits(config) };
+  return { udp, tcp, tls: endpoints, udpReceiveBufferBytes: udpReceiveBuffer, udpReader: chosenUdpReader(env), ...ingestLimits(config) };
 }

@@ -3,6 +3,7 @@ import type { CidrSet } from '../address/cidr';
 import { createRingMemory, RingDrops, RingFrames, RingMemory, RingReader } from './frame-ring';
 import { workerScript } from '../common/worker-script';
 import { ReadConfigFile, readConfigFile } from '../config/yaml-file';
+import type { UdpReader } from './native-udp';
 
 export interface UdpWorkerData {
   host: string;
@@ -11,6 +12,8 @@ export interface UdpWorkerData {
   recvBufferSize: number;
   allowedSenders: string[];
   maxMessageBytes: number;
+  /** the reader asked for; the thread answers with the one it uses */
+  reader: UdpReader;
   /** where the thread writes what it receives (frame-ring.ts) */
   ring: RingMemory;
 }
@@ -107,8 +110,8 @@ export class UdpThread {
     this.ring = new RingReader(createRingMemory(ringBytes));
   }
 
-  /** Starts the thread and binds; resolves with the bound port. */
-  start(): Promise<number> {
+  /** Starts the thread and binds; resolves with the bound port and the reader in use. */
+  start(): Promise<{ port: number; reader: UdpReader }> {
     const spare = this.spare?.take();
     const worker = spare?.worker ?? new Worker(workerScript('ingest', 'udp-worker'));
     this.worker = worker;
@@ -117,12 +120,12 @@ export class UdpThread {
     return new Promise((resolvePort, reject) => {
       if (spare?.failure) return reject(spare.failure);
       let bound = false;
-      worker.on('message', (message: { wake: true } | { bound: number } | { error: string }) => {
+      worker.on('message', (message: { wake: true } | { bound: number; reader: UdpReader } | { error: string }) => {
         if ('wake' in message) return this.wake();
         if ('bound' in message) {
           bound = true;
           this.data.port = message.bound; // a restart binds the same port
-          return resolvePort(message.bound);
+          return resolvePort({ port: message.bound, reader: message.reader });
         }
         worker.terminate().catch(() => undefined);
         reject(new Error(message.error));

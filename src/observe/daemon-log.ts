@@ -40,6 +40,13 @@ export class DaemonLog {
         "UDP listens beyond loopback: a datagram's source address can be forged, so anyone who can reach the port can have any address banned; use UDP on loopback or a trusted segment only, TCP or mutual TLS across hosts",
       );
     }
+    const slowUdp = bound.filter((b) => b.reader === 'node');
+    if (slowUdp.length) {
+      this.log.warn(
+        { udp: listening(slowUdp) },
+        "UDP is read through Node's dgram, one datagram at a time (EDGEBAN_UDP_READER=node, or the batch reader was not built at npm install: it needs Linux and a C compiler); past ~100,000 datagrams/s on two cores it loses datagrams",
+      );
+    }
     if (adminExposed) {
       this.log.warn({ admin }, 'the admin endpoint listens beyond loopback: keep it behind a firewall, and set admin.token');
     }
