@@ -72,6 +72,7 @@ async function measure(
     const report = sent as SenderReport | null;
     result.offeredPerSecond = report?.perSecond;
     result.udpSender = report?.udpSender;
+    result.udpReader = daemon.bound.find((bound) => bound.transport === 'udp')?.reader;
     result.senderCpuSeconds = report?.cpuSeconds;
     result.lossPercent = percentOf(count - received, count);
     Object.assign(result, kernelDropsSince(kernelBefore, count), { ringDroppedPercent: percentOf(ringDropped, count) });

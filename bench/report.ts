@@ -117,7 +117,7 @@ export function renderBenchmarks(result: Json): string {
     '',
     `Measured with \`${String(result.command ?? 'npm run bench')}\` on ${String(machine.date ?? 'an unknown date')}: ${String(machine.cpu ?? '?')}, ` +
       `${String(machine.cores ?? '?')} cores, ${String(machine.memoryGiB ?? '?')} GiB, Node ${String(machine.node ?? '?')}. ` +
-      'Where a benchmark sends (ingest, latency), the sender runs on the same cores; its datagrams go out through `bench/udp-sender.c`, one send a datagram as rsyslog sends them (the CPU that took is `senderCpuSeconds` in the JSON). Where a figure has a range, it is the median of several runs with their minimum and maximum.',
+      'Where a benchmark sends (ingest, latency), the sender runs on the same cores; its datagrams go out through `bench/udp-sender.c`, one send a datagram as rsyslog sends them (the CPU that took is `senderCpuSeconds` in the JSON). edgeban reads UDP with the batch reader built at `npm install` (`native/udp-batch.c`; `udpReader` in the JSON). Where a figure has a range, it is the median of several runs with their minimum and maximum.',
     '',
     '| figure | result | aim |',
     '|---|---|---|',
