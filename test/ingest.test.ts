@@ -301,6 +301,12 @@ describe.each(READERS)('UDP, read by $name', ({ reader }) => {
     }
   });
 
+  test('a listen host given by name (localhost) is resolved, as dgram resolves it', async () => {
+    const h = await start({ udp: ['localhost:0'] });
+    await sendUdp(h.port('udp'), LINE);
+    await waitFor(() => h.frames.length === 1);
+  });
+
   test('stops at once: the thread does not linger in its read', async () => {
     const h = await start({ udp: ['127.0.0.1:0'] });
     await sendUdp(h.port('udp'), LINE);

@@ -7,7 +7,6 @@
  * message crosses only to wake it.
  */
 import dgram from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { getSystemErrorName } from 'node:util';
 import { MessagePort, parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import { CidrSet } from '../address/cidr';
@@ -120,7 +119,7 @@ class BatchReader {
   async listen(data: UdpWorkerData): Promise<void> {
     let fd: number;
     try {
-      const host = parseIp(data.host) ? data.host : (await lookup(data.host, { family: data.ipv6 ? 6 : 4 })).address;
+      const host = parseIp(data.host) ? data.host : await resolveHost(data.host, data.ipv6);
       const [opened, bound] = this.native.open(host, data.port, data.ipv6, data.recvBufferSize, WAIT_MS);
       fd = opened;
       this.port.postMessage({ bound, reader: 'batch' });
@@ -177,6 +176,12 @@ class BatchReader {
     this.lastSender = ip ? formatIp(ip) : '';
     this.lastAllowed = this.sink.isAllowed(ip);
   }
+}
+
+/** A listen host that is a name (`localhost`), resolved as dgram would; the resolver loads only then. */
+async function resolveHost(host: string, ipv6: boolean): Promise<string> {
+  const { lookup } = await import('node:dns/promises');
+  return (await lookup(host, { family: ipv6 ? 6 : 4 })).address;
 }
 
 /** A failed bind in dgram's words: `bind EADDRINUSE 127.0.0.1:5514`. */
