@@ -181,7 +181,12 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
   /* blocks until one datagram or the receive timeout, then takes what else waits without blocking */
   int received = count == 0 ? 0 : recvmmsg(fd, messages, (unsigned)count, MSG_WAITFORONE, NULL);
   if (received < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return throw_errno(env, "recvmmsg", errno);
+    int error = errno;
+    /* a broken call is a bug: the thread dies, and the main thread restarts it */
+    if (error == EBADF || error == ENOTSOCK || error == EFAULT || error == EINVAL) return throw_errno(env, "recvmmsg", error);
+    /* anything else (no datagram within the wait, a signal, the kernel short of memory) passes;
+       a pause keeps an error that persists from spinning the thread */
+    if (error != EAGAIN && error != EWOULDBLOCK && error != EINTR) usleep(10000);
     received = 0;
   }
   for (int i = 0; i < received; i++) {
