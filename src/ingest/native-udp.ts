@@ -43,7 +43,8 @@ export function loadNativeUdp(reader: UdpReader): NativeUdp | null {
     if (!existsSync(file)) continue;
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- an addon loads only by require
-      return require(file) as NativeUdp;
+      const addon = require(file) as NativeUdp & { META_STRIDE: number };
+      return addon.META_STRIDE === META_STRIDE ? addon : null; // a build left from another layout
     } catch {
       return null; // built for another Node: the dgram reader still works
     }

@@ -46,6 +46,10 @@ class DatagramSink {
     return sender !== null && this.allowed.has(sender);
   }
 
+  isAllowedText(sender: string): boolean {
+    return this.allowed.hasText(sender);
+  }
+
   take(sender: string, allowed: boolean, datagram: Uint8Array, truncated: boolean, receivedAt: number): void {
     if (!allowed) this.ring.refusedSender();
     else if (truncated || datagram.length > this.maxMessageBytes) this.ring.oversize();
@@ -88,7 +92,7 @@ class DgramReader {
     const sender = normalizeSender(rinfo.address);
     if (sender !== this.lastSender) {
       this.lastSender = sender;
-      this.lastAllowed = this.sink.isAllowed(parseIp(sender));
+      this.lastAllowed = this.sink.isAllowedText(sender);
     }
     this.sink.take(sender, this.lastAllowed, message, false, Date.now());
     if (this.sink.ring.takeWakeRequest()) this.port.postMessage({ wake: true });
