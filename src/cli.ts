@@ -42,11 +42,11 @@ function loadOrExplain(file: string | undefined, read?: ReadConfigFile): Config 
   }
 }
 
-/** The UDP listener thread, booting while the config loads (most configs listen on UDP). */
-function bootUdpThread(): SpareUdpWorker {
+/** The UDP listener thread, booting while the config loads (most configs listen on UDP); it reads `configFile` first. */
+function bootUdpThread(configFile: string | undefined): SpareUdpWorker {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous lazy load
   const { SpareUdpWorker } = require('./ingest/udp-thread') as typeof import('./ingest/udp-thread');
-  return new SpareUdpWorker();
+  return new SpareUdpWorker(configFile);
 }
 
 async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'): Promise<number> {
@@ -60,8 +60,8 @@ async function run(configFile: string | undefined, logFormat?: 'json' | 'pretty'
   process.on('SIGHUP', () => reload());
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
-  const spareUdp = bootUdpThread();
-  const reading = configFile ? spareUdp.readConfig(configFile) : undefined;
+  const spareUdp = bootUdpThread(configFile);
+  const reading = spareUdp.config ?? undefined;
   let config: Config;
   // While the thread reads the file, zod, the schema, the logger and the daemon load: the thread
   // has to boot before it reads, and waiting for it first left this thread idle.

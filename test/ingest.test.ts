@@ -477,6 +477,47 @@ describe('TLS', () => {
   });
 });
 
+describe('listeners starting together', () => {
+  /** A port free on 127.0.0.1 a moment ago (the kernel hands out another next time). */
+  async function freePort(type: 'udp' | 'tcp'): Promise<number> {
+    if (type === 'tcp') {
+      const server = net.createServer();
+      await new Promise<void>((listening) => server.listen(0, '127.0.0.1', () => listening()));
+      const { port } = server.address() as net.AddressInfo;
+      await new Promise((closed) => server.close(closed));
+      return port;
+    }
+    const socket = dgram.createSocket('udp4');
+    const port = await new Promise<number>((bound) => socket.bind(0, '127.0.0.1', () => bound(socket.address().port)));
+    await new Promise<void>((closed) => socket.close(() => closed()));
+    return port;
+  }
+
+  test("are listed in the config's order, UDP first", async () => {
+    const h = await start({ tcp: ['127.0.0.1:0'], udp: ['127.0.0.1:0', '127.0.0.1:0'] });
+    expect(h.ingest.bound.map((bound) => bound.transport)).toEqual(['udp', 'udp', 'tcp']);
+  });
+
+  test('one that cannot bind stops the others, those that bound after it too', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((listening) => taken.listen(0, '127.0.0.1', () => listening()));
+    const [udpPort, tcpPort] = [await freePort('udp'), await freePort('tcp')];
+    try {
+      const takenPort = (taken.address() as net.AddressInfo).port;
+      await expect(start({ udp: [`127.0.0.1:${udpPort}`], tcp: [`127.0.0.1:${takenPort}`, `127.0.0.1:${tcpPort}`] })).rejects.toThrow(/EADDRINUSE/);
+      // both free again: a listener left behind would hold its port
+      const udp = dgram.createSocket('udp4');
+      await new Promise<void>((bound, failed) => (udp.once('error', failed), udp.bind(udpPort, '127.0.0.1', () => bound())));
+      udp.close();
+      const tcp = net.createServer();
+      await new Promise<void>((listening, failed) => (tcp.once('error', failed), tcp.listen(tcpPort, '127.0.0.1', () => listening())));
+      await new Promise((closed) => tcp.close(closed));
+    } finally {
+      await new Promise((closed) => taken.close(closed));
+    }
+  });
+});
+
 describe('a UDP listener thread booted before the config is read', () => {
   /** The spare's thread, to watch it (it is private: only a UdpThread may take it). */
   const threadOf = (spare: SpareUdpWorker) => (spare as unknown as { worker: import('node:worker_threads').Worker }).worker;
@@ -500,9 +541,13 @@ describe('a UDP listener thread booted before the config is read', () => {
       const bad = join(dir, 'bad.yaml');
       writeFileSync(good, 'listen:\n  udp: ["127.0.0.1:0"]\n');
       writeFileSync(bad, 'listen: [\n');
-      const spare = new SpareUdpWorker();
-      for (const file of [good, bad, join(dir, 'missing.yaml')]) expect(await spare.readConfig(file)).toEqual(readConfigFile(file));
-      expect(await spare.readConfig(good)).toEqual({ document: { listen: { udp: ['127.0.0.1:0'] } } });
+      for (const file of [bad, join(dir, 'missing.yaml')]) {
+        const spare = new SpareUdpWorker(file);
+        expect(await spare.config).toEqual(readConfigFile(file));
+        spare.discard();
+      }
+      const spare = new SpareUdpWorker(good);
+      expect(await spare.config).toEqual({ document: { listen: { udp: ['127.0.0.1:0'] } } });
       const h = await start({ udp: ['127.0.0.1:0'] }, {}, spare);
       await sendUdp(h.port('udp'), LINE);
       await waitFor(() => h.frames.length === 1);
@@ -512,10 +557,10 @@ describe('a UDP listener thread booted before the config is read', () => {
   });
 
   test('a file read by a thread that died is read here instead', async () => {
-    const spare = new SpareUdpWorker();
-    await threadOf(spare).terminate();
     const file = join(tmpdir(), 'edgeban-no-such-config.yaml');
-    expect(await spare.readConfig(file)).toEqual({ problem: expect.stringContaining('cannot read') });
+    const spare = new SpareUdpWorker(file);
+    await threadOf(spare).terminate();
+    expect(await spare.config).toEqual({ problem: expect.stringContaining('cannot read') });
     spare.discard();
   });
 

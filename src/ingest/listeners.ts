@@ -98,17 +98,25 @@ export class Ingest {
     for (const thread of this.udpThreads) thread.updateLimits(options.allowedSenders, options.maxMessageBytes);
   }
 
+  /**
+   * Binds every address at once (a UDP thread's answer comes while TCP binds), and waits for all
+   * of them, so that a failure stops every listener, those that bound after it too. `bound` lists
+   * them in the config's order.
+   */
   async start(): Promise<void> {
-    try {
-      for (const address of this.options.udp) await this.startUdp(address);
-      for (const address of this.options.tcp) await this.startStream('tcp', address, net.createServer());
-      for (const endpoint of this.options.tls) await this.startStream('tls', endpoint.address, this.createTlsServer(endpoint));
-    } catch (error) {
+    const starts = [
+      ...this.options.udp.map((address) => this.startUdp(address)),
+      ...this.options.tcp.map((address) => this.startStream('tcp', address, net.createServer())),
+      ...this.options.tls.map((endpoint) => this.startStream('tls', endpoint.address, this.createTlsServer(endpoint))),
+    ];
+    this.spareUdp?.discard(); // unless a UDP address took it
+    const results = await Promise.allSettled(starts);
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) {
       await this.stop();
-      throw error;
-    } finally {
-      this.spareUdp?.discard(); // unless a UDP address took it
+      throw failed.reason;
     }
+    for (const result of results) if (result.status === 'fulfilled') this.bound.push(result.value);
   }
 
   /** Stops listening and closes every connection. */
@@ -125,7 +133,7 @@ export class Ingest {
     return this.connections.size;
   }
 
-  private async startUdp(address: string): Promise<void> {
+  private async startUdp(address: string): Promise<BoundAddress> {
     const { host, port } = parseHostPort(address);
     const thread = new UdpThread(
       {
@@ -152,7 +160,7 @@ export class Ingest {
     );
     const { port: bound, reader } = await thread.start();
     this.udpThreads.push(thread);
-    this.bound.push({ transport: 'udp', host, port: bound, reader });
+    return { transport: 'udp', host, port: bound, reader };
   }
 
   private createTlsServer(endpoint: TlsEndpoint): tls.Server {
@@ -173,7 +181,7 @@ export class Ingest {
     return server;
   }
 
-  private startStream(transport: StreamTransport, address: string, server: net.Server): Promise<void> {
+  private startStream(transport: StreamTransport, address: string, server: net.Server): Promise<BoundAddress> {
     const { host, port } = parseHostPort(address);
     // For TLS, 'connection' fires with the raw socket before the handshake: refuse early.
     server.on('connection', (socket: net.Socket) => this.admit(transport, socket));
@@ -186,9 +194,7 @@ export class Ingest {
       server.listen({ host, port, backlog: 511 }, () => {
         server.removeListener('error', reject);
         this.servers.push(server);
-        const bound = server.address() as net.AddressInfo;
-        this.bound.push({ transport, host, port: bound.port });
-        resolve();
+        resolve({ transport, host, port: (server.address() as net.AddressInfo).port });
       });
     });
   }

@@ -19,47 +19,34 @@ export interface UdpWorkerData {
 }
 
 export type UdpWorkerCommand =
-  | { type: 'listen'; data: UdpWorkerData }
-  | { type: 'limits'; allowedSenders: string[]; maxMessageBytes: number }
-  | { type: 'stop' }
-  /** before it listens: read and parse the config file (config/yaml-file.ts), answered with `ReadConfigFile` */
-  | { type: 'read-config'; file: string };
+  { type: 'listen'; data: UdpWorkerData } | { type: 'limits'; allowedSenders: string[]; maxMessageBytes: number } | { type: 'stop' };
+
+/** What a thread booted before the config is read is given: the config file to read first, if any. */
+export interface UdpWorkerStart {
+  configFile?: string;
+}
 
 /**
  * A UDP listener thread started before the config is read: a thread (a V8 isolate) takes a while
- * to boot, which then overlaps the config's loading instead of delaying listening. Meanwhile it can
- * read and parse the config file (loading the YAML parser is a visible part of the start), while
- * the main thread loads what validates it. It waits, unreferenced (it keeps no process alive), for
+ * to boot, which then overlaps the config's loading instead of delaying listening. It reads and
+ * parses the config file first (loading the YAML parser is a visible part of the start), while the
+ * main thread loads what validates it. It waits, unreferenced (it keeps no process alive), for
  * the UdpThread that takes it; `discard` ends it if none does.
  */
 export class SpareUdpWorker {
-  private worker: Worker | null = new Worker(workerScript('ingest', 'udp-worker'));
+  private worker: Worker | null;
   /** what the thread threw while no one listened, handed to whoever takes it */
   private failure: Error | null = null;
-  private exited = false;
+  /** the config file as the thread read it; read here should the thread be gone first */
+  readonly config: Promise<ReadConfigFile> | null;
 
-  constructor() {
-    this.worker!.unref();
-    this.worker!.on('error', (error) => (this.failure ??= error));
-    this.worker!.once('exit', () => (this.exited = true));
-  }
-
-  /** The config file read and parsed by the thread; read here should the thread be gone. */
-  readConfig(file: string): Promise<ReadConfigFile> {
-    const worker = this.worker;
-    if (!worker || this.exited) return Promise.resolve(readConfigFile(file));
-    return new Promise((resolve) => {
-      const answered = (read: ReadConfigFile) => {
-        worker.off('message', answered);
-        worker.off('exit', gone);
-        resolve(read);
-      };
-      const gone = () => answered(readConfigFile(file));
-      worker.on('message', answered);
-      worker.on('exit', gone);
-      const command: UdpWorkerCommand = { type: 'read-config', file };
-      worker.postMessage(command);
-    });
+  /** `configFile`: the file the thread reads first (none: the embedded default is used). */
+  constructor(configFile?: string) {
+    const start: UdpWorkerStart = { configFile: configFile || undefined };
+    const worker = (this.worker = new Worker(workerScript('ingest', 'udp-worker'), { workerData: start }));
+    worker.unref();
+    worker.on('error', (error) => (this.failure ??= error));
+    this.config = configFile ? firstAnswer(worker, () => readConfigFile(configFile)) : null;
   }
 
   /** The booted (or booting) thread, once; null after. */
@@ -75,6 +62,20 @@ export class SpareUdpWorker {
   discard(): void {
     void this.take()?.worker.terminate();
   }
+}
+
+/** The thread's first message, or what `instead` gives should the thread end before it sends one. */
+function firstAnswer<T>(worker: Worker, instead: () => T): Promise<T> {
+  return new Promise((resolve) => {
+    const answered = (answer: T) => {
+      worker.off('message', answered);
+      worker.off('exit', gone);
+      resolve(answer);
+    };
+    const gone = () => answered(instead());
+    worker.on('message', answered);
+    worker.on('exit', gone);
+  });
 }
 
 /** Room between the listener thread and the main thread: at 150,000 datagrams a second, a third of a second of them. */
