@@ -21,6 +21,13 @@ interface Row {
 
 const ROWS: Row[] = [
   {
+    figure: 'the machine in the same rounds: a read of memory that waits for the one before, at random over 16 MiB',
+    path: 'probe.memoryLatency16MiBNs',
+    unit: 'ns',
+  },
+  { figure: '… over 64 MiB', path: 'probe.memoryLatency64MiBNs', unit: 'ns' },
+  { figure: '… a step of an integer loop that stays in registers', path: 'probe.integerLoopNs', unit: 'ns' },
+  {
     figure: 'parse + recognise, RSYSLOG_ForwardFormat lines, one core',
     path: 'recognise.parseRecognise_3164.linesPerSecond',
     unit: 'lines/s',
@@ -123,7 +130,7 @@ export function renderBenchmarks(result: Json): string {
     '|---|---|---|',
     ...ROWS.map((row) => `| ${row.figure} | ${figure(at(result, row.path), row.unit)} | ${row.aim ?? ''} |`),
     '',
-    'How each is measured: `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon; at 150,000 datagrams/s also against `bench/udp-floor.ts`, a process that only counts them), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms), `bench/shield.ts` (the low-and-slow attack through the pipeline on its own clock, as replay reads it, with the default jails and shield, among 6,000 lines to 49 other sites; the crowded networks through a daemon against the fake Cloudflare). Benchmarks of the path of one ban (latency, botnet, shared) run with `shield: false` and `widen: false`. ' +
+    'How each is measured: `bench/probe.ts` (the machine alone, to tell its spells from edgeban’s changes: it shares its caches with neighbours, and the same code replayed the same file in 1.25 s in one hour and 1.9 s in the next while arithmetic kept its speed), `bench/recognise.ts` (the decoder and the policy in memory), `bench/side-by-side.ts` (one generated 1,000,000-line auth.log read by fail2ban-regex, CrowdSec and `edgeban replay`, each timed from process start to exit; a tool that is not installed is skipped), `bench/ingest.ts` (a sender process on loopback against the daemon; at 150,000 datagrams/s also against `bench/udp-floor.ts`, a process that only counts them), `bench/latency.ts`, `bench/memory.ts`, `bench/botnet.ts` (against the fake Cloudflare, enforcing 1200 calls per 5 minutes), `bench/shared.ts` (a redis-server on a free loopback port; the failover through a real rsyslogd with `rsyslog/30-edgeban-failover.conf`, a line every 20 ms), `bench/shield.ts` (the low-and-slow attack through the pipeline on its own clock, as replay reads it, with the default jails and shield, among 6,000 lines to 49 other sites; the crowded networks through a daemon against the fake Cloudflare). Benchmarks of the path of one ban (latency, botnet, shared) run with `shield: false` and `widen: false`. ' +
       `Each runs with the Node flags edgeban runs with (\`${NODE_FLAGS.join(' ')}\`, see [Operations](operations.md)), and alone too: \`node ${NODE_FLAGS.join(' ')} dist/bench/<name>.js\`.`,
     '',
   ];

@@ -27,7 +27,7 @@ function runsOf(name: string): number {
  * Side by side five times, though each run takes minutes: with three, whole runs of the same code
  * put replay --count at 97.5x and at 72.1x fail2ban-regex.
  */
-const RUNS: Record<string, number> = { recognise: 5, memory: 3, latency: 5, botnet: 1, ingest: 5, 'side-by-side': 5, shared: 3, shield: 3 };
+const RUNS: Record<string, number> = { probe: 5, recognise: 5, memory: 3, latency: 5, botnet: 1, ingest: 5, 'side-by-side': 5, shared: 3, shield: 3 };
 const ALL = Object.keys(RUNS);
 /** BENCH_ONLY=ingest,latency runs those alone */
 const BENCHMARKS = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : ALL;
