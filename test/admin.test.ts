@@ -1,10 +1,10 @@
 /** The admin endpoint: health, metrics, bans (pseudonymised unless asked with the token), unban. */
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import { FakeCloudflare } from './fake-cloudflare/server';
 import { startFakeCloudflare } from './helpers/fake';
 import { CLI, DaemonProcess } from './helpers/daemon';
 import { TestDaemon } from './helpers/in-process';
+import { freePort } from './helpers/ports';
 import { waitFor } from './helpers/wait';
 
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
@@ -88,13 +88,6 @@ test('unknown paths are 404', async () => {
 });
 
 describe('edgeban status and edgeban unban', () => {
-  async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    await new Promise((resolve) => server.close(resolve));
-    return port;
-  }
   const cli = (args: string[], env: NodeJS.ProcessEnv) =>
     new Promise<{ status: number; stdout: string; stderr: string }>((resolve) =>
       execFile(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, timeout: 20_000 }, (error, stdout, stderr) =>

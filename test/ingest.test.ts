@@ -16,6 +16,7 @@ import { formatIp } from '../src/address/ip';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import { makePki, TestPki } from './helpers/certs';
+import { freePort } from './helpers/ports';
 import { sleep, waitFor } from './helpers/wait';
 import { octetCounted } from './helpers/wire';
 
@@ -478,21 +479,6 @@ describe('TLS', () => {
 });
 
 describe('listeners starting together', () => {
-  /** A port free on 127.0.0.1 a moment ago (the kernel hands out another next time). */
-  async function freePort(type: 'udp' | 'tcp'): Promise<number> {
-    if (type === 'tcp') {
-      const server = net.createServer();
-      await new Promise<void>((listening) => server.listen(0, '127.0.0.1', () => listening()));
-      const { port } = server.address() as net.AddressInfo;
-      await new Promise((closed) => server.close(closed));
-      return port;
-    }
-    const socket = dgram.createSocket('udp4');
-    const port = await new Promise<number>((bound) => socket.bind(0, '127.0.0.1', () => bound(socket.address().port)));
-    await new Promise<void>((closed) => socket.close(() => closed()));
-    return port;
-  }
-
   test("are listed in the config's order, UDP first", async () => {
     const h = await start({ tcp: ['127.0.0.1:0'], udp: ['127.0.0.1:0', '127.0.0.1:0'] });
     expect(h.ingest.bound.map((bound) => bound.transport)).toEqual(['udp', 'udp', 'tcp']);

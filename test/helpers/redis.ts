@@ -1,9 +1,9 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@redis/client';
+import { freePort } from './ports';
 
 const connect = (url: string) => createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 1000 } });
 type Client = ReturnType<typeof connect>;
@@ -11,14 +11,6 @@ type Client = ReturnType<typeof connect>;
 export function findRedisServer(): string | null {
   const which = spawnSync('sh', ['-c', 'command -v redis-server || command -v valkey-server'], { encoding: 'utf8' });
   return which.status === 0 ? which.stdout.trim().split('\n')[0] : null;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**
