@@ -24,8 +24,10 @@ function randomCycle(slots: number): Int32Array {
   let seed = 0x2545f491;
   for (let i = slots - 1; i > 0; i--) {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    const j = ((seed >>> 8) * 256 + (seed & 255)) % i;
-    [next[i], next[j]] = [next[j], next[i]];
+    const j = seed % i;
+    const kept = next[i];
+    next[i] = next[j];
+    next[j] = kept;
   }
   return next;
 }

@@ -1,5 +1,5 @@
 /*
- * A UDP socket read in batches, for the UDP listener thread (src/ingest/udp-worker.ts).
+ * A UDP socket read in batches, for the UDP listener thread (src/ingest/udp-listener.ts).
  *
  * Node's dgram hands JavaScript one datagram a time: a system call, a buffer, a sender object and
  * a callback each, which at high rates costs more than everything edgeban does with the datagram.

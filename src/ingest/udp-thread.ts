@@ -85,7 +85,7 @@ const READ_EVERY_MS = 1;
 /** and after this many reads that found nothing, sleeps until the thread wakes it. */
 const EMPTY_READS_BEFORE_SLEEP = 20;
 
-/** The main thread's handle on a UDP listener thread (see udp-worker.ts). */
+/** The main thread's handle on a UDP listener thread (see udp-worker.ts and udp-listener.ts). */
 export class UdpThread {
   private worker: Worker | null = null;
   private stopping = false;
