@@ -135,6 +135,41 @@ describe('parseSyslog', () => {
     expect(parse('Mar  9 06:25:01 web1 wordpress(x)[1]: t', true)).toMatchObject({ ok: true, message: { facility: 1, tag: 'wordpress(x)' } });
   });
 
+  test('property: every BSD date reads as Date.UTC has it, one-digit days and two alike', () => {
+    const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1970, max: 9999 }),
+        fc.integer({ min: 0, max: 11 }),
+        fc.integer({ min: 1, max: 31 }),
+        fc.integer({ min: 0, max: 86_399 }),
+        (year, month, day, secondOfDay) => {
+          const [h, m, s] = [Math.floor(secondOfDay / 3600), Math.floor(secondOfDay / 60) % 60, secondOfDay % 60];
+          const time = [h, m, s].map((n) => String(n).padStart(2, '0')).join(':');
+          const line = `<37>${MONTHS[month]} ${String(day).padStart(2, ' ')} ${time} ${year} web1 wp: text`;
+          expect(parse(line)).toMatchObject({ ok: true, message: { timestamp: Date.UTC(year, month, day, h, m, s) } });
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  test('one scanner reads a log across days, months and years (its compiled code takes the same way for each)', () => {
+    const scanner = new SyslogScanner();
+    const read = (line: string) => {
+      const bytes = Buffer.from(line);
+      expect(scanner.scan(bytes, 0, bytes.length, NOW, true)).toBeNull();
+      return scanner.timestamp;
+    };
+    for (let day = 0; day < 800; day++) {
+      const at = Date.UTC(2023, 11, 25, 23, 59, 59) + day * 86_400_000;
+      const date = new Date(at);
+      const month = date.toUTCString().slice(8, 11);
+      expect(read(`${month} ${String(date.getUTCDate()).padStart(2, ' ')} 23:59:59 ${date.getUTCFullYear()} web1 wp: t`)).toBe(at);
+      expect(read(`${date.toISOString()} web1 wp: t`)).toBe(at);
+    }
+  });
+
   test('property: arbitrary text never throws', () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 300 }), fc.boolean(), (text, loose) => {

@@ -31,6 +31,12 @@ export interface ParseOptions {
   allowMissingPri?: boolean;
 }
 
+/**
+ * What a timestamp that is none reads as. A constant of the module, not `Number.NaN`: that is a
+ * property read, and one no line had taken before the code was compiled threw the code away.
+ */
+const NO_TIME = Number.NaN;
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 /** `Mmm` as three char codes in one number → month index */
 const MONTH_BY_CODE = new Map(MONTHS.map((name, index) => [monthCode(Buffer.from(name), 0), index]));
@@ -167,6 +173,32 @@ function looksLikeHostname(line: Uint8Array, from: number, to: number): boolean 
   return line[to - 1] !== 58;
 }
 
+/**
+ * Unix ms of a UTC date and time, `month` 0 to 11; a day past its month's end runs on into the
+ * next, as with Date.UTC (whose years 0 to 99 mean 1900 to 1999; here a year is the year).
+ */
+export function utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
+  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000;
+}
+
+/**
+ * Days from 1970-01-01 to a date of the Gregorian calendar (Howard Hinnant's days_from_civil), in
+ * arithmetic that every date runs through alike. A cache of the last days asked took another way
+ * on the first line of a new day, a way the compiled code had never seen taken: the tenth of the
+ * month, or a log's second day, threw away the decoder's compiled code and had it compiled again.
+ */
+function daysFromCivil(year: number, month: number, day: number): number {
+  // the year counted from March, so that February's leap day ends it
+  const beforeMarch = month < 2 ? 1 : 0;
+  const y = year - beforeMarch;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const monthFromMarch = month + 12 * beforeMarch - 2;
+  const dayOfYear = Math.floor((153 * monthFromMarch + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
 /** A digit's value, or a negative number large enough that a two-digit value built on it stays negative. */
 function digitAt(text: Uint8Array, at: number): number {
   const c = text[at];
@@ -179,7 +211,7 @@ function digitAt(text: Uint8Array, at: number): number {
  * others around it); the message text runs to `end`, the line's end without its trailer. They are
  * overwritten by every call and read only after one that accepted: the decoder's hot path reads
  * the fields in place instead of slicing them out, and no result object is made a line. One
- * scanner a decoder (each thread has its own); its caches of the last days and year are its own.
+ * scanner a decoder (each thread has its own); its cache of the year is its own.
  */
 export class SyslogScanner implements ScannedLine {
   end = 0;
@@ -195,14 +227,6 @@ export class SyslogScanner implements ScannedLine {
   pidEnd = -1;
   textStart = 0;
 
-  /**
-   * Date.UTC for midnight, remembered for the last two days asked: consecutive lines share their
-   * day, and the date arithmetic is a visible cost at a million lines a second. Two, as lines near
-   * New Year are tried in this year and then in the last.
-   */
-  private readonly cachedDays = new Float64Array([-1, -1]);
-  private readonly cachedDayMs = new Float64Array(2);
-  private cacheNext = 0;
   /** the UTC year of the last time asked, and the span it holds */
   private yearOf = { from: 0, to: -1, year: 0 };
   /** where scan5424 found its header fields */
@@ -242,20 +266,6 @@ export class SyslogScanner implements ScannedLine {
     this.facility = facility;
     this.severity = severity;
     return null;
-  }
-
-  private utcMs(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
-    const dayKey = (year * 16 + month) * 32 + day;
-    let ms: number;
-    if (this.cachedDays[0] === dayKey) ms = this.cachedDayMs[0];
-    else if (this.cachedDays[1] === dayKey) ms = this.cachedDayMs[1];
-    else {
-      ms = Date.UTC(year, month, day);
-      this.cachedDays[this.cacheNext] = dayKey;
-      this.cachedDayMs[this.cacheNext] = ms;
-      this.cacheNext ^= 1;
-    }
-    return ms + hour * 3_600_000 + minute * 60_000 + second * 1000;
   }
 
   /** The header scanners fill the fields but for the line's end and PRI, which the caller sets. */
@@ -363,17 +373,23 @@ export class SyslogScanner implements ScannedLine {
    */
   private parseBsdTimestamp(line: Uint8Array, pos: number, end: number, now: number): number {
     const month = MONTH_BY_CODE.get(monthCode(line, pos));
-    if (month === undefined || line[pos + 3] !== SP) return Number.NaN;
+    if (month === undefined || line[pos + 3] !== SP) return NO_TIME;
     let p = pos + 4;
     if (line[p] === SP) p++;
-    let day = digitAt(line, p++);
-    if (line[p] !== SP) day = day * 10 + digitAt(line, p++);
+    // Both readings of the day are computed, one digit and two: a month's first nine days (code
+    // compiled then) and the rest take the same arithmetic. An operation never run before the
+    // code was compiled has no type feedback: the tenth of the month threw the code away.
+    const oneDigit = digitAt(line, p);
+    const twoDigits = oneDigit * 10 + digitAt(line, p + 1);
+    const wide = line[p + 1] !== SP;
+    const day = wide ? twoDigits : oneDigit;
+    p += wide ? 2 : 1;
     // p + 8 is the last place read: a line that ends before it has no such timestamp, whatever follows it
-    if (day < 1 || day > 31 || p + 9 > end || line[p] !== SP || line[p + 3] !== 58 || line[p + 6] !== 58) return Number.NaN;
+    if (day < 1 || day > 31 || p + 9 > end || line[p] !== SP || line[p + 3] !== 58 || line[p + 6] !== 58) return NO_TIME;
     const hour = digitAt(line, p + 1) * 10 + digitAt(line, p + 2);
     const minute = digitAt(line, p + 4) * 10 + digitAt(line, p + 5);
     const second = digitAt(line, p + 7) * 10 + digitAt(line, p + 8);
-    if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
+    if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return NO_TIME;
     p += 9;
     let year = this.utcYear(now);
     const explicitYear = p + 5 < end && line[p] === SP ? digitsValue(line, p + 1, p + 5) : -1;
@@ -383,8 +399,8 @@ export class SyslogScanner implements ScannedLine {
     }
     // No zone in a BSD timestamp: edgeban reads it as UTC. Without a year, a date more than a day in
     // the future belongs to last year (the New Year case).
-    let ms = this.utcMs(year, month, day, hour, minute, second);
-    if (explicitYear < 0 && ms > now + 86_400_000) ms = this.utcMs(year - 1, month, day, hour, minute, second);
+    let ms = utcMs(year, month, day, hour, minute, second);
+    if (explicitYear < 0 && ms > now + 86_400_000) ms = utcMs(year - 1, month, day, hour, minute, second);
     this.bsdEnd = p;
     return ms;
   }
@@ -400,17 +416,17 @@ export class SyslogScanner implements ScannedLine {
 
   /** RFC 3339 `YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)` in text[from, to) → unix ms, or NaN. Reads in place: no slice, no result object. */
   private readRfc3339(text: Uint8Array, from: number, to: number): number {
-    if (to - from < 20 || text[from + 4] !== 45 || text[from + 7] !== 45) return Number.NaN;
+    if (to - from < 20 || text[from + 4] !== 45 || text[from + 7] !== 45) return NO_TIME;
     const t = text[from + 10];
-    if ((t !== 84 && t !== 116) || text[from + 13] !== 58 || text[from + 16] !== 58) return Number.NaN;
+    if ((t !== 84 && t !== 116) || text[from + 13] !== 58 || text[from + 16] !== 58) return NO_TIME;
     const year = digitsValue(text, from, from + 4);
     const month = digitsValue(text, from + 5, from + 7);
     const day = digitsValue(text, from + 8, from + 10);
     const hour = digitsValue(text, from + 11, from + 13);
     const minute = digitsValue(text, from + 14, from + 16);
     const second = digitsValue(text, from + 17, from + 19);
-    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23) return Number.NaN;
-    if (minute < 0 || minute > 59 || second < 0 || second > 60) return Number.NaN;
+    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23) return NO_TIME;
+    if (minute < 0 || minute > 59 || second < 0 || second > 60) return NO_TIME;
     let p = from + 19;
     let fraction = 0;
     let subSecond = false;
@@ -423,7 +439,7 @@ export class SyslogScanner implements ScannedLine {
         scale /= 10;
         p++;
       }
-      if (p === start) return Number.NaN;
+      if (p === start) return NO_TIME;
       subSecond = true;
     }
     let offsetMinutes = 0;
@@ -433,14 +449,14 @@ export class SyslogScanner implements ScannedLine {
     } else if ((z === 43 || z === 45) && text[p + 3] === 58) {
       const oh = digitsValue(text, p + 1, p + 3);
       const om = digitsValue(text, p + 4, p + 6);
-      if (oh < 0 || oh > 23 || om < 0 || om > 59) return Number.NaN;
+      if (oh < 0 || oh > 23 || om < 0 || om > 59) return NO_TIME;
       offsetMinutes = (z === 45 ? -1 : 1) * (oh * 60 + om);
       p += 6;
     } else {
-      return Number.NaN;
+      return NO_TIME;
     }
-    if (p !== to) return Number.NaN;
+    if (p !== to) return NO_TIME;
     this.lastHadFraction = subSecond;
-    return this.utcMs(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
+    return utcMs(year, month - 1, day, hour, minute, second) + Math.floor(fraction) - offsetMinutes * 60_000;
   }
 }
