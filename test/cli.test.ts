@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '../src/config/load';
 import { DecodeThread } from '../src/decode/decode-thread';
+import { openReplayInput, ReplayInput } from '../src/replay/input';
 import { replay } from '../src/replay/replay';
 import { CLI } from './helpers/daemon';
 import { NODE_FLAGS } from '../src/common/node-flags';
@@ -172,6 +173,32 @@ describe('replay of a line without end', () => {
     const largestJoin = Math.max(0, ...joins.mock.results.map((result) => (result.value as Buffer).length));
     expect(largestJoin).toBeLessThan(1 << 20); // joining the line would take 640 MiB
   }, 20_000);
+});
+
+describe('replay of a file, its reads and answers written again', () => {
+  test('prints what the same lines give through a stream, byte for byte', async () => {
+    // IPv6 and IPv4 events, sites, rejected lines and lines of every length: a cell left over from
+    // an earlier read or answer, in buffers that go round between the threads, would show
+    const lines = Array.from({ length: 60_000 }, (_, i) => {
+      const address = i % 3 === 0 ? `2001:db8:${(i >> 4).toString(16)}::${(i & 15).toString(16)}` : `203.0.${(i >> 6) & 255}.${i & 63}`;
+      const time = `Mar ${String(9 + (i >> 14)).padStart(2, ' ')} 06:${String((i >> 8) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`;
+      if (i % 7 === 3) return `${time} web1 sshd[1]: ${'x'.repeat(i % 300)}`;
+      return `${time} web1 wordpress(site${i % 5}.example)[1]: Authentication failure for ${'u'.repeat(i % 40)} from ${address}`;
+    });
+    const text = `${lines.join('\n')}\n`;
+    const file = join(dir, 'equal.log');
+    writeFileSync(file, text);
+    const run = async (input: ReplayInput) => {
+      let printed = '';
+      const output = new Writable({ write: (chunk: Buffer, _encoding, done) => ((printed += chunk.toString()), done()) });
+      await replay(() => buildConfig({}, {}), input, output, { json: true, events: true });
+      return printed;
+    };
+    const fromFile = await run(openReplayInput(file));
+    expect(Buffer.byteLength(text)).toBeGreaterThan(6 << 20);
+    expect(fromFile).toBe(await run(Readable.from([Buffer.from(text)])));
+    expect(fromFile).toContain('"type":"ban"');
+  }, 60_000);
 });
 
 describe('replay whose decode thread dies', () => {

@@ -1,3 +1,4 @@
+import { AnswerPool, newArrays } from '../src/decode/answer-pool';
 import { decodeBatch, readDecoded } from '../src/decode/decode-thread';
 import { addressWordAt, familyAt, EVENT_STRIDE, SiteNumbers } from '../src/decode/event-codec';
 import { LineChunk, lineBounds } from '../src/decode/line-chunk';
@@ -101,5 +102,49 @@ describe('the look-ahead (the policy fetches windows before the events come)', (
     expect(read).toHaveLength(560);
     expect(told).toEqual(read);
     expect(runs).toEqual([256, 256, 48]);
+  });
+});
+
+describe('answers written again (AnswerPool)', () => {
+  const frames = Array.from({ length: 300 }, (_, i) =>
+    Buffer.from(
+      [
+        `<37>2025-03-09T06:31:00.${100 + i}Z web1 wordpress(a.example)[1]: Authentication failure for x from 2001:db8::${i.toString(16)}`,
+        `<37>Mar  9 06:31:00 web1 wordpress(b.example)[1]: Authentication failure for x from 10.0.${i >> 8}.${i & 255}`,
+        'garbage',
+      ][i % 3],
+    ),
+  );
+  const decodeAll = (pool?: AnswerPool) => decodeBatch(new Decoder('message'), { ...packed(frames), mayRepeat: true }, new SiteNumbers(), pool);
+  const read = (answer: ReturnType<typeof decodeAll>) => {
+    const decoded: unknown[] = [];
+    readDecoded(answer, [], (line) => decoded.push(structuredClone(line)));
+    return decoded;
+  };
+
+  test('an answer written over another, garbage in every cell, is the answer fresh arrays hold', () => {
+    const fresh = decodeAll();
+    const spare = newArrays(1000);
+    spare.codes.fill(0xff);
+    for (const array of [spare.fingerprints, spare.repeatAts, spare.numbers]) array.fill(-123.5);
+    const pool = new AnswerPool();
+    pool.give([spare]);
+    const again = decodeAll(pool);
+    expect(again.numbers.buffer).toBe(spare.numbers.buffer); // written again, not made anew
+    expect(again.codes.length).toBe(frames.length);
+    for (const field of ['codes', 'fingerprints', 'repeatAts'] as const) expect([...again[field]]).toEqual([...fresh[field]]);
+    // the rows in use: one an event (the arrays have room for a row a line)
+    const rows = fresh.codes.filter((code) => code === 0).length * EVENT_STRIDE;
+    expect([...again.numbers.subarray(0, rows)]).toEqual([...fresh.numbers.subarray(0, rows)]);
+    expect(read(again)).toEqual(read(fresh));
+  });
+
+  test('an answer handed back as the views it came in is kept whole; a spare too small is passed over', () => {
+    const pool = new AnswerPool();
+    const first = decodeAll(pool);
+    pool.give([newArrays(10), first]); // the small one is taken first, and dropped
+    const second = decodeAll(pool);
+    expect(second.numbers.buffer).toBe(first.numbers.buffer);
+    expect(read(second)).toEqual(read(decodeAll()));
   });
 });

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rampUp, READ_BYTES, readsInPlace, wholeLines } from '../src/replay/input';
+import { FileReads, rampUp, READ_BYTES, readsInPlace, wholeLines } from '../src/replay/input';
 
 /** An unpooled copy: Node copies a buffer of its small-buffer pool rather than hand it over. */
 function ownCopy(bytes: Uint8Array): Buffer {
@@ -107,5 +107,35 @@ describe('wholeLines (replay input)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('FileReads (replay of a file)', () => {
+  test('reads the file whole, in order, into the buffers handed back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgeban-reads-'));
+    try {
+      const file = join(dir, 'input');
+      const bytes = Buffer.alloc(5 * READ_BYTES + 12_345);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) & 255;
+      writeFileSync(file, bytes);
+      const reads = new FileReads(file);
+      const buffers = new Set<ArrayBuffer>();
+      const got: Buffer[] = [];
+      for await (const read of reads) {
+        buffers.add(read.buffer as ArrayBuffer);
+        got.push(Buffer.from(read)); // a copy: the buffer is read into again
+        reads.recycle(read.buffer as ArrayBuffer);
+        reads.recycle(new ArrayBuffer(100)); // another size: not read into
+      }
+      expect(Buffer.concat(got).equals(bytes)).toBe(true);
+      expect(buffers.size).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a file that is not there fails at the first read', async () => {
+    const iterator = new FileReads(join(tmpdir(), 'edgeban-no-such-file'))[Symbol.asyncIterator]();
+    await expect(iterator.next()).rejects.toThrow(/ENOENT/);
   });
 });

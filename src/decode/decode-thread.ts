@@ -3,6 +3,7 @@ import { plainBytes } from '../common/bytes';
 import { workerScript } from '../common/worker-script';
 import type { FrameBatch, Frames } from '../ingest/frame-batch';
 import { Decoded, Decoder, DecoderSettings, rejection } from './decoder';
+import { AnswerArrays, AnswerPool, answerBuffers, newArrays } from './answer-pool';
 import { applySites, EVENT_STRIDE, packEvent, rejectionCode, rejectionOfCode, ReusedEvent, SiteNumbers, unpackEvent } from './event-codec';
 import { LineChunk, lineBounds } from './line-chunk';
 
@@ -14,7 +15,11 @@ export interface DecodeWorkerData extends DecoderSettings {
  * Work for the decode thread: a batch of frames, or a chunk of replay's input (split into lines
  * there); on the main thread also frames where they lie (datagrams).
  */
-export type DecodeRequest = (FrameBatch | LineChunk) & { mayRepeat: boolean };
+export type DecodeRequest = (FrameBatch | LineChunk) & {
+  mayRepeat: boolean;
+  /** answers' arrays read since the last request, handed back to be written again (see AnswerPool) */
+  spares?: AnswerArrays[];
+};
 export type DecodeHereRequest = (Frames | LineChunk) & { mayRepeat: boolean };
 
 /**
@@ -22,15 +27,13 @@ export type DecodeHereRequest = (Frames | LineChunk) & { mayRepeat: boolean };
  * code; `fingerprints` the repeat fingerprint or NaN, and `repeatAts` the time it is judged at; per
  * event a row of `numbers` (event-codec.ts), whose sites table `newSites` and `sitesReset` update.
  */
-export interface DecodedBatch {
-  codes: Uint8Array<ArrayBuffer>;
-  fingerprints: Float64Array<ArrayBuffer>;
-  repeatAts: Float64Array<ArrayBuffer>;
-  numbers: Float64Array<ArrayBuffer>;
+export interface DecodedBatch extends AnswerArrays {
   newSites: string[];
   sitesReset: boolean;
   /** lines of the batch that made the decoder throw (a bug there) */
   failures: { error: string; count: number } | null;
+  /** a chunk's buffer, handed back to be read into again (see DecodeThreadOptions.inputBack) */
+  input?: ArrayBuffer;
 }
 
 /**
@@ -38,14 +41,13 @@ export interface DecodedBatch {
  * goes into the arrays as it comes: held in a list for the whole batch, thousands of them
  * outlived the young generation and made its collections copy them.
  */
-export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: SiteNumbers): DecodedBatch {
+export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: SiteNumbers, pool?: AnswerPool): DecodedBatch {
   const frames = framesOf(request);
   const count = frames.bounds.length / 2;
-  const codes = new Uint8Array(count);
-  const fingerprints = new Float64Array(count);
-  const repeatAts = new Float64Array(count);
-  const numbers = new Float64Array(count * EVENT_STRIDE);
+  const arrays = pool ? pool.take(count) : newArrays(count);
+  const { codes, fingerprints, repeatAts, numbers } = arrays;
   let row = 0;
+  // every cell of a line is written: the arrays may be a spare's, holding an earlier answer
   for (let index = 0; index < count; index++) {
     const decoded = decodeFrame(decoder, frames, index, request.mayRepeat);
     fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
@@ -54,10 +56,11 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: Sit
       codes[index] = rejectionCode(decoded.reason);
       continue;
     }
+    codes[index] = 0;
     packEvent(numbers, row, decoded.event, sites.numberOf(decoded.event.site));
     row += EVENT_STRIDE;
   }
-  return { codes, fingerprints, repeatAts, numbers, ...sites.take(), failures: decoder.takeFailures() };
+  return { ...arrays, ...sites.take(), failures: decoder.takeFailures() };
 }
 
 /**
@@ -163,6 +166,8 @@ export interface DecodeThreadOptions {
    * Lines decoded here, should the thread die, come in objects of their own all the same.
    */
   reuseEvents?: boolean;
+  /** told of each chunk's buffer once the thread has decoded it, to read into again (replay's input) */
+  inputBack?: (buffer: ArrayBuffer) => void;
 }
 
 /**
@@ -176,6 +181,8 @@ export class DecodeThread {
   private worker: Worker | null = null;
   private readonly reused: ReusedEvent | null;
   private readonly pending: Pending[] = [];
+  /** answers read since the last request, whose arrays go back with the next (see AnswerPool) */
+  private readonly spareAnswers: AnswerArrays[] = [];
   /** the sites table, this thread's half (see DecodedBatch) */
   private readonly sites: string[] = [];
   /** frames of the batches not answered yet (line chunks count only in bytes: their lines are counted there) */
@@ -243,11 +250,13 @@ export class DecodeThread {
     if (this.decodingHere || !this.worker) return this.decodePendingHere(next);
     this.pending.push(next);
     this.count(next, 1);
+    const spares = this.spareAnswers.splice(0);
+    const message: DecodeRequest = spares.length === 0 ? request : { ...request, spares };
     // Frames stay readable here (a copy crosses), so a crash can still decode them. A chunk of
     // replay's input is handed over, as a clone writes fresh memory twice over for every read:
     // wholeLines gives each chunk its own buffer, read by no one after.
-    if ('chunk' in request) this.worker.postMessage(request, [request.chunk.buffer]);
-    else this.worker.postMessage(request);
+    if ('chunk' in request) this.worker.postMessage(message, [request.chunk.buffer, ...answerBuffers(spares)]);
+    else this.worker.postMessage(message, answerBuffers(spares));
   }
 
   async stop(): Promise<void> {
@@ -263,6 +272,10 @@ export class DecodeThread {
     if (!next) return;
     this.count(next, -1);
     readDecoded(batch, this.sites, next.each, this.options.lookAhead, this.reused);
+    // read: nothing of it is kept (events are copied out of the rows), so its arrays go back, alone
+    const { codes, fingerprints, repeatAts, numbers } = batch;
+    this.spareAnswers.push({ codes, fingerprints, repeatAts, numbers });
+    if (batch.input) this.options.inputBack?.(batch.input);
     if (batch.failures) this.options.onFailures?.(batch.failures);
     next.done?.();
     if (this.waiting && this.settledBelow(this.waiting.bytes)) {

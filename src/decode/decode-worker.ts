@@ -1,6 +1,7 @@
 /** The decode thread (see decode-thread.ts): batches of frames in, decoded lines out, in order. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FramePacker } from '../ingest/frame-batch';
+import { AnswerPool, answerBuffers } from './answer-pool';
 import { DecodeRequest, decodeBatch, DecodeWorkerData } from './decode-thread';
 import { Decoder } from './decoder';
 import { SiteNumbers } from './event-codec';
@@ -33,9 +34,14 @@ function serve(): void {
   port.postMessage('ready');
   const decoder = new Decoder(settings.clock, settings.allowMissingPri);
   const sites = new SiteNumbers();
+  const pool = new AnswerPool();
   port.on('message', (request: DecodeRequest) => {
-    const answer = decodeBatch(decoder, request, sites);
-    port.postMessage(answer, [answer.codes.buffer, answer.fingerprints.buffer, answer.repeatAts.buffer, answer.numbers.buffer]);
+    if (request.spares) pool.give(request.spares);
+    const answer = decodeBatch(decoder, request, sites, pool);
+    const transfer = answerBuffers([answer]);
+    // the chunk's buffer goes back to be read into again: the lines in it are decoded
+    if ('chunk' in request) transfer.push((answer.input = request.chunk.buffer));
+    port.postMessage(answer, transfer);
   });
 }
 

@@ -45,8 +45,13 @@ export function packEvent(numbers: Float64Array, at: number, event: WpEvent, sit
   numbers[at + FIELD.SITE] = site;
   numbers[at + FIELD.FAMILY] = ip.family;
   const address = at + FIELD.ADDRESS;
-  if (ip.family === 4) numbers[address] = ip.v4;
-  else for (let w = 0; w < ADDRESS_WORDS; w++) numbers[address + w] = ip.v6[w * 2] * 65536 + ip.v6[w * 2 + 1];
+  // an IPv4 row clears the words it leaves unused: the row may be written over an earlier one's
+  if (ip.family === 4) {
+    numbers[address] = ip.v4;
+    for (let w = 1; w < ADDRESS_WORDS; w++) numbers[address + w] = 0;
+  } else {
+    for (let w = 0; w < ADDRESS_WORDS; w++) numbers[address + w] = ip.v6[w * 2] * 65536 + ip.v6[w * 2 + 1];
+  }
 }
 
 /** The event of the row at offset `at`; `sites` is this side's sites table. */

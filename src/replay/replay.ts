@@ -5,7 +5,7 @@ import { Decoded, Decoder, rejection } from '../decode/decoder';
 import type { PipelineStats } from '../decode/line-counter';
 import { createEscalation, createPolicy, Pipeline } from '../policy/pipeline';
 import type { Progress } from './progress';
-import { rampUp, ReplayInput, wholeLines } from './input';
+import { FileReads, rampUp, ReplayInput, wholeLines } from './input';
 import { printSummary } from './summary';
 import { BanJsonWriter, banText, ByteOutput, eventJson, eventText, shieldJson, shieldText } from './output';
 
@@ -35,7 +35,8 @@ export async function replay(getConfig: () => Config, input: ReplayInput, output
   // answers come only for chunks submitted, after the pipeline is made
   const lookAhead = (numbers: Float64Array, from: number, to: number) => pipeline.policy.prefetch(numbers, from, to);
   // `show` keeps nothing of a line: each event may come in the same objects
-  const decoding = new DecodeThread(decoder, (error) => (died ??= error), { warm: false, lookAhead, reuseEvents: true });
+  const inputBack = input instanceof FileReads ? (buffer: ArrayBuffer) => input.recycle(buffer) : undefined;
+  const decoding = new DecodeThread(decoder, (error) => (died ??= error), { warm: false, lookAhead, reuseEvents: true, inputBack });
   const ready = decoding.start(); // the thread boots while the config loads and the input opens
   let maxLineBytes: number;
   try {
