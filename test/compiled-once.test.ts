@@ -104,3 +104,60 @@ test('the daemon decodes datagrams (where the UDP thread wrote them) and stream 
     rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+/** Every function V8 threw optimised code away for, for any reason, as --trace-deopt names them. */
+function deopts(trace: string): string[] {
+  return [...trace.matchAll(/\[bailout \(kind: deopt-\w+, reason: [^)]*\): begin\. deoptimizing \S+ <JSFunction (\S+) /g)].map((match) => match[1]);
+}
+
+test('a log across days and months keeps the scanner compiled: a new day takes the way the last one took', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-compiled-'));
+  try {
+    // a month's first days (one digit), then the tenth on, then the next month and year; the
+    // year written out, so that no date is in the future whenever the test runs
+    const days = [
+      'Jan  8 06:00:00 2025',
+      'Jan  9 06:00:00 2025',
+      'Jan 10 06:00:00 2025',
+      'Jan 31 06:00:00 2025',
+      'Feb  1 06:00:00 2025',
+      'Jan  1 06:00:00 2026',
+    ];
+    const out: string[] = [];
+    for (const day of days) {
+      for (let i = 0; i < 7000; i++) out.push(`${day} web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from 203.0.${i % 251}.7`);
+    }
+    const file = join(dir, 'days.log');
+    writeFileSync(file, `${out.join('\n')}\n`);
+    const run = spawnSync(process.execPath, ['--trace-deopt', CLI, 'replay', '--count', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/42000 lines, 42000 events/);
+    expect(deopts(run.stdout).filter((name) => [...SCANNERS, 'decodeEach', 'findLines'].includes(name))).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);
+
+test('the widener keeps its compiled code when IPv6 networks are banned beside IPv4 ones', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgeban-compiled-'));
+  try {
+    const clock = (second: number) =>
+      [6 + Math.floor(second / 3600), Math.floor(second / 60) % 60, second % 60].map((n) => String(n).padStart(2, '0')).join(':');
+    const out: string[] = [];
+    for (let i = 0; i < 40_000; i++) {
+      // every fourth attacker an IPv6 /64 (a key), sixteen in each /48 (a network); the others IPv4
+      const n = i >> 2;
+      const address = i % 4 === 3 ? `2001:db8:${(n >> 4).toString(16)}:${(n & 15).toString(16)}::1` : `203.0.${(i >> 4) & 255}.${i & 15}`;
+      out.push(`Mar  9 ${clock(i >> 3)} web1 wordpress(www.example.com)[1]: Blocked user enumeration attempt from ${address}`);
+    }
+    const file = join(dir, 'networks.log');
+    writeFileSync(file, `${out.join('\n')}\n`);
+    const run = spawnSync(process.execPath, ['--trace-deopt', CLI, 'replay', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/^ban 2001:db8:\w+::\/48 /m);
+    expect(run.stdout).toMatch(/^ban 203\.0\.\d+\.0\/24 /m);
+    expect(wrongMaps(run.stdout).filter((name) => ['decide', 'hit', 'apply', 'covers', 'networkId'].includes(name))).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 30_000);

@@ -45,22 +45,33 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: Sit
   const frames = framesOf(request);
   const count = frames.bounds.length / 2;
   const arrays = pool ? pool.take(count) : newArrays(count);
-  const { codes, fingerprints, repeatAts, numbers } = arrays;
+  decodeInto(arrays, count, decoder, frames, request.mayRepeat, sites);
+  return { ...arrays, ...sites.take(), failures: decoder.takeFailures() };
+}
+
+/**
+ * The loop of decodeBatch, a function of its own. V8 compiles a long loop while it runs, and the
+ * once-a-batch calls around it would be compiled in, blind: a function called a few times has no
+ * type feedback yet, so the compiled code left at them, batch after batch (`takeFailures` alone
+ * made it leave over two hundred times in one replay).
+ */
+function decodeInto(arrays: AnswerArrays, count: number, decoder: Decoder, frames: Lines, mayRepeat: boolean, sites: SiteNumbers): void {
+  // Nothing is read before the loop: a function whose first call is one long loop is compiled
+  // during that call, before anything ahead of the loop has run with type feedback.
   let row = 0;
   // every cell of a line is written: the arrays may be a spare's, holding an earlier answer
   for (let index = 0; index < count; index++) {
-    const decoded = decodeFrame(decoder, frames, index, request.mayRepeat);
-    fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
-    repeatAts[index] = decoded.repeat ? decoded.repeat.at : 0;
+    const decoded = decodeFrame(decoder, frames, index, mayRepeat);
+    arrays.fingerprints[index] = decoded.repeat ? decoded.repeat.fingerprint : Number.NaN;
+    arrays.repeatAts[index] = decoded.repeat ? decoded.repeat.at : 0;
     if (decoded.type === 'rejected') {
-      codes[index] = rejectionCode(decoded.reason);
+      arrays.codes[index] = rejectionCode(decoded.reason);
       continue;
     }
-    codes[index] = 0;
-    packEvent(numbers, row, decoded.event, sites.numberOf(decoded.event.site));
+    arrays.codes[index] = 0;
+    packEvent(arrays.numbers, row, decoded.event, sites.numberOf(decoded.event.site));
     row += EVENT_STRIDE;
   }
-  return { ...arrays, ...sites.take(), failures: decoder.takeFailures() };
 }
 
 /**
@@ -132,8 +143,12 @@ function decodeFrame(decoder: Decoder, { bytes, bounds, times }: Lines, index: n
  */
 export function decodeHere(decoder: Decoder, request: DecodeHereRequest, each: (decoded: Decoded) => void): void {
   const frames = framesOf(request);
-  const count = frames.bounds.length / 2;
-  for (let index = 0; index < count; index++) each(decodeFrame(decoder, frames, index, request.mayRepeat));
+  decodeEach(decoder, frames, frames.bounds.length / 2, request.mayRepeat, each);
+}
+
+/** The loop of decodeHere, a function of its own, as decodeInto is of decodeBatch. */
+function decodeEach(decoder: Decoder, frames: Lines, count: number, mayRepeat: boolean, each: (decoded: Decoded) => void): void {
+  for (let index = 0; index < count; index++) each(decodeFrame(decoder, frames, index, mayRepeat));
 }
 
 interface Pending {

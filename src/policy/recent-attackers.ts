@@ -114,13 +114,17 @@ export class RecentAttackers {
     }
   }
 
+  /**
+   * Takes a slot out of the age list. The ends are written whichever slot it is: an attacker seen
+   * again while still the newest took a way the compiled code had never seen taken, and threw it away.
+   */
   private unlink(slot: number): void {
     const newer = this.newer[slot];
     const older = this.older[slot];
     if (older >= 0) this.newer[older] = newer;
-    else this.oldestSlot = newer;
     if (newer >= 0) this.older[newer] = older;
-    else this.newestSlot = older;
+    this.oldestSlot = older >= 0 ? this.oldestSlot : newer;
+    this.newestSlot = newer >= 0 ? this.newestSlot : older;
   }
 
   private append(slot: number): void {

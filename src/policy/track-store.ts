@@ -165,7 +165,11 @@ export class TrackStore {
     this.state[slot] = 1;
     this.cells.fill(0, at + KEY_CELLS, at + this.stride);
     this.live++;
-    if (this.live * 2 > this.table.length && this.table.length < this.maxTableSize) this.grow();
+    // both sides read on every insert: a field first read on the table's first doubling, by code
+    // compiled before it, threw that code away (and so for `moving` below)
+    const tableFull = this.live * 2 > this.table.length;
+    const mayGrow = this.table.length < this.maxTableSize;
+    if (tableFull && mayGrow) this.grow();
     this.place(this.table, slot);
     return slot;
   }
@@ -234,7 +238,7 @@ export class TrackStore {
         this.place(this.table, slot);
       }
     }
-    if (this.movedTo === moving.length) this.moving = null;
+    this.moving = this.movedTo === moving.length ? null : moving;
   }
 
   /** Empties a table cell and shifts back the entries after it that would no longer be found. */

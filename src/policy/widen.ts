@@ -1,4 +1,4 @@
-import { Ip, maskIp, maskV4, prefixKey } from '../address/ip';
+import { Ip, maskV4, prefixKey, v6Word } from '../address/ip';
 import { StampedMap } from '../common/stamped-map';
 import type { BanAction, WidenConfig } from '../config/schema';
 import type { BanOrder } from './policy';
@@ -114,10 +114,15 @@ function swallows(network: Network, until: number, duration: number): boolean {
   return true;
 }
 
-/** A network as one number where it fits (IPv4; IPv6 up to /48, above 2^48), else as text. */
+/**
+ * A network as one number where it fits (IPv4; IPv6 up to /48, above 2^48: its first 48 bits),
+ * else as text. Read from the groups in place: taking them apart as an array (a masked copy, and
+ * its iterator) threw the policy's compiled code away at the first IPv6 ban.
+ */
 function networkId(ip: Ip, prefix: number): number | string {
   if (ip.family === 4) return maskV4(ip.v4, prefix);
   if (prefix > 48) return prefixKey(ip, prefix);
-  const [a, b, c] = (maskIp(ip, prefix) as typeof ip).v6;
-  return 2 ** 48 + ((a * 65536 + b) * 65536 + c);
+  const thirdGroupBits = Math.max(0, prefix - 32);
+  const thirdGroup = (ip.v6[2] >>> (16 - thirdGroupBits)) * 2 ** (16 - thirdGroupBits);
+  return 2 ** 48 + maskV4(v6Word(ip.v6, 0), Math.min(32, prefix)) * 65536 + thirdGroup;
 }

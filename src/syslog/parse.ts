@@ -188,15 +188,18 @@ export function utcMs(year: number, month: number, day: number, hour: number, mi
  * month, or a log's second day, threw away the decoder's compiled code and had it compiled again.
  */
 function daysFromCivil(year: number, month: number, day: number): number {
-  // the year counted from March, so that February's leap day ends it
+  // The year counted from March, so that February's leap day ends it, and five eras of 400 years
+  // on, so that it is never negative: every division then truncates (`| 0`), which V8 compiles
+  // as integer division whatever its first results were (a quotient that had always come out
+  // whole was compiled as one, and the first that did not threw the code away).
   const beforeMarch = month < 2 ? 1 : 0;
-  const y = year - beforeMarch;
-  const era = Math.floor(y / 400);
+  const y = year - beforeMarch + 5 * 400;
+  const era = (y / 400) | 0;
   const yearOfEra = y - era * 400;
   const monthFromMarch = month + 12 * beforeMarch - 2;
-  const dayOfYear = Math.floor((153 * monthFromMarch + 2) / 5) + day - 1;
-  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
-  return era * 146_097 + dayOfEra - 719_468;
+  const dayOfYear = (((153 * monthFromMarch + 2) / 5) | 0) + day - 1;
+  const dayOfEra = yearOfEra * 365 + ((yearOfEra / 4) | 0) - ((yearOfEra / 100) | 0) + dayOfYear;
+  return (era - 5) * 146_097 + dayOfEra - 719_468;
 }
 
 /** A digit's value, or a negative number large enough that a two-digit value built on it stays negative. */
