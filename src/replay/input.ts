@@ -1,5 +1,5 @@
-import { readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+// fs.promises is read where FileReads opens a file: Node loads it on first use, and replay --count never uses it
+import { promises as fsPromises, readSync } from 'node:fs';
 
 /** A read of replay's input: a mebibyte (with a stream's default 64 KiB, reading 120 MB took 180 ms of stream overhead against 65 ms). */
 export const READ_BYTES = 1 << 20;
@@ -27,7 +27,7 @@ export class FileReads implements AsyncIterable<Buffer> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
-    const file = await open(this.path, 'r');
+    const file = await fsPromises.open(this.path, 'r');
     try {
       for (;;) {
         const spare = this.spares.pop();
