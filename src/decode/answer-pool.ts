@@ -13,10 +13,9 @@ const MAX_SPARES = 16;
 
 /**
  * Answers' memory, written again instead of made anew. On a virtual machine the first write to a
- * fresh page costs thousands of times a write to a page in use (the hypervisor maps it), and a
- * replay's answers, made new for every chunk, came to most of a hundred megabytes of fresh pages
- * over a million lines. The reader hands each answer's arrays back (see DecodeRequest.spares) once
- * it has read them.
+ * fresh page costs thousands of times a write to a page in use (the hypervisor maps it), and
+ * answers made new for every chunk of a replay came to about as many fresh pages as its input. The
+ * reader hands each answer's arrays back (see DecodeRequest.spares) once it has read them.
  */
 export class AnswerPool {
   private readonly spares: AnswerArrays[] = [];

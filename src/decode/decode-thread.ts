@@ -52,8 +52,8 @@ export function decodeBatch(decoder: Decoder, request: DecodeRequest, sites: Sit
 /**
  * The loop of decodeBatch, a function of its own. V8 compiles a long loop while it runs, and the
  * once-a-batch calls around it would be compiled in, blind: a function called a few times has no
- * type feedback yet, so the compiled code left at them, batch after batch (`takeFailures` alone
- * made it leave over two hundred times in one replay).
+ * type feedback yet, so the compiled code left at them, batch after batch, and stayed compiled
+ * to leave there again.
  */
 function decodeInto(arrays: AnswerArrays, count: number, decoder: Decoder, frames: Lines, mayRepeat: boolean, sites: SiteNumbers): void {
   // Nothing is read before the loop: a function whose first call is one long loop is compiled

@@ -13,8 +13,8 @@ const MAX_SPARE_READS = 16;
 /**
  * A file's reads, each into a buffer of its own, to be handed to the decode thread, which hands it
  * back (`recycle`) once its lines are decoded: the next reads go into buffers in use rather than
- * fresh memory, whose first touch costs far more than the read on a virtual machine (replay's 120
- * MB took three in ten of its page faults). Read asynchronously, off this thread.
+ * fresh memory, whose first touch costs far more than the read itself on a virtual machine (the
+ * hypervisor maps each new page). Read asynchronously, off this thread.
  */
 export class FileReads implements AsyncIterable<Buffer> {
   private readonly spares: ArrayBuffer[] = [];
