@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import fc from 'fast-check';
 import { formatIp, parseIp } from '../src/address/ip';
 import { buildConfig } from '../src/config/load';
+import { viewOf } from '../src/common/bytes';
 import { decodeHere } from '../src/decode/decode-thread';
 import { Decoder } from '../src/decode/decoder';
 import { createPolicy, Pipeline } from '../src/policy/pipeline';
@@ -118,8 +119,8 @@ describe('a line decoded inside a batch', () => {
     const batch = Buffer.concat([Buffer.from(follower), alone, Buffer.from(follower)]);
     const start = Buffer.byteLength(follower);
     for (const decoder of decoders) {
-      const expected = decoder.decodeIn(alone, 0, alone.length, now, true);
-      expect([line, follower, decoder.decodeIn(batch, start, start + alone.length, now, true)]).toEqual([line, follower, expected]);
+      const expected = decoder.decodeIn(alone, viewOf(alone), 0, alone.length, now, true);
+      expect([line, follower, decoder.decodeIn(batch, viewOf(batch), start, start + alone.length, now, true)]).toEqual([line, follower, expected]);
     }
   }
 

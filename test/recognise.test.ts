@@ -1,3 +1,4 @@
+import { viewOf } from '../src/common/bytes';
 import { formatIp, parseIp } from '../src/address/ip';
 import { StreamFramer } from '../src/ingest/framer';
 import { parseSyslog } from '../src/syslog/parse';
@@ -73,9 +74,9 @@ describe('tags', () => {
     // Both tags fall in one slot of the cache; a Buffer's slice() is a view, not a copy.
     const cache = new SiteCache();
     const bytes = Buffer.from('wordpress(abc.example.org)');
-    expect(cache.siteOfTag(bytes, 0, bytes.length)).toBe('abc.example.org');
+    expect(cache.siteOfTag(bytes, viewOf(bytes), 0, bytes.length)).toBe('abc.example.org');
     bytes.write('wordpress(xyz.example.org)');
-    expect(cache.siteOfTag(bytes, 0, bytes.length)).toBe('xyz.example.org');
+    expect(cache.siteOfTag(bytes, viewOf(bytes), 0, bytes.length)).toBe('xyz.example.org');
   });
 
   test('a non-WordPress line is rejected, not recognised', () => {

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { plainBytes } from '../common/bytes';
+import { plainBytes, viewOf } from '../common/bytes';
 import { workerScript } from '../common/worker-script';
 import type { FrameBatch, Frames } from '../ingest/frame-batch';
 import { Decoded, Decoder, DecoderSettings, rejection } from './decoder';
@@ -114,6 +114,8 @@ export function readDecoded(batch: DecodedBatch, sites: string[], each: (decoded
 /** A request's frames: their bytes, each one's [start, end) (start -1: a line too long), and when they came. */
 interface Lines {
   bytes: Uint8Array;
+  /** the bytes as a DataView, made once a request (Decoder.decodeIn) */
+  view: DataView;
   bounds: ArrayLike<number>;
   /** one time for all (a chunk of replay's input), or one a frame */
   times: ArrayLike<number> | number;
@@ -127,13 +129,15 @@ function eventsIn(codes: Uint8Array): number {
 }
 
 function framesOf(request: DecodeHereRequest): Lines {
-  return 'chunk' in request ? { bytes: plainBytes(request.chunk), bounds: lineBounds(request), times: request.receivedAt } : request;
+  if (!('chunk' in request)) return { bytes: request.bytes, view: viewOf(request.bytes), bounds: request.bounds, times: request.times };
+  const bytes = plainBytes(request.chunk);
+  return { bytes, view: viewOf(bytes), bounds: lineBounds(request), times: request.receivedAt };
 }
 
-function decodeFrame(decoder: Decoder, { bytes, bounds, times }: Lines, index: number, mayRepeat: boolean): Decoded {
+function decodeFrame(decoder: Decoder, { bytes, view, bounds, times }: Lines, index: number, mayRepeat: boolean): Decoded {
   const start = bounds[index * 2];
   if (start < 0) return rejection('oversize');
-  return decoder.decodeIn(bytes, start, bounds[index * 2 + 1], typeof times === 'number' ? times : times[index], mayRepeat);
+  return decoder.decodeIn(bytes, view, start, bounds[index * 2 + 1], typeof times === 'number' ? times : times[index], mayRepeat);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { plainBytes } from '../common/bytes';
+import { plainBytes, viewOf } from '../common/bytes';
 import { DecodeError } from '../common/errors';
 import { ParseRejection, SyslogScanner } from '../syslog/parse';
 import { frameFingerprint } from '../syslog/repeats';
@@ -82,16 +82,19 @@ export class Decoder {
    */
   decode(line: string, receivedAt: number, mayRepeat = true): Decoded {
     const bytes = plainBytes(Buffer.from(line, 'utf8'));
-    return this.decodeIn(bytes, 0, bytes.length, receivedAt, mayRepeat);
+    return this.decodeIn(bytes, viewOf(bytes), 0, bytes.length, receivedAt, mayRepeat);
   }
 
-  /** decode on the line bytes[start, end) (UTF-8), one of the lines or frames of a batch. */
-  decodeIn(bytes: Uint8Array, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
+  /**
+   * decode on the line bytes[start, end) (UTF-8), one of the lines or frames of a batch; `view` is
+   * `bytes` as a DataView (viewOf), made once for all the lines that share the bytes.
+   */
+  decodeIn(bytes: Uint8Array, view: DataView, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
     // A line that makes the parser or recogniser throw is a bug there, and must not stop the
     // daemon: a restart would empty every window, so a line that crashed it would wipe an
     // attacker's count. It is dropped and counted instead.
     try {
-      return this.decodeLine(bytes, start, end, receivedAt, mayRepeat);
+      return this.decodeLine(bytes, view, start, end, receivedAt, mayRepeat);
     } catch (error) {
       if (this.failure) this.failure.count++;
       else this.failure = { error: new DecodeError(error).report, count: 1 };
@@ -107,14 +110,14 @@ export class Decoder {
   }
 
   /** The scanner, then recogniseIn, reading the fields where the scan found them in the line. */
-  private decodeLine(bytes: Uint8Array, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
+  private decodeLine(bytes: Uint8Array, view: DataView, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
     const scanned = this.scanner;
     const rejected = scanned.scan(bytes, start, end, receivedAt, this.allowMissingPri);
     if (rejected) return rejection(rejected);
     const { tagStart, tagEnd, textStart, timestamp, subSecond } = scanned;
     const at = this.clock === 'arrival' ? receivedAt : this.messageTime(timestamp);
     const repeat = mayRepeat && subSecond ? { fingerprint: frameFingerprint(bytes, start, end), at } : undefined;
-    const recognised = recogniseIn(this.sites, bytes, tagStart, tagEnd, textStart, scanned.end, at);
+    const recognised = recogniseIn(this.sites, bytes, view, tagStart, tagEnd, textStart, scanned.end, at);
     if (typeof recognised !== 'string') return { type: 'event', event: recognised, repeat };
     return repeat === undefined ? rejection(recognised) : { type: 'rejected', reason: recognised, repeat };
   }

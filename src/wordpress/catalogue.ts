@@ -1,4 +1,4 @@
-import { ascii, bytesAt, endsWithAt, indexIn, skipDigits, SP } from '../common/bytes';
+import { ascii, bytesAt, endsWithAt, indexIn, skipDigits, SP, viewAt, viewOf } from '../common/bytes';
 
 /**
  * Every WP fail2ban message template (1.0 to 6.3, Premium and add-ons), as the plugin's sources
@@ -67,13 +67,15 @@ type Rest = 'none' | 'any' | 'number' | 'number_then' | ((bytes: Uint8Array, fro
 
 export interface Template extends Classified {
   prefix: string;
-  /** the prefix as the bytes it is compared with */
+  /** the prefix as the bytes it is compared with, and as a view of them (viewAt) */
   prefixBytes: Uint8Array;
+  prefixView: DataView;
   rest: Rest;
 }
 
 function t(prefix: string, rest: Rest, kind: EventKind, cls: EventClass): Template {
-  return { prefix, prefixBytes: ascii(prefix), rest, kind, cls };
+  const prefixBytes = ascii(prefix);
+  return { prefix, prefixBytes, prefixView: viewOf(prefixBytes), rest, kind, cls };
 }
 
 const GENERATED = ascii(' generated');
@@ -253,16 +255,16 @@ const PLUGIN_MESSAGE: Classified = { kind: 'plugin_message', cls: 'info' };
 
 /**
  * Classifies bytes[from, end), the text before ` from <ip>` (plugin prefix already removed).
- * Null: no template.
+ * Null: no template. `view` is `bytes` as a DataView (the decoder keeps one a chunk).
  */
-export function classify(bytes: Uint8Array, from = 0, end = bytes.length): Classified | null {
+export function classify(bytes: Uint8Array, from = 0, end = bytes.length, view = viewOf(bytes)): Classified | null {
   let node: Dispatch | null = DISPATCH;
   // (a byte read past `end` only picks a branch whose prefixes are too long to match)
   while (node !== null && node.next !== null) node = node.next[bytes[from + node.at] & 127] ?? null;
   if (node !== null) {
     for (const template of node.templates) {
-      const prefix = template.prefixBytes;
-      if (bytesAt(bytes, prefix, from, end) && restMatches(template.rest, bytes, from + prefix.length, end)) return template;
+      const prefix = template.prefixView;
+      if (viewAt(view, prefix, from, end) && restMatches(template.rest, bytes, from + prefix.byteLength, end)) return template;
     }
   }
   if (end - from > BOGUS_PINGBACK.length && endsWithAt(bytes, BOGUS_PINGBACK, from, end)) return BOGUS;

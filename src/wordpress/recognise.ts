@@ -1,5 +1,5 @@
 import { Ip, parseIp, parseIpIn } from '../address/ip';
-import { ascii, bytesAt, endsWithAt, lastIndexIn, SP, textOf } from '../common/bytes';
+import { ascii, bytesAt, endsWithAt, lastIndexIn, SP, textOf, viewAt, viewOf } from '../common/bytes';
 import type { SyslogMessage } from '../syslog/parse';
 import { Classified, classify, classifyPluginMessage, EventClass, EventKind } from './catalogue';
 
@@ -59,18 +59,19 @@ const SLOTS = 256;
 const MAX_TAGS = 4096;
 
 export class SiteCache {
-  private readonly slotTags: Uint8Array[] = Array.from({ length: SLOTS }, () => new Uint8Array(0));
+  /** each slot's tag, a copy, as a DataView (compared four bytes at a time, viewAt) */
+  private readonly slotTags: DataView[] = Array.from({ length: SLOTS }, () => new DataView(new ArrayBuffer(0)));
   private readonly slotSites = new Array<string | null | undefined>(SLOTS).fill(undefined);
   private readonly byTag = new Map<string, string | null | undefined>();
 
-  /** siteFromTag for the tag bytes[start, end). */
-  siteOfTag(bytes: Uint8Array, start: number, end: number): string | null | undefined {
+  /** siteFromTag for the tag bytes[start, end); `view` is `bytes` as a DataView. */
+  siteOfTag(bytes: Uint8Array, view: DataView, start: number, end: number): string | null | undefined {
     const length = end - start;
     const slot = (length * 97 + bytes[end - 2] * 31 + bytes[end - 3] * 7 + bytes[start + (length >> 1)]) & (SLOTS - 1);
     const kept = this.slotTags[slot];
-    if (kept.length === length && bytesAt(bytes, kept, start, end)) return this.slotSites[slot];
+    if (kept.byteLength === length && viewAt(view, kept, start, end)) return this.slotSites[slot];
     const site = this.siteOfText(textOf(bytes, start, end));
-    this.slotTags[slot] = new Uint8Array(bytes.subarray(start, end)); // a copy (a Buffer's slice would be a view)
+    this.slotTags[slot] = viewOf(new Uint8Array(bytes.subarray(start, end))); // a copy (a Buffer's slice would be a view)
     this.slotSites[slot] = site;
     return site;
   }
@@ -113,24 +114,26 @@ export function cleanSite(host: string): string | null {
 export function recognise(message: SyslogMessage, at: number): RecogniseResult {
   const tagEnd = Buffer.byteLength(message.tag);
   const bytes = Buffer.from(`${message.tag} ${message.text}`, 'utf8');
-  const recognised = recogniseIn(new SiteCache(), bytes, 0, tagEnd, tagEnd + 1, bytes.length, at);
+  const recognised = recogniseIn(new SiteCache(), bytes, viewOf(bytes), 0, tagEnd, tagEnd + 1, bytes.length, at);
   return typeof recognised === 'string' ? reject(recognised) : { ok: true, event: recognised };
 }
 
 /**
  * recognise on a line's UTF-8 bytes, read in place where SyslogScanner found the tag and the text
- * (bytes[textStart, textEnd)); the answer is the event or the rejection, no wrapper.
+ * (bytes[textStart, textEnd)); the answer is the event or the rejection, no wrapper. `view` is
+ * `bytes` as a DataView (viewOf).
  */
 export function recogniseIn(
   sites: SiteCache,
   bytes: Uint8Array,
+  view: DataView,
   tagStart: number,
   tagEnd: number,
   textStart: number,
   textEnd: number,
   at: number,
 ): WpEvent | RecogniseRejection {
-  let site = sites.siteOfTag(bytes, tagStart, tagEnd);
+  let site = sites.siteOfTag(bytes, view, tagStart, tagEnd);
   if (site === undefined) return 'not_wordpress';
 
   let end = textEnd;
@@ -158,19 +161,19 @@ export function recogniseIn(
     }
   }
 
-  const classified = classifyHead(bytes, textStart, headEnd);
+  const classified = classifyHead(bytes, view, textStart, headEnd);
   return { kind: classified.kind, class: classified.cls, ip, site, at };
 }
 
 const UNRECOGNIZED: Classified = { kind: 'unrecognized', cls: 'info' };
 
 /** Classifies text[from, end): a `(slug) message` from the plugin API, or one of the templates. */
-function classifyHead(bytes: Uint8Array, from: number, end: number): Classified {
+function classifyHead(bytes: Uint8Array, view: DataView, from: number, end: number): Classified {
   if (bytes[from] === 40 /* ( */ && from < end) {
     const close = slugEnd(bytes, from, end);
     if (close > from + 1) return classifyPluginMessage(textOf(bytes, from + 1, close), textOf(bytes, close + 2, end));
   }
-  return classify(bytes, from, end) ?? UNRECOGNIZED;
+  return classify(bytes, from, end, view) ?? UNRECOGNIZED;
 }
 
 /** The first `) ` in bytes[from, end), or -1. */
