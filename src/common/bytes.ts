@@ -17,6 +17,22 @@ export function indexIn(bytes: Uint8Array, c: number, from: number, to: number):
   return -1;
 }
 
+/**
+ * The index of the first space in bytes[from, to), or -1; `view` is `bytes` as a DataView (viewOf).
+ * Reads four bytes at a time while they hold no space: a word XOR four spaces has a zero byte
+ * exactly where a space was, and (x - 0x01010101) & ~x & 0x80808080 is non-zero exactly when x has
+ * a zero byte. A tag of fifty bytes is then a dozen steps, not fifty.
+ */
+export function spaceIn(bytes: Uint8Array, view: DataView, from: number, to: number): number {
+  let i = from;
+  for (; i + 4 <= to; i += 4) {
+    const x = view.getUint32(i, true) ^ 0x20202020;
+    if ((((x - 0x01010101) | 0) & ~x & 0x80808080) !== 0) break;
+  }
+  for (; i < to; i++) if (bytes[i] === SP) return i;
+  return -1;
+}
+
 /** The last index of byte `c` in bytes[from, to), or -1. */
 export function lastIndexIn(bytes: Uint8Array, c: number, from: number, to: number): number {
   for (let i = to - 1; i >= from; i--) if (bytes[i] === c) return i;

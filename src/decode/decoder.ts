@@ -112,7 +112,7 @@ export class Decoder {
   /** The scanner, then recogniseIn, reading the fields where the scan found them in the line. */
   private decodeLine(bytes: Uint8Array, view: DataView, start: number, end: number, receivedAt: number, mayRepeat: boolean): Decoded {
     const scanned = this.scanner;
-    const rejected = scanned.scan(bytes, start, end, receivedAt, this.allowMissingPri);
+    const rejected = scanned.scan(bytes, start, end, receivedAt, this.allowMissingPri, view);
     if (rejected) return rejection(rejected);
     const { tagStart, tagEnd, textStart, timestamp, subSecond } = scanned;
     const at = this.clock === 'arrival' ? receivedAt : this.messageTime(timestamp);

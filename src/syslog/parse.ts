@@ -1,4 +1,4 @@
-import { indexIn, lastIndexIn, SP, textOf } from '../common/bytes';
+import { indexIn, lastIndexIn, SP, spaceIn, textOf, viewOf } from '../common/bytes';
 
 /**
  * RFC 3164 and RFC 5424 into one shape, tolerant of what rsyslog really sends: RFC 3339 timestamps
@@ -125,8 +125,8 @@ function skipSpaces(line: Uint8Array, pos: number, end: number): number {
   return pos;
 }
 
-function tokenEnd(line: Uint8Array, pos: number, end: number): number {
-  const space = indexIn(line, SP, pos, end);
+function tokenEnd(line: Uint8Array, view: DataView, pos: number, end: number): number {
+  const space = spaceIn(line, view, pos, end);
   return space < 0 ? end : space;
 }
 
@@ -243,9 +243,10 @@ export class SyslogScanner implements ScannedLine {
   /**
    * Reads the header of the line bytes[start, end) (UTF-8) into this scanner's fields; null when accepted, else
    * why not. The line may be one of many in `bytes` (a batch): nothing is read outside it, and no
-   * search runs past it, so a batch of hostile lines costs what its lines cost one by one.
+   * search runs past it, so a batch of hostile lines costs what its lines cost one by one. `view` is
+   * `bytes` as a DataView, which a decoder makes once for a batch.
    */
-  scan(bytes: Uint8Array, start: number, end: number, now: number, allowMissingPri: boolean): ParseRejection | null {
+  scan(bytes: Uint8Array, start: number, end: number, now: number, allowMissingPri: boolean, view = viewOf(bytes)): ParseRejection | null {
     end = trimmedEnd(bytes, start, end);
     if (end === start) return 'empty';
     let facility = 1; // user.notice when no PRI, as RFC 3164 section 4.3.3 suggests
@@ -263,7 +264,7 @@ export class SyslogScanner implements ScannedLine {
       return 'no_pri';
     }
     const is5424 = pos + 1 < end && isDigit(bytes[pos]) && bytes[pos + 1] === SP && bytes[pos] !== 48;
-    const rejected = is5424 ? this.scan5424(bytes, pos + 2, end) : this.scan3164(bytes, pos, end, now);
+    const rejected = is5424 ? this.scan5424(bytes, view, pos + 2, end) : this.scan3164(bytes, view, pos, end, now);
     if (rejected) return rejected;
     this.end = end;
     this.facility = facility;
@@ -272,7 +273,7 @@ export class SyslogScanner implements ScannedLine {
   }
 
   /** The header scanners fill the fields but for the line's end and PRI, which the caller sets. */
-  private scan5424(line: Uint8Array, pos: number, end: number): ParseRejection | null {
+  private scan5424(line: Uint8Array, view: DataView, pos: number, end: number): ParseRejection | null {
     // TIMESTAMP HOSTNAME APP-NAME PROCID MSGID; several spaces between fields are tolerated.
     const starts = this.fieldStarts;
     const ends = this.fieldEnds;
@@ -280,7 +281,7 @@ export class SyslogScanner implements ScannedLine {
       pos = skipSpaces(line, pos, end);
       if (pos >= end) return 'bad_header';
       starts[i] = pos;
-      pos = ends[i] = tokenEnd(line, pos, end);
+      pos = ends[i] = tokenEnd(line, view, pos, end);
     }
     pos = skipSpaces(line, pos, end);
     const sdEnd = structuredDataEnd(line, pos, end);
@@ -305,12 +306,12 @@ export class SyslogScanner implements ScannedLine {
     return null;
   }
 
-  private scan3164(line: Uint8Array, pos: number, lineEnd: number, now: number): ParseRejection | null {
+  private scan3164(line: Uint8Array, view: DataView, pos: number, lineEnd: number, now: number): ParseRejection | null {
     pos = skipSpaces(line, pos, lineEnd);
     let timestamp: number | null = null;
     let subSecond = false;
     if (pos + 4 < lineEnd && isDigit(line[pos]) && line[pos + 4] === 45 /* - */) {
-      const end = tokenEnd(line, pos, lineEnd);
+      const end = tokenEnd(line, view, pos, lineEnd);
       timestamp = this.readRfc3339(line, pos, end);
       if (Number.isNaN(timestamp)) return 'bad_header';
       subSecond = this.lastHadFraction;
@@ -325,12 +326,12 @@ export class SyslogScanner implements ScannedLine {
     // HOSTNAME, unless the token already looks like a tag (the host-less local-socket format).
     let hostStart = -1;
     let hostEnd = -1;
-    let end = tokenEnd(line, pos, lineEnd);
+    let end = tokenEnd(line, view, pos, lineEnd);
     if (end < lineEnd && looksLikeHostname(line, pos, end)) {
       hostStart = pos;
       hostEnd = end;
       pos = skipSpaces(line, end, lineEnd);
-      end = tokenEnd(line, pos, lineEnd);
+      end = tokenEnd(line, view, pos, lineEnd);
     }
     if (pos >= lineEnd) return 'no_tag';
     const tagEnd = this.splitTag(line, pos, end);
