@@ -55,8 +55,9 @@ export function viewOf(bytes: Uint8Array): DataView {
 /**
  * bytesAt, four bytes at a time, for the long patterns every line is compared with (a template's
  * prefix, a tag): `view` is the bytes compared as a DataView, `pattern` the pattern's. A DataView
- * reads four bytes wherever they start, in one load; the views are made once (a chunk's by the
- * decoder, a pattern's when it is), as one made for each call costs more than the bytes it saves.
+ * reads four bytes wherever they start, in one load; the views are made once (a batch's or a
+ * chunk's before its lines are decoded, a pattern's when it is), as one made for each call costs
+ * more than the bytes it saves.
  */
 export function viewAt(view: DataView, pattern: DataView, at: number, end: number): boolean {
   const n = pattern.byteLength;

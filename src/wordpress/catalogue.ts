@@ -67,15 +67,13 @@ type Rest = 'none' | 'any' | 'number' | 'number_then' | ((bytes: Uint8Array, fro
 
 export interface Template extends Classified {
   prefix: string;
-  /** the prefix as the bytes it is compared with, and as a view of them (viewAt) */
-  prefixBytes: Uint8Array;
+  /** the prefix as the bytes it is compared with, as a DataView (viewAt) */
   prefixView: DataView;
   rest: Rest;
 }
 
 function t(prefix: string, rest: Rest, kind: EventKind, cls: EventClass): Template {
-  const prefixBytes = ascii(prefix);
-  return { prefix, prefixBytes, prefixView: viewOf(prefixBytes), rest, kind, cls };
+  return { prefix, prefixView: viewOf(ascii(prefix)), rest, kind, cls };
 }
 
 const GENERATED = ascii(' generated');
@@ -255,7 +253,7 @@ const PLUGIN_MESSAGE: Classified = { kind: 'plugin_message', cls: 'info' };
 
 /**
  * Classifies bytes[from, end), the text before ` from <ip>` (plugin prefix already removed).
- * Null: no template. `view` is `bytes` as a DataView (the decoder keeps one a chunk).
+ * Null: no template. `view` is `bytes` as a DataView (made once for a batch or chunk, see viewAt).
  */
 export function classify(bytes: Uint8Array, from = 0, end = bytes.length, view = viewOf(bytes)): Classified | null {
   let node: Dispatch | null = DISPATCH;
