@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import type { PipelineStats } from '../src/decode/line-counter';
 import { countLines } from '../src/replay/count';
-import { countSegments, mergeSegments, segmentsIn, SegmentSource } from '../src/replay/count-segments';
+import { countSegments, lineStartFrom, mergeSegments, segmentsIn, SegmentSource } from '../src/replay/count-segments';
 
 const NOW = Date.UTC(2025, 2, 9, 12);
 const MAX_LINE_BYTES = 200;
@@ -88,6 +88,25 @@ describe('replay --count on two threads', () => {
       const merged = mergeSegments([await countSegments(source, handOut([0, 2])), await countSegments(source, handOut([1]))]);
       expect(plain(merged)).toEqual(await inOrder(file));
       expect(merged.events).toBe(3);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test('where a segment starts: the next line start, found across many small reads in a line longer than they are', () => {
+    const file = join(dir, 'long-lines.log');
+    // lines far longer than a probe read, one of them so long that its end lies several reads on
+    const lengths = [10, 9_000, 3, 40_000, 1];
+    writeFileSync(file, lengths.map((length) => `${'x'.repeat(length)}\n`).join(''));
+    const starts = lengths.map((_, i) => lengths.slice(0, i).reduce((sum, length) => sum + length + 1, 0));
+    const size = statSync(file).size;
+    const fd = openSync(file, 'r');
+    try {
+      const buffer = Buffer.alloc(1 << 20);
+      const expected = (position: number) => (position <= 0 ? 0 : (starts.find((start) => start >= position) ?? size));
+      for (const position of [0, 1, 5, 11, 12, 4_000, 9_010, 9_011, 9_012, 9_015, 20_000, 49_015, 49_016, size - 1, size]) {
+        expect([position, lineStartFrom(fd, position, size, buffer)]).toEqual([position, expected(position)]);
+      }
     } finally {
       closeSync(fd);
     }

@@ -113,6 +113,9 @@ export async function countSegments(source: SegmentSource, take: () => number, c
   return counter.result();
 }
 
+/** The bytes read at a time to find where a segment's first line starts. */
+const LINE_END_PROBE_BYTES = 4096;
+
 /**
  * Where the first line starting at or after `position` starts: a segment holds the lines that start
  * in it, so a line cut by a segment's end is read whole by the segment it started in. `size` when
@@ -121,9 +124,10 @@ export async function countSegments(source: SegmentSource, take: () => number, c
 export function lineStartFrom(fd: number, position: number, size: number, buffer: Buffer): number {
   if (position <= 0) return 0;
   if (position >= size) return size;
-  // the byte before `position` ends a line, or the line it is in ends at the next LF
+  // the byte before `position` ends a line, or the line it is in ends at the next LF; read a few
+  // KiB at a time, where a line nearly always ends, not the mebibyte the buffer holds
   let at = position - 1;
-  for (const read of readsInPlace(fd, buffer, { from: at, to: size })) {
+  for (const read of readsInPlace(fd, buffer.subarray(0, LINE_END_PROBE_BYTES), { from: at, to: size })) {
     const lf = read.indexOf(10);
     if (lf >= 0) return at + lf + 1;
     at += read.length;
